@@ -1,0 +1,1 @@
+"""The novadocker container engine: a daemon serving a Docker-compatible API."""

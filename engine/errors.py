@@ -1,0 +1,60 @@
+"""Typed engine errors.
+
+Each part raises these; the API maps ``status`` onto the HTTP status code and
+``str(exc)`` onto Docker's ``{"message": ...}`` body.  Messages are for users:
+they say what was wrong, never carry a traceback or a credential.
+"""
+
+
+class EngineError(Exception):
+    status = 500
+
+
+class InvalidArgument(EngineError):
+    """The request is malformed or names something impossible."""
+    status = 400
+
+
+class Forbidden(EngineError):
+    status = 403
+
+
+class NotFound(EngineError):
+    status = 404
+
+
+class NoSuchContainer(NotFound):
+    def __init__(self, ref):
+        super().__init__('No such container: %s' % ref)
+
+
+class NoSuchImage(NotFound):
+    def __init__(self, ref):
+        super().__init__('No such image: %s' % ref)
+
+
+class NoSuchExec(NotFound):
+    def __init__(self, ref):
+        super().__init__('No such exec instance: %s' % ref)
+
+
+class Conflict(EngineError):
+    """The object is in a state that forbids the operation."""
+    status = 409
+
+
+class NotModified(EngineError):
+    """Docker answers 304 when a start/stop/pause has nothing to do."""
+    status = 304
+
+
+class LayerError(InvalidArgument):
+    """A layer or rootfs tarball is malformed or hostile."""
+
+
+class ContentError(EngineError):
+    """A blob does not match its digest, or the store is damaged."""
+
+
+class RuntimeFailure(EngineError):
+    """The OCI runtime or the monitor failed; the message carries its words."""

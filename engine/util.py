@@ -1,0 +1,103 @@
+"""Small helpers shared by the engine's parts."""
+
+import datetime
+import json
+import os
+import secrets
+import tempfile
+
+
+def fsync_dir(path):
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path, data, mode=0o644, sync=True):
+    """Write bytes to ``path`` so readers see the old or the new file, never half of one."""
+    if isinstance(data, str):
+        data = data.encode()
+    dirname = os.path.dirname(path) or '.'
+    fd, tmp = tempfile.mkstemp(dir=dirname, prefix='.tmp-')
+    try:
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+            if sync:
+                f.flush()
+                os.fsync(f.fileno())
+        os.chmod(tmp, mode)
+        os.rename(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    if sync:
+        fsync_dir(dirname)
+
+
+def atomic_write_json(path, obj, mode=0o644, sync=True):
+    atomic_write(path, json.dumps(obj, sort_keys=True).encode(), mode, sync)
+
+
+def read_json(path, default=None):
+    try:
+        with open(path, 'rb') as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return default
+
+
+def new_id():
+    """A 64-hex-digit identifier, like Docker's container and exec IDs."""
+    return secrets.token_hex(32)
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def rfc3339(ts=None):
+    """Docker's timestamp format: RFC 3339 with nanoseconds and a Z."""
+    if ts is None:
+        ts = utcnow()
+    elif isinstance(ts, (int, float)):
+        ts = datetime.datetime.fromtimestamp(ts, datetime.timezone.utc)
+    ns = ts.microsecond * 1000
+    return ts.strftime('%Y-%m-%dT%H:%M:%S') + '.%09dZ' % ns
+
+
+ZERO_TIME = '0001-01-01T00:00:00Z'
+
+
+def parse_rfc3339(text):
+    """Parse Docker/RFC 3339 timestamps (nanoseconds allowed) to epoch seconds."""
+    if not text or text == ZERO_TIME:
+        return 0.0
+    text = text.strip()
+    if text.endswith('Z'):
+        text = text[:-1] + '+00:00'
+    main, _, rest = text.partition('.')
+    frac = ''
+    tz = ''
+    if rest:
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        frac, tz = rest[:i], rest[i:]
+    else:
+        for sep in ('+', '-'):
+            idx = main.rfind(sep)
+            if idx > 10:
+                main, tz = main[:idx], main[idx:]
+                break
+    dt = datetime.datetime.fromisoformat(main + (tz or '+00:00'))
+    return dt.timestamp() + (float('0.' + frac) if frac else 0.0)
+
+
+def makedirs(path, mode=0o700):
+    os.makedirs(path, mode=mode, exist_ok=True)
+    return path
