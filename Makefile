@@ -1,0 +1,52 @@
+# novadocker: `make demo` and `make test` are the two commands a newcomer needs.
+# Every target installs what is missing first and is safe to run again.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+PYTEST_TIMEOUT ?= 300
+PYTEST_ARGS ?=
+
+.PHONY: all deps deps-apt demo test bench genconfig clean distclean
+
+all: test
+
+deps: deps-apt .stamp-pip
+
+# dpkg-query for each package every time (well under a second); apt-get
+# update and install only when something is missing.
+deps-apt:
+	@tools/install-deps.sh
+
+$(VPY):
+	$(PYTHON) -m venv $(VENV)
+
+# Re-installs when the requirement lists or the packaging metadata change.
+# pbr takes the version from git, so the tree must be a git checkout.
+.stamp-pip: requirements.txt test-requirements.txt setup.cfg setup.py | $(VPY)
+	$(VPY) -m pip install -q --upgrade pip
+	$(VPY) -m pip install -q -r requirements.txt -r test-requirements.txt
+	$(VPY) -m pip install -q -e .
+	@touch $@
+
+demo: deps
+	tools/demo.sh
+
+test: deps
+	$(VPY) -m pytest --timeout=$(PYTEST_TIMEOUT) --junitxml=build/junit.xml $(PYTEST_ARGS)
+
+bench: deps
+	$(VPY) benchmarks/run.py
+
+genconfig: deps
+	$(VENV)/bin/oslo-config-generator \
+	    --config-file etc/oslo-config-generator/novadocker-engine.conf
+
+clean:
+	rm -rf build .pytest_cache .demo .stamp-*
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -print0 \
+	    | xargs -0 rm -rf
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info AUTHORS ChangeLog
