@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# A walk through the engine's container lifecycle with the real docker CLI.
+#
+# Starts a private novadocker-engine (root and socket in a temp dir), seeds
+# busybox:latest built by tools/mkimage.py, runs one docker command per step
+# and prints each before running it. Whatever happens (failure, Ctrl-C), the
+# engine is stopped and everything it made is removed.
+set -uo pipefail
+
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+VENV=${VENV:-$REPO/.venv}
+ENGINE=${ENGINE:-$VENV/bin/novadocker-engine}
+PY=$VENV/bin/python
+export PYTHONPATH=$REPO${PYTHONPATH:+:$PYTHONPATH}
+DOCKER=${DOCKER:-/usr/local/bin/docker}
+[[ -x $DOCKER ]] || DOCKER=$(command -v docker)
+
+WORK=$(mktemp -d /tmp/nd-demo-XXXXXX)
+SOCK=$WORK/engine.sock
+export DOCKER_HOST=unix://$SOCK
+export DOCKER_CONFIG=$WORK/docker-config
+export DOCKER_CLI_HINTS=false
+mkdir -p "$DOCKER_CONFIG" && echo '{}' > "$DOCKER_CONFIG/config.json"
+
+NAME=nd-demo-$$
+IMAGE=nd-demo-image
+ENGINE_PID=
+CONTAINERS=()
+STEP=0
+
+bold() { if [[ -t 1 ]]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
+
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    echo
+    bold "== cleaning up"
+    if [[ -n $ENGINE_PID ]] && kill -0 "$ENGINE_PID" 2>/dev/null; then
+        for c in "${CONTAINERS[@]}"; do
+            timeout 30 "$DOCKER" rm -f "$c" >/dev/null 2>&1 || true
+        done
+        kill -TERM "$ENGINE_PID" 2>/dev/null || true
+        for _ in $(seq 100); do
+            kill -0 "$ENGINE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$ENGINE_PID" 2>/dev/null || true
+        wait "$ENGINE_PID" 2>/dev/null || true
+    fi
+    # Anything the engine left behind: runtime state, monitors, mounts, files.
+    (cd "$REPO" && "$PY" -c 'import sys; from tests.daemons import scrub; scrub(sys.argv[1])' "$WORK") \
+        || rm -rf "$WORK"
+    if [[ $rc -eq 0 ]]; then
+        bold "== demo finished: every step passed"
+    else
+        bold "== demo FAILED (exit $rc)"
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; echo interrupted; exit 130' INT TERM
+
+fail() {
+    echo "!! $*" >&2
+    if [[ -f $WORK/engine.log ]]; then
+        echo "!! last lines of the engine log:" >&2
+        tail -n 25 "$WORK/engine.log" >&2
+    fi
+    exit 1
+}
+
+# Print arguments the way one would type them: quote those that need it.
+show() {
+    local out= a
+    for a in "$@"; do
+        if [[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then out+=" $a"
+        else out+=" '${a//\'/\'\\\'\'}'"; fi
+    done
+    printf '%s\n' "${out# }"
+}
+
+# step "what it shows" docker ARGS...  (prints, runs, stops the demo on failure)
+step() {
+    local what=$1; shift
+    STEP=$((STEP + 1))
+    echo
+    bold "== $STEP. $what"
+    echo "\$ docker $(show "$@")"
+    "$DOCKER" "$@" || fail "step $STEP failed: docker $*"
+}
+
+# Like step, but shows a shell pipeline built around docker.
+shell_step() {
+    local what=$1 cmd=$2
+    STEP=$((STEP + 1))
+    echo
+    bold "== $STEP. $what"
+    echo "\$ $cmd"
+    bash -o pipefail -c "$cmd" || fail "step $STEP failed: $cmd"
+}
+
+expect() {  # expect "description" ACTUAL EXPECTED
+    [[ $2 == "$3" ]] || fail "$1: expected '$3', got '$2'"
+    echo "   ok: $1"
+}
+
+[[ -x $ENGINE ]] || fail "$ENGINE not found: run 'make deps' first"
+
+bold "== building busybox:latest from $(command -v busybox || echo /bin/busybox)"
+"$PY" "$REPO/tools/mkimage.py" -o "$WORK/busybox.tar" --print-id || fail "mkimage failed"
+
+bold "== starting novadocker-engine (root $WORK/root, socket $SOCK)"
+echo "\$ novadocker-engine --root $WORK/root --host $DOCKER_HOST"
+"$ENGINE" --root "$WORK/root" --host "$DOCKER_HOST" >"$WORK/engine.log" 2>&1 &
+ENGINE_PID=$!
+for _ in $(seq 300); do
+    kill -0 "$ENGINE_PID" 2>/dev/null || fail "the engine exited at start"
+    if "$PY" -c 'import sys; from tests.daemons import ping; sys.exit(not ping(sys.argv[1]))' "$SOCK" 2>/dev/null; then
+        break
+    fi
+    sleep 0.1
+done
+"$PY" -c 'import sys; from tests.daemons import ping; sys.exit(not ping(sys.argv[1]))' "$SOCK" \
+    || fail "the engine did not answer /_ping within 30 s"
+echo "   engine answers /_ping (pid $ENGINE_PID)"
+
+step "Client and engine versions" version
+step "Engine-wide information" info
+step "Seed busybox:latest (a docker save archive built locally)" load -i "$WORK/busybox.tar"
+step "Images" images
+step "One history row per layer, with CREATED BY" history busybox:latest
+
+shell_step "A throw-away container" "'$DOCKER' run --rm busybox echo hello from a container"
+out=$("$DOCKER" run --rm busybox echo hello) || fail "run --rm"
+expect "run --rm prints the container's output" "$out" hello
+
+CONTAINERS+=("$NAME")
+step "A background container" run -d --name "$NAME" busybox \
+    sh -c 'echo started as $(hostname); while true; do sleep 1; done'
+step "It is running" ps --filter "name=$NAME"
+sleep 0.5
+step "Its output, kept by conmon" logs "$NAME"
+step "Run a command inside it" exec "$NAME" sh -c 'echo "written by exec" > /greeting; ls /'
+step "Freeze it" pause "$NAME"
+step "Paused" ps --filter "name=$NAME" --format '{{.Names}}  {{.Status}}'
+step "Thaw it" unpause "$NAME"
+step "Stop it (SIGTERM, SIGKILL after 1 s)" stop -t 1 "$NAME"
+step "Exited" ps -a --filter "name=$NAME" --format '{{.Names}}  {{.Status}}'
+step "Start it again" start "$NAME"
+step "Restart it" restart -t 1 "$NAME"
+state=$("$DOCKER" inspect -f '{{.State.Status}}' "$NAME") || fail inspect
+expect "running after restart" "$state" running
+step "Commit its changes as a new image with a new CMD" commit \
+    --change 'CMD ["cat", "/greeting"]' --change 'ENV DEMO=1' \
+    -m "demo commit" "$NAME" "$IMAGE:v1"
+step "The commit added exactly one layer" history "$IMAGE:v1"
+out=$("$DOCKER" run --rm "$IMAGE:v1") || fail "run $IMAGE:v1"
+echo "\$ docker run --rm $IMAGE:v1"; echo "$out"
+expect "the committed image runs its new CMD" "$out" "written by exec"
+step "Tag it" tag "$IMAGE:v1" "$IMAGE:latest"
+step "Images" images
+step "Save it" save -o "$WORK/saved.tar" "$IMAGE:v1"
+step "Remove it" rmi "$IMAGE:v1" "$IMAGE:latest"
+step "Load it back" load -i "$WORK/saved.tar"
+out=$("$DOCKER" run --rm "$IMAGE:v1") || fail "run after load"
+expect "the loaded image still works" "$out" "written by exec"
+step "Export the container's filesystem" export -o "$WORK/rootfs.tar" "$NAME"
+shell_step "The export holds the file exec wrote" "tar tf '$WORK/rootfs.tar' | grep -E '^(\\./)?greeting\$'"
+step "Remove the container while it runs" rm -f "$NAME"
+step "Remove the image" rmi "$IMAGE:v1"
+step "Containers left" ps -a
+step "Images left" images
