@@ -74,30 +74,57 @@ ZERO_TIME = '0001-01-01T00:00:00Z'
 
 
 def parse_rfc3339(text):
-    """Parse Docker/RFC 3339 timestamps (nanoseconds allowed) to epoch seconds."""
+    """Parse Docker/RFC 3339 timestamps to epoch seconds; the zero time gives 0."""
     if not text or text == ZERO_TIME:
         return 0.0
-    text = text.strip()
-    if text.endswith('Z'):
-        text = text[:-1] + '+00:00'
-    main, _, rest = text.partition('.')
-    frac = ''
-    tz = ''
-    if rest:
-        i = 0
-        while i < len(rest) and rest[i].isdigit():
-            i += 1
-        frac, tz = rest[:i], rest[i:]
-    else:
-        for sep in ('+', '-'):
-            idx = main.rfind(sep)
-            if idx > 10:
-                main, tz = main[:idx], main[idx:]
-                break
-    dt = datetime.datetime.fromisoformat(main + (tz or '+00:00'))
-    return dt.timestamp() + (float('0.' + frac) if frac else 0.0)
+    return parse_rfc3339_ns(text) / 1e9
 
 
 def makedirs(path, mode=0o700):
     os.makedirs(path, mode=mode, exist_ok=True)
     return path
+
+
+def parse_rfc3339_ns(text):
+    """Parse an RFC 3339 timestamp (any fraction, Z or offset) to epoch nanoseconds."""
+    text = text.strip()
+    if text.endswith('Z'):
+        text = text[:-1] + '+00:00'
+    main, dot, rest = text.partition('.')
+    frac = ''
+    tz = ''
+    if dot:
+        i = 0
+        while i < len(rest) and rest[i].isdigit():
+            i += 1
+        frac, tz = rest[:i], rest[i:]
+    elif len(main) > 19:
+        main, tz = main[:19], main[19:]
+    dt = datetime.datetime.fromisoformat(main + (tz or '+00:00'))
+    return int(dt.timestamp()) * 1_000_000_000 + int((frac + '000000000')[:9] or 0)
+
+
+def rfc3339_ns(ns):
+    """Epoch nanoseconds to Docker's RFC 3339 form with nine fraction digits."""
+    secs, frac = divmod(int(ns), 1_000_000_000)
+    dt = datetime.datetime.fromtimestamp(secs, datetime.timezone.utc)
+    return dt.strftime('%Y-%m-%dT%H:%M:%S') + '.%09dZ' % frac
+
+
+def parse_time_arg(text):
+    """Docker's since/until query values: unix seconds (with fraction) or RFC 3339.
+
+    Returns epoch nanoseconds; empty gives 0.
+    """
+    if not text:
+        return 0
+    try:
+        secs, _, frac = text.partition('.')
+        return int(secs) * 1_000_000_000 + int((frac + '000000000')[:9] or 0)
+    except ValueError:
+        pass
+    try:
+        return parse_rfc3339_ns(text)
+    except ValueError:
+        from engine import errors
+        raise errors.InvalidArgument('invalid time value %r: use unix seconds or RFC 3339' % text)

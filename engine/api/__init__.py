@@ -1,0 +1,1 @@
+"""The engine's Docker-compatible HTTP API: routing, streaming, error mapping."""

@@ -1,0 +1,135 @@
+"""Render engine objects in the shapes of Docker's API JSON."""
+
+import shlex
+import time
+
+from engine import util
+
+
+def _human_duration(seconds):
+    seconds = int(seconds)
+    if seconds < 1:
+        return 'Less than a second'
+    if seconds == 1:
+        return '1 second'
+    if seconds < 60:
+        return '%d seconds' % seconds
+    minutes = seconds // 60
+    if minutes == 1:
+        return 'About a minute'
+    if minutes < 60:
+        return '%d minutes' % minutes
+    hours = round(seconds / 3600)
+    if hours == 1:
+        return 'About an hour'
+    if hours < 48:
+        return '%d hours' % hours
+    if hours < 24 * 7 * 2:
+        return '%d days' % (hours // 24)
+    if hours < 24 * 30 * 2:
+        return '%d weeks' % (hours // 24 // 7)
+    if hours < 24 * 365 * 2:
+        return '%d months' % (hours // 24 // 30)
+    return '%d years' % (hours // 24 // 365)
+
+
+def status_text(state, now=None):
+    now = now or time.time()
+    status = state['Status']
+    if status in ('running', 'paused'):
+        text = 'Up ' + _human_duration(now - util.parse_rfc3339(state['StartedAt']))
+        return text + ' (Paused)' if status == 'paused' else text
+    if status == 'exited':
+        finished = util.parse_rfc3339(state['FinishedAt'])
+        if not finished:
+            return 'Exited (%d)' % state['ExitCode']
+        return 'Exited (%d) %s ago' % (state['ExitCode'], _human_duration(now - finished))
+    if status == 'removing':
+        return 'Removal In Progress'
+    if status == 'dead':
+        return 'Dead'
+    return 'Created'
+
+
+def _network_settings(c):
+    mode = c.host_config.get('NetworkMode') or 'default'
+    networks = {}
+    if mode in ('none', 'host'):
+        networks[mode] = {
+            'IPAMConfig': None, 'Links': None, 'Aliases': None, 'MacAddress': '',
+            'NetworkID': mode, 'EndpointID': '', 'Gateway': '', 'IPAddress': '',
+            'IPPrefixLen': 0, 'IPv6Gateway': '', 'GlobalIPv6Address': '',
+            'GlobalIPv6PrefixLen': 0, 'DriverOpts': None, 'DNSNames': None,
+        }
+    return {
+        'Bridge': '', 'SandboxID': c.id if c.is_running() else '',
+        'SandboxKey': ('/proc/%d/ns/net' % c.state['Pid']) if c.state.get('Pid') else '',
+        'HairpinMode': False, 'LinkLocalIPv6Address': '', 'LinkLocalIPv6PrefixLen': 0,
+        'Ports': {}, 'SecondaryIPAddresses': None, 'SecondaryIPv6Addresses': None,
+        'EndpointID': '', 'Gateway': '', 'GlobalIPv6Address': '', 'GlobalIPv6PrefixLen': 0,
+        'IPAddress': '', 'IPPrefixLen': 0, 'IPv6Gateway': '', 'MacAddress': '',
+        'Networks': networks,
+    }
+
+
+def container_inspect(c, exec_ids=()):
+    r = c.record
+    host_config = dict(r['HostConfig'])
+    host_config.setdefault('Binds', None)
+    host_config.setdefault('PortBindings', {})
+    host_config.setdefault('AutoRemove', False)
+    host_config.setdefault('Privileged', False)
+    host_config.setdefault('ReadonlyRootfs', False)
+    host_config.setdefault('CapAdd', None)
+    host_config.setdefault('CapDrop', None)
+    return {
+        'Id': r['Id'],
+        'Created': r['Created'],
+        'Path': r['Path'],
+        'Args': r['Args'],
+        'State': dict(r['State']),
+        'Image': r['Image'],
+        'ResolvConfPath': r.get('ResolvConfPath', ''),
+        'HostnamePath': r.get('HostnamePath', ''),
+        'HostsPath': r.get('HostsPath', ''),
+        'LogPath': c.log_path,
+        'Name': r['Name'],
+        'RestartCount': r.get('RestartCount', 0),
+        'Driver': r.get('Driver', ''),
+        'Platform': 'linux',
+        'MountLabel': '',
+        'ProcessLabel': '',
+        'AppArmorProfile': '',
+        'ExecIDs': list(exec_ids) or None,
+        'HostConfig': host_config,
+        'GraphDriver': {'Name': r.get('Driver', ''), 'Data': None},
+        'Mounts': [],
+        'Config': dict(r['Config'], Image=r.get('ImageName', r['Config'].get('Image'))),
+        'NetworkSettings': _network_settings(c),
+    }
+
+
+def command_text(c):
+    r = c.record
+    return ' '.join([r['Path']] + [shlex.quote(a) if ' ' in a or not a else a for a in r['Args']])
+
+
+def container_summary(c, size=False):
+    r = c.record
+    mode = r['HostConfig'].get('NetworkMode') or 'default'
+    out = {
+        'Id': r['Id'],
+        'Names': [r['Name']],
+        'Image': r.get('ImageName') or r['Image'],
+        'ImageID': r['Image'],
+        'Command': command_text(c),
+        'Created': int(util.parse_rfc3339(r['Created'])),
+        'Ports': [],
+        'Labels': r['Config'].get('Labels') or {},
+        'State': r['State']['Status'],
+        'Status': status_text(r['State']),
+        'HostConfig': {'NetworkMode': mode},
+        'NetworkSettings': {'Networks': _network_settings(c)['Networks']},
+        'Mounts': [],
+    }
+    return out

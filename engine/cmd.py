@@ -1,0 +1,110 @@
+"""``novadocker-engine``: serve the API, or check a store.
+
+    novadocker-engine [--root DIR] [--host unix:///PATH] [--config-file F] [--debug]
+    novadocker-engine --root DIR check
+"""
+
+import signal
+import sys
+import threading
+
+from oslo_config import cfg
+from oslo_log import log as logging
+
+from engine import conf as conf_mod
+from engine import errors
+
+LOG = logging.getLogger(__name__)
+CONF = conf_mod.CONF
+
+
+def _add_actions(subparsers):
+    subparsers.add_parser('serve', help='serve the API (the default)')
+    subparsers.add_parser('check', help='check the store under --root and exit '
+                                        '(status 1 when problems are found)')
+
+
+def parse_args(argv):
+    conf_mod.register_opts(CONF)
+    CONF.register_cli_opt(cfg.SubCommandOpt('action', handler=_add_actions,
+                                            help='what to do (serve by default)'))
+    logging.register_options(CONF)
+    CONF(argv, project='novadocker', prog='novadocker-engine',
+         default_config_files=[], version='0.1.0')
+    logging.setup(CONF, 'novadocker-engine')
+
+
+def socket_path(host):
+    if not host.startswith('unix://'):
+        raise errors.InvalidArgument(
+            'unsupported --host %r: the engine serves only unix:///PATH sockets '
+            '(TCP needs TLS, which is not implemented)' % host)
+    path = host[len('unix://'):]
+    if not path.startswith('/'):
+        raise errors.InvalidArgument('--host must name an absolute socket path: %r' % host)
+    return path
+
+
+def check():
+    from engine import daemon
+    eng = daemon.Engine(CONF)
+    try:
+        problems = eng.check()
+    finally:
+        eng.close()
+    for line in problems:
+        print(line)
+    if problems:
+        print('%d problem(s) found in %s' % (len(problems), eng.root), file=sys.stderr)
+        return 1
+    print('store %s is consistent' % eng.root)
+    return 0
+
+
+def serve():
+    import grp
+
+    from engine import daemon
+    from engine.api import http
+    from engine.api import routes
+
+    path = socket_path(CONF.host)
+    eng = daemon.Engine(CONF)
+    eng.start()
+    gid = None
+    if CONF.engine.socket_group:
+        gid = grp.getgrnam(CONF.engine.socket_group).gr_gid
+    server = http.UnixServer(path, routes.build(eng), mode=0o660, gid=gid)
+    stopping = threading.Event()
+
+    def shutdown(signum, frame):
+        if not stopping.is_set():
+            stopping.set()
+            LOG.info('signal %d: shutting down; containers keep running', signum)
+            threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    LOG.info('engine serving %s (root %s, runtime %s, snapshotter %s)',
+             path, eng.root, eng.runtime.name, eng.snapshotter.name)
+    try:
+        server.serve_forever(poll_interval=0.5)
+    finally:
+        server.server_close()
+        eng.close()
+    return 0
+
+
+def main(argv=None):
+    try:
+        parse_args(sys.argv[1:] if argv is None else argv)
+        if CONF.action.name == 'check':
+            return check()
+        return serve()
+    except errors.EngineError as exc:
+        print('novadocker-engine: %s' % exc, file=sys.stderr)
+        return 1
+
+
+if __name__ == '__main__':
+    sys.exit(main())

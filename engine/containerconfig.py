@@ -1,0 +1,188 @@
+"""Validate a container create request and merge it with its image's config.
+
+Docker's rules: the image's Env is the base that the request's Env
+overrides by key; an Entrypoint in the request drops the image's Cmd unless
+the request gives one too; ``Entrypoint: [""]`` clears it; WorkingDir, User,
+StopSignal fall back to the image's.  Fields this engine cannot honour yet
+are refused when set, so a tenant never gets a silently weaker container.
+"""
+
+import copy
+import signal as signal_mod
+
+from engine import errors
+
+_STR_LIST = 'list of strings'
+
+CONFIG_TYPES = {
+    'Hostname': str, 'Domainname': str, 'User': str, 'AttachStdin': bool,
+    'AttachStdout': bool, 'AttachStderr': bool, 'Tty': bool, 'OpenStdin': bool,
+    'StdinOnce': bool, 'Env': _STR_LIST, 'Cmd': _STR_LIST, 'Entrypoint': _STR_LIST,
+    'Image': str, 'WorkingDir': str, 'Labels': dict, 'StopSignal': str,
+    'StopTimeout': int, 'ExposedPorts': dict, 'Volumes': dict, 'ArgsEscaped': bool,
+    'NetworkDisabled': bool, 'MacAddress': str, 'OnBuild': _STR_LIST,
+    'Healthcheck': dict, 'Shell': _STR_LIST,
+}
+
+# HostConfig fields honoured by this engine today.
+HOST_CONFIG_SUPPORTED = {
+    'NetworkMode': str, 'AutoRemove': bool, 'RestartPolicy': dict,
+    'Privileged': bool, 'CapAdd': _STR_LIST, 'CapDrop': _STR_LIST,
+    'ReadonlyRootfs': bool, 'ConsoleSize': list, 'LogConfig': dict,
+    'Init': bool,
+}
+
+NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
+
+
+def _is_zero(value):
+    if value in (None, 0, '', False):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_is_zero(v) for v in value) if value else True
+    if isinstance(value, dict):
+        return all(_is_zero(v) for v in value.values())
+    return False
+
+
+def _check_type(section, name, value, kind):
+    if value is None:
+        return
+    if kind is _STR_LIST:
+        if isinstance(value, str) and name in ('Cmd', 'Entrypoint', 'Shell'):
+            return  # Docker accepts a bare string for these
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise errors.InvalidArgument('%s.%s must be a list of strings' % (section, name))
+        return
+    if kind is int and isinstance(value, bool):
+        raise errors.InvalidArgument('%s.%s must be an integer' % (section, name))
+    if not isinstance(value, kind):
+        raise errors.InvalidArgument('%s.%s must be %s, not %s' % (
+            section, name, {str: 'a string', bool: 'a boolean', int: 'an integer',
+                            dict: 'an object', list: 'an array'}[kind], type(value).__name__))
+
+
+def validate_create(body):
+    """Check a /containers/create body; return (config, host_config) copies."""
+    if not isinstance(body, dict):
+        raise errors.InvalidArgument('container config must be a JSON object')
+    config = {k: v for k, v in body.items() if k not in ('HostConfig', 'NetworkingConfig')}
+    host = body.get('HostConfig') or {}
+    if not isinstance(host, dict):
+        raise errors.InvalidArgument('HostConfig must be a JSON object')
+    for name, kind in CONFIG_TYPES.items():
+        _check_type('Config', name, config.get(name), kind)
+    if isinstance(config.get('Cmd'), str):
+        config['Cmd'] = [config['Cmd']]
+    if isinstance(config.get('Entrypoint'), str):
+        config['Entrypoint'] = [config['Entrypoint']]
+    if not config.get('Image'):
+        raise errors.InvalidArgument('Config.Image is required')
+    for env in config.get('Env') or []:
+        if env.startswith('=') or not env:
+            raise errors.InvalidArgument('invalid environment variable: %r' % env)
+    labels = config.get('Labels') or {}
+    if not all(isinstance(v, str) for v in labels.values()):
+        raise errors.InvalidArgument('Config.Labels values must be strings')
+    for name, value in host.items():
+        kind = HOST_CONFIG_SUPPORTED.get(name)
+        if kind is not None:
+            _check_type('HostConfig', name, value, kind)
+        elif not _is_zero(value):
+            raise errors.InvalidArgument(
+                'HostConfig.%s is not supported by this engine yet' % name)
+    restart = host.get('RestartPolicy') or {}
+    if restart.get('Name') not in (None, '', 'no'):
+        raise errors.InvalidArgument(
+            'restart policy %r is not supported by this engine yet' % restart.get('Name'))
+    log_type = (host.get('LogConfig') or {}).get('Type') or ''
+    if log_type not in ('', 'k8s-file', 'json-file'):
+        raise errors.InvalidArgument('log driver %r is not supported; use k8s-file' % log_type)
+    if host.get('Init'):
+        raise errors.InvalidArgument('HostConfig.Init is not supported by this engine yet')
+    mode = host.get('NetworkMode') or 'default'
+    if mode not in NETWORK_MODES_FALLBACK + ('none', 'host') and not mode.startswith('container:'):
+        raise errors.InvalidArgument(
+            'network mode %r is not available: this engine offers none, host, '
+            'container:<id> and the default' % mode)
+    for name in ('CapAdd', 'CapDrop'):
+        for cap in host.get(name) or []:
+            if not cap.upper().replace('CAP_', '').replace('_', '').isalnum():
+                raise errors.InvalidArgument('invalid capability %r in %s' % (cap, name))
+    if config.get('StopSignal'):
+        parse_signal(config['StopSignal'])
+    networking = body.get('NetworkingConfig') or {}
+    if not isinstance(networking, dict):
+        raise errors.InvalidArgument('NetworkingConfig must be a JSON object')
+    return copy.deepcopy(config), copy.deepcopy(host)
+
+
+def parse_signal(value):
+    """'SIGTERM', 'TERM', '15' -> signal number; bad names raise InvalidArgument."""
+    if isinstance(value, int):
+        num = value
+    else:
+        text = str(value).strip().upper()
+        if text.isdigit():
+            num = int(text)
+        else:
+            if not text.startswith('SIG'):
+                text = 'SIG' + text
+            try:
+                num = int(getattr(signal_mod.Signals, text))
+            except AttributeError:
+                raise errors.InvalidArgument('Invalid signal: %s' % value)
+    if num <= 0 or num > 64:
+        raise errors.InvalidArgument('Invalid signal: %s' % value)
+    return num
+
+
+def _env_key(entry):
+    return entry.split('=', 1)[0]
+
+
+def merge_env(image_env, env):
+    merged = list(image_env or [])
+    index = {_env_key(e): i for i, e in enumerate(merged)}
+    for entry in env or []:
+        key = _env_key(entry)
+        if key in index:
+            merged[index[key]] = entry
+        else:
+            index[key] = len(merged)
+            merged.append(entry)
+    return merged
+
+
+def merge_image_config(config, image_config):
+    """Fill the request's config with the image's defaults, as Docker does."""
+    img = image_config or {}
+    out = dict(config)
+    out['Env'] = merge_env(img.get('Env'), config.get('Env'))
+    entrypoint = config.get('Entrypoint')
+    if entrypoint is None:
+        out['Entrypoint'] = img.get('Entrypoint')
+        if config.get('Cmd') is None:
+            out['Cmd'] = img.get('Cmd')
+    else:
+        if entrypoint == ['']:
+            out['Entrypoint'] = None
+        if config.get('Cmd') is None:
+            out['Cmd'] = None
+    for key in ('WorkingDir', 'User', 'StopSignal', 'Healthcheck', 'Shell', 'OnBuild'):
+        if not config.get(key) and img.get(key):
+            out[key] = img[key]
+    for key in ('Labels', 'ExposedPorts', 'Volumes'):
+        merged = dict(img.get(key) or {})
+        merged.update(config.get(key) or {})
+        out[key] = merged or None
+    args = (out.get('Entrypoint') or []) + (out.get('Cmd') or [])
+    if not args:
+        raise errors.InvalidArgument('No command specified')
+    for key in ('Tty', 'OpenStdin', 'StdinOnce', 'AttachStdin', 'AttachStdout', 'AttachStderr'):
+        out[key] = bool(out.get(key))
+    out.setdefault('Hostname', '')
+    out.setdefault('Domainname', '')
+    out['WorkingDir'] = out.get('WorkingDir') or ''
+    out['User'] = out.get('User') or ''
+    return out, args

@@ -1,0 +1,633 @@
+"""Container records and their state machine.
+
+created -> running <-> paused -> exited, persisted atomically under
+``<root>/containers/<id>/container.json``.  The runtime layer (conmon +
+runc) does the work; this module decides what is allowed, records what
+happened, and reconciles records with reality when the engine starts.
+"""
+
+import os
+import shutil
+import signal
+import threading
+import time
+
+from oslo_log import log as logging
+
+from engine import containerconfig
+from engine import errors
+from engine import names
+from engine import util
+
+LOG = logging.getLogger(__name__)
+
+CREATED, RUNNING, PAUSED, EXITED, REMOVING, DEAD = (
+    'created', 'running', 'paused', 'exited', 'removing', 'dead')
+
+
+class Container:
+    """One container: its persisted record plus in-memory coordination."""
+
+    def __init__(self, record, path):
+        self.record = record
+        self.path = path
+        self.lock = threading.RLock()
+        self.cond = threading.Condition(self.lock)
+        self.pending_attaches = []
+        self.exit_count = 0      # bumped on every exit, for wait condition=next-exit
+        self.removed = False
+
+    @property
+    def id(self):
+        return self.record['Id']
+
+    @property
+    def name(self):
+        return self.record['Name'].lstrip('/')
+
+    @property
+    def state(self):
+        return self.record['State']
+
+    @property
+    def status(self):
+        return self.record['State']['Status']
+
+    @property
+    def config(self):
+        return self.record['Config']
+
+    @property
+    def host_config(self):
+        return self.record['HostConfig']
+
+    @property
+    def rootfs(self):
+        return os.path.join(self.path, 'rootfs')
+
+    @property
+    def bundle(self):
+        return os.path.join(self.path, 'bundle')
+
+    @property
+    def log_path(self):
+        return os.path.join(self.path, 'container.log')
+
+    def is_running(self):
+        return self.status in (RUNNING, PAUSED)
+
+    def save(self):
+        util.atomic_write_json(os.path.join(self.path, 'container.json'), self.record, mode=0o600)
+
+
+class PendingAttach:
+    """An attach request that arrived before the container started."""
+
+    def __init__(self, stdin):
+        self.stdin = stdin
+        self.event = threading.Event()
+        self.conn = None
+        self.error = None
+
+
+class ContainerService:
+    def __init__(self, root, images, snapshotter, tasks, events, network,
+                 stop_timeout=10, spec_builder=None):
+        self.root = util.makedirs(os.path.join(root, 'containers'))
+        self.images = images
+        self.snapshotter = snapshotter
+        self.tasks = tasks
+        self.events = events
+        self.network = network
+        self.stop_timeout = stop_timeout
+        self.spec_builder = spec_builder
+        self._lock = threading.RLock()
+        self._by_id = {}
+        self._names = {}
+        self.watcher = None  # set by the daemon: engine.exits.ExitWatcher
+
+    # -- lookup -------------------------------------------------------------
+    def load_all(self):
+        for cid in sorted(os.listdir(self.root)):
+            path = os.path.join(self.root, cid)
+            record = util.read_json(os.path.join(path, 'container.json'))
+            if record is None:
+                LOG.warning('removing incomplete container directory %s', path)
+                self._remove_dir(cid, path)
+                continue
+            c = Container(record, path)
+            self._by_id[cid] = c
+            self._names[c.name] = cid
+
+    def list(self):
+        with self._lock:
+            return list(self._by_id.values())
+
+    def get(self, ref):
+        if not ref:
+            raise errors.NoSuchContainer(ref)
+        with self._lock:
+            c = self._by_id.get(ref)
+            if c:
+                return c
+            cid = self._names.get(ref.lstrip('/'))
+            if cid:
+                return self._by_id[cid]
+            matches = [c for cid, c in self._by_id.items() if cid.startswith(ref)]
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise errors.InvalidArgument('multiple IDs found with provided prefix: %s' % ref)
+        raise errors.NoSuchContainer(ref)
+
+    def image_in_use(self, image_id):
+        """A container (short ID) that uses the image, or None: rmi asks this."""
+        for c in self.list():
+            if c.record['Image'] == image_id:
+                return c.id[:12]
+        return None
+
+    def snapshot_keys(self):
+        return {c.id for c in self.list()}
+
+    # -- create -------------------------------------------------------------
+    def create(self, body, name=None):
+        config, host_config = containerconfig.validate_create(body)
+        image = self.images.resolve(config['Image'])
+        merged, args = containerconfig.merge_image_config(
+            config, self.images.image_config_for_container(image.id))
+        mode = host_config.get('NetworkMode') or 'default'
+        warnings = []
+        if mode in containerconfig.NETWORK_MODES_FALLBACK:
+            warnings.append('bridge networking is not available in this engine yet: '
+                            'the container gets its own network namespace with loopback only')
+        elif mode.startswith('container:'):
+            self.get(mode.split(':', 1)[1])  # must exist now, as Docker checks
+        cid = util.new_id()
+        if not merged['Hostname']:
+            merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
+        host_config.setdefault('NetworkMode', mode)
+        host_config['NetworkMode'] = mode
+        host_config.setdefault('RestartPolicy', {'Name': 'no', 'MaximumRetryCount': 0})
+        host_config['LogConfig'] = {'Type': 'k8s-file', 'Config': {}}
+
+        with self._lock:
+            if name is not None:
+                name = names.validate(name)
+                if name in self._names:
+                    raise errors.Conflict(
+                        'Conflict. The container name "/%s" is already in use by container '
+                        '"%s". You have to remove (or rename) that container to be able to '
+                        'reuse that name.' % (name, self._names[name]))
+            else:
+                name = names.generate(self._names)
+            self._names[name] = cid  # reserve the name while we build
+
+        path = os.path.join(self.root, cid)
+        try:
+            os.makedirs(path, mode=0o700)
+            os.makedirs(os.path.join(path, 'rootfs'), mode=0o755)
+            os.makedirs(os.path.join(path, 'bundle'), mode=0o700)
+            self.snapshotter.prepare(cid, image.top_chain_id)
+            record = {
+                'Id': cid,
+                'Created': util.rfc3339(),
+                'Name': '/' + name,
+                'Path': args[0],
+                'Args': args[1:],
+                'Config': merged,
+                'HostConfig': host_config,
+                'Image': image.id,
+                'ImageName': config['Image'],
+                'State': self._state(CREATED),
+                'RestartCount': 0,
+                'MonitorPid': 0,
+                'Driver': self.snapshotter.name,
+            }
+            c = Container(record, path)
+            c.save()  # the record is the commit point: after this the container exists
+        except BaseException:
+            with self._lock:
+                self._names.pop(name, None)
+            self._remove_dir(cid, path)
+            raise
+        with self._lock:
+            self._by_id[cid] = c
+        self.events.publish('container', 'create', cid, self._event_attrs(c))
+        return c, warnings
+
+    @staticmethod
+    def _state(status, **kw):
+        state = {
+            'Status': status, 'Running': status in (RUNNING, PAUSED),
+            'Paused': status == PAUSED, 'Restarting': False, 'OOMKilled': False,
+            'Dead': status == DEAD, 'Pid': 0, 'ExitCode': 0, 'Error': '',
+            'StartedAt': util.ZERO_TIME, 'FinishedAt': util.ZERO_TIME,
+        }
+        state.update(kw)
+        return state
+
+    def _event_attrs(self, c, **extra):
+        attrs = {'name': c.name, 'image': c.record.get('ImageName', '')}
+        attrs.update(c.config.get('Labels') or {})
+        attrs.update(extra)
+        return attrs
+
+    # -- start --------------------------------------------------------------
+    def start(self, ref):
+        c = self.get(ref)
+        with c.lock:
+            if c.removed or c.status == REMOVING:
+                raise errors.Conflict('container %s is being removed' % c.id[:12])
+            if c.is_running():
+                raise errors.NotModified('container already started')
+            try:
+                self._start_locked(c)
+            except errors.EngineError as exc:
+                self._start_failed(c, exc)
+                raise
+            except Exception as exc:
+                LOG.exception('starting container %s failed', c.id)
+                self._start_failed(c, exc)
+                raise errors.RuntimeFailure('starting container failed: %s' % exc)
+        self.events.publish('container', 'start', c.id, self._event_attrs(c))
+
+    def _start_locked(self, c):
+        cfg = c.config
+        mode = c.host_config.get('NetworkMode') or 'default'
+        netns = None
+        if mode.startswith('container:'):
+            other = self.get(mode.split(':', 1)[1])
+            if not other.is_running() or not other.state['Pid']:
+                raise errors.Conflict('cannot join the network of container %s: it is not running'
+                                      % other.id[:12])
+            netns = '/proc/%d/ns/net' % other.state['Pid']
+        self.snapshotter.mount(c.id, c.rootfs)
+        try:
+            etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
+            spec = self.spec_builder(c, etc, netns)
+            info = self.tasks.create(
+                c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
+                stdin_once=cfg['StdinOnce'], log_path=c.log_path)
+        except BaseException:
+            self._cleanup_runtime(c)
+            raise
+        c.record['ResolvConfPath'] = etc.get('resolv.conf', '')
+        c.record['HostnamePath'] = etc.get('hostname', '')
+        c.record['HostsPath'] = etc.get('hosts', '')
+        c.record['LogPath'] = c.log_path
+        c.record['MonitorPid'] = info.monitor_pid
+        pidfd = self.watcher.open_pidfd(info.monitor_pid)
+        # Attach requests that came before start join now, before the
+        # process runs, so they miss none of its output.
+        pending, c.pending_attaches = c.pending_attaches, []
+        for p in pending:
+            try:
+                p.conn = self.tasks.attach(c.id)
+            except Exception as exc:
+                p.error = exc
+            p.event.set()
+        try:
+            self.tasks.start(c.id)
+        except BaseException:
+            if pidfd is not None:
+                os.close(pidfd)
+            self._kill_quietly(c)
+            self._cleanup_runtime(c)
+            raise
+        c.record['State'] = self._state(RUNNING, Pid=info.pid, StartedAt=util.rfc3339())
+        c.save()
+        if pidfd is not None:
+            self.watcher.watch(c.id, pidfd)
+        else:
+            threading.Thread(target=self.handle_exit, args=(c.id,), daemon=True).start()
+
+    def _start_failed(self, c, exc):
+        message = str(exc)
+        code = 128
+        low = message.lower()
+        if 'executable file not found' in low or 'no such file or directory' in low:
+            code = 127
+        elif 'permission denied' in low:
+            code = 126
+        c.record['State'] = self._state(
+            CREATED if c.state['StartedAt'] == util.ZERO_TIME else EXITED,
+            ExitCode=code, Error=message,
+            StartedAt=c.state['StartedAt'], FinishedAt=c.state['FinishedAt'])
+        c.save()
+        for p in c.pending_attaches:
+            p.error = exc
+            p.event.set()
+        c.pending_attaches = []
+        c.cond.notify_all()
+
+    def _kill_quietly(self, c):
+        try:
+            self.tasks.kill(c.id, signal.SIGKILL, all=True)
+        except errors.EngineError:
+            pass
+
+    def _cleanup_runtime(self, c):
+        """Remove what a previous run left: runtime state, monitor files, mount."""
+        try:
+            self.tasks.delete(c.id, force=True)
+        except errors.EngineError as exc:
+            LOG.warning('runtime delete of %s: %s', c.id[:12], exc)
+        self.snapshotter.unmount(c.rootfs)
+
+    # -- exit ---------------------------------------------------------------
+    def handle_exit(self, cid):
+        """The monitor of ``cid`` ended: record the exit and release resources."""
+        with self._lock:
+            c = self._by_id.get(cid)
+        if c is None:
+            return
+        with c.lock:
+            if not c.is_running():
+                return
+            status = self.tasks.exit_status(cid)
+            if status is None:
+                code, finished, oom = 255, time.time(), False
+                error = 'the container monitor exited without recording an exit code'
+            else:
+                code, finished, oom = status
+                error = ''
+            self._cleanup_runtime(c)
+            c.record['State'] = self._state(
+                EXITED, ExitCode=code, OOMKilled=oom, Error=error,
+                StartedAt=c.state['StartedAt'], FinishedAt=util.rfc3339(finished))
+            c.record['MonitorPid'] = 0
+            c.save()
+            c.exit_count += 1
+            c.cond.notify_all()
+            auto_remove = c.host_config.get('AutoRemove')
+        if oom:
+            self.events.publish('container', 'oom', cid, self._event_attrs(c))
+        self.events.publish('container', 'die', cid, self._event_attrs(c, exitCode=str(code)))
+        if auto_remove:
+            try:
+                self.remove(cid, force=True)
+            except errors.NotFound:
+                pass
+            except errors.EngineError as exc:
+                LOG.warning('auto-removing %s failed: %s', cid[:12], exc)
+
+    def reconcile(self):
+        """After an engine (re)start: match every record with what is really running."""
+        for c in self.list():
+            with c.lock:
+                if c.status == REMOVING:
+                    self._finish_remove(c)
+                    continue
+                if not c.is_running():
+                    if c.status == CREATED:
+                        self.snapshotter.unmount(c.rootfs)
+                    continue
+                pid = c.record.get('MonitorPid') or 0
+                pidfd = self.watcher.open_pidfd(pid) if pid else None
+                if pidfd is not None and self.tasks.monitor_alive(c.id, pid):
+                    state = self.tasks.state(c.id) or {}
+                    status = PAUSED if state.get('status') == 'paused' else RUNNING
+                    if status != c.status:
+                        c.record['State'].update(Status=status, Paused=status == PAUSED)
+                        c.save()
+                    self.watcher.watch(c.id, pidfd)
+                    LOG.info('container %s is still %s', c.id[:12], status)
+                    continue
+                if pidfd is not None:
+                    os.close(pidfd)
+            LOG.info('container %s exited while the engine was away', c.id[:12])
+            self.handle_exit(c.id)
+
+    # -- stop, kill, pause --------------------------------------------------
+    def _wait_exit(self, c, timeout):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with c.lock:
+            while c.is_running():
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return False
+                c.cond.wait(left)
+        return True
+
+    def _signal(self, c, sig):
+        with c.lock:
+            if not c.is_running():
+                return False
+            self.tasks.kill(c.id, sig, all=sig == signal.SIGKILL)
+            if c.status == PAUSED:
+                # A frozen process cannot act on a signal, not even SIGKILL.
+                self.tasks.resume(c.id)
+                c.record['State'].update(Status=RUNNING, Paused=False)
+                c.save()
+            return True
+
+    def stop(self, ref, timeout=None, sig=None):
+        c = self.get(ref)
+        if not c.is_running():
+            raise errors.NotModified('container already stopped')
+        if timeout is None:
+            timeout = c.config.get('StopTimeout')
+            if timeout is None:
+                timeout = self.stop_timeout
+        stop_sig = containerconfig.parse_signal(sig or c.config.get('StopSignal') or 'SIGTERM')
+        try:
+            self._signal(c, stop_sig)
+        except errors.RuntimeFailure as exc:
+            LOG.debug('stop signal to %s: %s', c.id[:12], exc)
+        if timeout < 0:
+            timeout = None
+        if not self._wait_exit(c, timeout):
+            LOG.info('container %s ignored signal %d for %ss: killing it', c.id[:12], stop_sig, timeout)
+            self.events.publish('container', 'kill', c.id, self._event_attrs(c, signal='9'))
+            try:
+                self._signal(c, signal.SIGKILL)
+            except errors.RuntimeFailure as exc:
+                LOG.debug('SIGKILL to %s: %s', c.id[:12], exc)
+            if not self._wait_exit(c, 30):
+                raise errors.RuntimeFailure('container %s did not exit after SIGKILL' % c.id[:12])
+        self.events.publish('container', 'stop', c.id, self._event_attrs(c))
+
+    def kill(self, ref, sig='SIGKILL'):
+        c = self.get(ref)
+        num = containerconfig.parse_signal(sig or 'SIGKILL')
+        if not c.is_running():
+            raise errors.Conflict('Cannot kill container: %s: container %s is not running'
+                                  % (ref, c.id))
+        self._signal(c, num)
+        self.events.publish('container', 'kill', c.id, self._event_attrs(c, signal=str(num)))
+        if num == signal.SIGKILL:
+            self._wait_exit(c, 30)
+
+    def pause(self, ref):
+        c = self.get(ref)
+        with c.lock:
+            if c.status == PAUSED:
+                raise errors.Conflict('Container %s is already paused' % c.id)
+            if c.status != RUNNING:
+                raise errors.Conflict('Container %s is not running' % c.id)
+            self.tasks.pause(c.id)
+            c.record['State'].update(Status=PAUSED, Paused=True)
+            c.save()
+        self.events.publish('container', 'pause', c.id, self._event_attrs(c))
+
+    def unpause(self, ref):
+        c = self.get(ref)
+        with c.lock:
+            if c.status != PAUSED:
+                raise errors.Conflict('Container %s is not paused' % c.id)
+            self.tasks.resume(c.id)
+            c.record['State'].update(Status=RUNNING, Paused=False)
+            c.save()
+        self.events.publish('container', 'unpause', c.id, self._event_attrs(c))
+
+    def restart(self, ref, timeout=None, sig=None):
+        c = self.get(ref)
+        if c.is_running():
+            self.stop(c.id, timeout, sig)
+        self.start(c.id)
+        self.events.publish('container', 'restart', c.id, self._event_attrs(c))
+
+    # -- wait ---------------------------------------------------------------
+    def wait(self, c, condition='not-running', stop=None):
+        """Block until the condition holds; return (exit code, error text).
+
+        ``stop()`` is polled so a vanished client does not pin a thread.
+        """
+        if condition not in ('not-running', 'next-exit', 'removed', ''):
+            raise errors.InvalidArgument('invalid condition: %r' % condition)
+        with c.lock:
+            start_count = c.exit_count
+            while True:
+                if condition == 'removed':
+                    if c.removed:
+                        break
+                elif condition == 'next-exit':
+                    if c.exit_count > start_count:
+                        break
+                elif not c.is_running():
+                    break
+                c.cond.wait(1.0)
+                if stop is not None and stop():
+                    return None
+            return c.state['ExitCode'], c.state.get('Error') or None
+
+    def wait_started(self, c, pending, stop=None):
+        """Block an attach that came before start until start connects it."""
+        while not pending.event.wait(1.0):
+            if c.removed or (stop is not None and stop()):
+                with c.lock:
+                    if pending in c.pending_attaches:
+                        c.pending_attaches.remove(pending)
+                return False
+        return True
+
+    def attach(self, ref, stdin):
+        """A conmon attach connection, or a PendingAttach if not yet started."""
+        c = self.get(ref)
+        with c.lock:
+            if c.is_running():
+                if c.status == PAUSED:
+                    raise errors.Conflict('You cannot attach to a paused container, unpause it first')
+                return c, self.tasks.attach(c.id)
+            if c.status in (CREATED, EXITED):
+                p = PendingAttach(stdin)
+                c.pending_attaches.append(p)
+                return c, p
+            raise errors.Conflict('You cannot attach to a container in state %s' % c.status)
+
+    def resize(self, ref, height, width):
+        c = self.get(ref)
+        if not c.is_running():
+            raise errors.Conflict('Container %s is not running' % c.id)
+        if height <= 0 or width <= 0 or height > 65535 or width > 65535:
+            raise errors.InvalidArgument('invalid terminal size %sx%s' % (height, width))
+        if c.config.get('Tty'):
+            self.tasks.resize(c.id, height, width)
+
+    # -- rename, remove -----------------------------------------------------
+    def rename(self, ref, new_name):
+        c = self.get(ref)
+        new_name = names.validate(new_name)
+        with self._lock, c.lock:
+            old = c.name
+            if new_name == old:
+                raise errors.InvalidArgument('Renaming a container with the same name as its '
+                                             'current name')
+            if new_name in self._names:
+                raise errors.Conflict('Conflict. The container name "/%s" is already in use by '
+                                      'container "%s". You have to remove (or rename) that '
+                                      'container to be able to reuse that name.'
+                                      % (new_name, self._names[new_name]))
+            c.record['Name'] = '/' + new_name
+            c.save()
+            self._names.pop(old, None)
+            self._names[new_name] = c.id
+        self.events.publish('container', 'rename', c.id, self._event_attrs(c, oldName='/' + old))
+
+    def remove(self, ref, force=False, volumes=False):
+        c = self.get(ref)
+        if c.is_running():
+            if not force:
+                if c.status == PAUSED:
+                    raise errors.Conflict('You cannot remove a paused container %s. Unpause and '
+                                          'then stop the container before attempting removal or '
+                                          'force remove' % c.id)
+                raise errors.Conflict('You cannot remove a running container %s. Stop the '
+                                      'container before attempting removal or force remove' % c.id)
+            try:
+                self._signal(c, signal.SIGKILL)
+            except errors.RuntimeFailure as exc:
+                LOG.debug('SIGKILL before remove of %s: %s', c.id[:12], exc)
+            if not self._wait_exit(c, 30):
+                raise errors.RuntimeFailure('container %s did not exit after SIGKILL' % c.id[:12])
+        with c.lock:
+            if c.removed:
+                return
+            if c.status == REMOVING:
+                raise errors.Conflict('removal of container %s is already in progress' % c.id)
+            if c.is_running():
+                raise errors.Conflict('container %s was started again during removal' % c.id)
+            c.record['State']['Status'] = REMOVING
+            c.save()
+            self._finish_remove(c)
+        self.events.publish('container', 'destroy', c.id, self._event_attrs(c))
+
+    def _finish_remove(self, c):
+        self._cleanup_runtime(c)
+        self.snapshotter.remove(c.id)
+        self._remove_dir(c.id, c.path)
+        with self._lock:
+            self._by_id.pop(c.id, None)
+            if self._names.get(c.name) == c.id:
+                self._names.pop(c.name, None)
+        c.removed = True
+        for p in c.pending_attaches:
+            p.event.set()
+        c.pending_attaches = []
+        c.cond.notify_all()
+
+    def _remove_dir(self, cid, path):
+        rootfs = os.path.join(path, 'rootfs')
+        self.snapshotter.unmount(rootfs)
+        try:
+            self.snapshotter.remove(cid)
+        except errors.EngineError as exc:
+            LOG.warning('removing snapshot of %s: %s', cid[:12], exc)
+        # The record goes first so a crash mid-way leaves no half container.
+        try:
+            os.unlink(os.path.join(path, 'container.json'))
+        except FileNotFoundError:
+            pass
+        shutil.rmtree(path, ignore_errors=True)
+
+    def check(self):
+        problems = []
+        for c in self.list():
+            if not self.snapshotter.exists(c.id):
+                problems.append('container %s has no root filesystem snapshot' % c.id[:12])
+            try:
+                self.images.resolve(c.record['Image'])
+            except errors.NotFound:
+                problems.append('container %s uses missing image %s' % (c.id[:12], c.record['Image']))
+        return problems

@@ -1,0 +1,303 @@
+"""The engine: wires the parts together for one root directory."""
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import platform
+import tempfile
+import threading
+
+from oslo_log import log as logging
+
+from engine import archive
+from engine import containers as containers_mod
+from engine import content as content_mod
+from engine import errors
+from engine import events as events_mod
+from engine import execs as execs_mod
+from engine import exits
+from engine import images as images_mod
+from engine import network as network_mod
+from engine import snapshotters
+from engine import util
+from engine.api import http
+from engine.runtime import monitor
+from engine.runtime import oci
+from engine.runtime import spec as spec_mod
+
+LOG = logging.getLogger(__name__)
+
+VERSION = '0.1.0'
+
+
+class Engine:
+    def __init__(self, conf):
+        self.conf = conf
+        self.root = os.path.abspath(conf.root)
+        util.makedirs(self.root, 0o711)
+        self._lock_fd = self._lock_root()
+        exec_root = conf.engine.exec_root or os.path.join(self.root, 'run')
+        self.exec_root = util.makedirs(exec_root, 0o711)
+        # A tag unique to this root keeps cgroups of side-by-side engines apart.
+        self.tag = hashlib.sha256(self.root.encode()).hexdigest()[:8]
+        self.events = events_mod.EventBus()
+        self.content = content_mod.ContentStore(os.path.join(self.root, 'content'))
+        self.snapshotter = snapshotters.load(conf.engine.snapshotter,
+                                             os.path.join(self.root, 'snapshots',
+                                                          conf.engine.snapshotter))
+        self.images = images_mod.ImageStore(
+            os.path.join(self.root, 'images'), self.content, self.snapshotter,
+            max_layer_size=conf.engine.max_layer_size, emit=self._image_event)
+        self.runtime = None
+        self.tasks = None
+        self.containers = containers_mod.ContainerService(
+            self.root, self.images, self.snapshotter, None, self.events,
+            network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
+            spec_builder=self.build_spec)
+        self.execs = None
+
+    def _lock_root(self):
+        """One engine per root: a second one would corrupt the first one's state."""
+        fd = os.open(os.path.join(self.root, 'engine.lock'), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise errors.Conflict('another engine is using the root %s' % self.root)
+        return fd
+
+    def _image_event(self, action, image_id, attributes=None):
+        self.events.publish('image', action, image_id, attributes or {})
+
+    def open_runtime(self):
+        """Pick the OCI runtime and start watching containers (the serving half)."""
+        self.runtime = oci.choose_runtime(self.conf.engine.runtime,
+                                          os.path.join(self.exec_root, 'runtime'))
+        self.tasks = monitor.TaskService(self.runtime, self.exec_root,
+                                         conmon_path=self.conf.engine.conmon_path)
+        self.containers.tasks = self.tasks
+        self.containers.watcher = exits.ExitWatcher(self.containers.handle_exit)
+        self.execs = execs_mod.ExecService(self.containers, self.tasks,
+                                           self.build_exec_process, self.events)
+
+    def start(self):
+        self.content.cleanup()
+        self.snapshotter.cleanup()
+        self.containers.load_all()
+        self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
+        self.open_runtime()
+        self.containers.reconcile()
+
+    def check(self):
+        """Problems in the store, as text lines; empty when consistent."""
+        self.containers.load_all()
+        problems = []
+        problems += self.content.check()
+        problems += self.snapshotter.check()
+        problems += self.images.check()
+        problems += self.containers.check()
+        keys = {k for k, _, kind in self.snapshotter.list() if kind == 'active'}
+        for key in keys - self.containers.snapshot_keys():
+            problems.append('snapshot %s belongs to no container' % key[:12])
+        return problems
+
+    # -- container plumbing ----------------------------------------------------
+    def _caps(self, host_config):
+        return spec_mod.capability_set(host_config.get('CapAdd') or (),
+                                       host_config.get('CapDrop') or (),
+                                       bool(host_config.get('Privileged')))
+
+    def build_spec(self, c, etc_files, netns):
+        cfg, host = c.config, c.host_config
+        user = spec_mod.resolve_user(c.rootfs, cfg.get('User') or '')
+        mode = host.get('NetworkMode') or 'default'
+        if mode == 'host':
+            network = 'host'
+        elif netns:
+            network = 'container:' + netns
+        else:
+            network = 'private'
+        mounts = [spec_mod.bind_mount(path, '/etc/' + name)
+                  for name, path in sorted(etc_files.items())]
+        console = host.get('ConsoleSize') or None
+        spec = spec_mod.generate(
+            [c.record['Path']] + c.record['Args'], c.rootfs,
+            env=cfg.get('Env'), cwd=cfg.get('WorkingDir') or '/', user=user,
+            terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
+            readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
+            uts='host' if mode == 'host' else 'private',
+            mounts=mounts, labels=cfg.get('Labels'),
+            cgroups_path=spec_mod.cgroups_path('novadocker-' + self.tag, c.id),
+            privileged=bool(host.get('Privileged')),
+            cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or ())
+        if cfg.get('Tty') and console and len(console) == 2 and all(console):
+            spec['process']['consoleSize'] = {'height': int(console[0]),
+                                              'width': int(console[1])}
+        return spec
+
+    def build_exec_process(self, c, exec_config, tty):
+        cfg = c.config
+        user_text = exec_config.get('User') or cfg.get('User') or ''
+        user = spec_mod.resolve_user(c.rootfs, user_text)
+        env = list(cfg.get('Env') or [])
+        for entry in exec_config.get('Env') or []:
+            env = [e for e in env if e.split('=', 1)[0] != entry.split('=', 1)[0]] + [entry]
+        return spec_mod.process_spec(
+            exec_config['Cmd'], env=env,
+            cwd=exec_config.get('WorkingDir') or cfg.get('WorkingDir') or '/',
+            user=user, terminal=tty, caps=self._caps(c.host_config))
+
+    def exec_ids(self, cid):
+        if self.execs is None:
+            return []
+        return [eid for eid, inst in list(self.execs._execs.items())
+                if inst.container.id == cid and inst.running]
+
+    def commit(self, ref, repo=None, tag=None, comment='', author='', pause=True,
+               changes=(), config=None):
+        c = self.containers.get(ref)
+        paused_here = False
+        with c.lock:
+            if pause and c.status == containers_mod.RUNNING:
+                self.tasks.pause(c.id)
+                paused_here = True
+            try:
+                container_config = dict(c.config)
+                if config:
+                    container_config.update({k: v for k, v in config.items() if v is not None})
+                image_id = self.images.commit(
+                    c.id, c.record['Image'], container_config, changes=list(changes or ()),
+                    author=author, comment=comment, repo=repo, tag=tag, container_id=c.id)
+            finally:
+                if paused_here:
+                    self.tasks.resume(c.id)
+        self.events.publish('container', 'commit', c.id,
+                            {'name': c.name, 'comment': comment, 'imageID': image_id})
+        return image_id
+
+    def export_container(self, c, out, before_write=None):
+        """Write the container's whole filesystem as a tar to ``out``."""
+        with c.lock:
+            if c.is_running():
+                return self._export_dir(c.rootfs, out, before_write)
+            with self._temporary_mount(c) as path:
+                return self._export_dir(path, out, before_write)
+
+    @staticmethod
+    def _export_dir(path, out, before_write):
+        if before_write:
+            before_write()
+        archive.write_tree_tar(path, out)
+
+    @contextlib.contextmanager
+    def _temporary_mount(self, c):
+        target = tempfile.mkdtemp(prefix='export-', dir=c.path)
+        try:
+            self.snapshotter.mount(c.id, target)
+            try:
+                yield target
+            finally:
+                self.snapshotter.unmount(target)
+        finally:
+            os.rmdir(target)
+
+    # -- system ------------------------------------------------------------------
+    def version_info(self):
+        uname = os.uname()
+        return {
+            'Platform': {'Name': 'novadocker engine'},
+            'Components': [{'Name': 'Engine', 'Version': VERSION,
+                            'Details': {'ApiVersion': http.API_VERSION,
+                                        'MinAPIVersion': http.MIN_API_VERSION,
+                                        'Os': 'linux', 'Arch': _go_arch(),
+                                        'KernelVersion': uname.release}}],
+            'Version': VERSION,
+            'ApiVersion': http.API_VERSION,
+            'MinAPIVersion': http.MIN_API_VERSION,
+            'GitCommit': '',
+            'GoVersion': 'python' + platform.python_version(),
+            'Os': 'linux',
+            'Arch': _go_arch(),
+            'KernelVersion': uname.release,
+            'BuildTime': '',
+        }
+
+    def system_info(self):
+        cs = self.containers.list()
+        running = sum(1 for c in cs if c.status == containers_mod.RUNNING)
+        paused = sum(1 for c in cs if c.status == containers_mod.PAUSED)
+        uname = os.uname()
+        mem = 0
+        try:
+            with open('/proc/meminfo') as f:
+                mem = int(f.readline().split()[1]) * 1024
+        except (OSError, ValueError, IndexError):
+            pass
+        runtime_name = self.runtime.name if self.runtime else ''
+        return {
+            'ID': self.tag,
+            'Containers': len(cs),
+            'ContainersRunning': running,
+            'ContainersPaused': paused,
+            'ContainersStopped': len(cs) - running - paused,
+            'Images': len(self.images.list_images()),
+            'Driver': self.snapshotter.name,
+            'DriverStatus': [['Backing Filesystem', 'extfs']],
+            'Plugins': {'Volume': [], 'Network': ['host', 'none'], 'Log': ['k8s-file']},
+            'MemoryLimit': True, 'SwapLimit': False, 'CpuCfsPeriod': True, 'CpuCfsQuota': True,
+            'CPUShares': True, 'CPUSet': True, 'PidsLimit': True, 'IPv4Forwarding': False,
+            'Debug': bool(self.conf.debug),
+            'NFd': len(os.listdir('/proc/self/fd')),
+            'NGoroutines': threading.active_count(),
+            'SystemTime': util.rfc3339(),
+            'LoggingDriver': 'k8s-file',
+            'CgroupDriver': 'cgroupfs',
+            'CgroupVersion': '2' if os.path.exists('/sys/fs/cgroup/cgroup.controllers') else '1',
+            'NEventsListener': 0,
+            'KernelVersion': uname.release,
+            'OperatingSystem': _os_name(),
+            'OSVersion': '',
+            'OSType': 'linux',
+            'Architecture': uname.machine,
+            'IndexServerAddress': '',
+            'RegistryConfig': {'InsecureRegistryCIDRs': ['127.0.0.0/8'], 'IndexConfigs': {},
+                               'Mirrors': []},
+            'NCPU': os.cpu_count(),
+            'MemTotal': mem,
+            'DockerRootDir': self.root,
+            'Name': uname.nodename,
+            'Labels': [],
+            'ExperimentalBuild': False,
+            'ServerVersion': VERSION,
+            'Runtimes': {runtime_name: {'path': getattr(self.runtime, 'path', '')}}
+            if runtime_name else {},
+            'DefaultRuntime': runtime_name,
+            'LiveRestoreEnabled': True,
+            'Isolation': '',
+            'InitBinary': '',
+            'SecurityOptions': ['name=seccomp,profile=builtin', 'name=no-new-privileges'],
+            'Warnings': ['bridge networking is not available yet: containers get '
+                         'loopback only unless run with --network host'],
+        }
+
+    def close(self):
+        if self.containers.watcher is not None:
+            self.containers.watcher.stop()
+        os.close(self._lock_fd)
+
+
+def _go_arch():
+    return {'x86_64': 'amd64', 'aarch64': 'arm64'}.get(os.uname().machine, os.uname().machine)
+
+
+def _os_name():
+    try:
+        with open('/etc/os-release') as f:
+            for line in f:
+                if line.startswith('PRETTY_NAME='):
+                    return line.split('=', 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return 'Linux'
+

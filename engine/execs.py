@@ -1,0 +1,174 @@
+"""Exec instances: extra processes run inside a running container.
+
+Like Docker, exec records live in memory only; the exec'd process is a
+child of the engine (through the OCI runtime's ``exec``).
+"""
+
+import threading
+
+from oslo_log import log as logging
+
+from engine import containerconfig
+from engine import errors
+from engine import stdio
+from engine import util
+
+LOG = logging.getLogger(__name__)
+
+_EXEC_TYPES = {
+    'AttachStdin': bool, 'AttachStdout': bool, 'AttachStderr': bool, 'Tty': bool,
+    'DetachKeys': str, 'Privileged': bool, 'User': str, 'WorkingDir': str,
+    'Cmd': containerconfig._STR_LIST, 'Env': containerconfig._STR_LIST,
+    'ConsoleSize': list,
+}
+
+
+class ExecInstance:
+    def __init__(self, eid, container, config):
+        self.id = eid
+        self.container = container
+        self.config = config
+        self.running = False
+        self.started = False
+        self.exit_code = None
+        self.pid = 0
+        self.process = None
+        self.lock = threading.Lock()
+        self.done = threading.Event()
+
+    def inspect(self):
+        cfg = self.config
+        return {
+            'ID': self.id,
+            'Running': self.running,
+            'ExitCode': self.exit_code,
+            'ProcessConfig': {
+                'tty': cfg.get('Tty', False),
+                'entrypoint': cfg['Cmd'][0],
+                'arguments': cfg['Cmd'][1:],
+                'privileged': cfg.get('Privileged', False),
+                'user': cfg.get('User', ''),
+            },
+            'OpenStdin': cfg.get('AttachStdin', False),
+            'OpenStderr': cfg.get('AttachStderr', False),
+            'OpenStdout': cfg.get('AttachStdout', False),
+            'CanRemove': False,
+            'ContainerID': self.container.id,
+            'DetachKeys': cfg.get('DetachKeys', ''),
+            'Pid': self.pid,
+        }
+
+
+class ExecService:
+    def __init__(self, containers, tasks, process_builder, events):
+        self.containers = containers
+        self.tasks = tasks
+        self.process_builder = process_builder
+        self.events = events
+        self._execs = {}
+        self._lock = threading.Lock()
+
+    def create(self, ref, body):
+        c = self.containers.get(ref)
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument('exec config must be a JSON object')
+        for name, kind in _EXEC_TYPES.items():
+            containerconfig._check_type('ExecConfig', name, body.get(name), kind)
+        if not body.get('Cmd'):
+            raise errors.InvalidArgument('No exec command specified')
+        if body.get('Privileged'):
+            raise errors.InvalidArgument('privileged exec is not supported by this engine yet')
+        if not c.is_running():
+            raise errors.Conflict('Container %s is not running' % c.id)
+        if c.status == 'paused':
+            raise errors.Conflict('Container %s is paused, unpause the container before exec'
+                                  % c.id)
+        eid = util.new_id()
+        inst = ExecInstance(eid, c, dict(body))
+        with self._lock:
+            self._execs[eid] = inst
+        self.events.publish('container', 'exec_create: ' + ' '.join(body['Cmd']), c.id,
+                            {'name': c.name, 'execID': eid})
+        return eid
+
+    def get(self, eid):
+        with self._lock:
+            inst = self._execs.get(eid)
+        if inst is None:
+            raise errors.NoSuchExec(eid)
+        return inst
+
+    def forget_container(self, cid):
+        with self._lock:
+            for eid in [e for e, i in self._execs.items() if i.container.id == cid]:
+                del self._execs[eid]
+
+    def start(self, eid, tty=None, console_size=None, hijack=None):
+        """Start an exec; with ``hijack`` (a callable returning the hijacked
+        connection once headers are sent) relay its stdio until it ends."""
+        inst = self.get(eid)
+        with inst.lock:
+            if inst.started:
+                raise errors.Conflict('exec %s has already been started' % eid)
+            inst.started = True
+        c = inst.container
+        if not c.is_running():
+            raise errors.Conflict('Container %s is not running' % c.id)
+        cfg = inst.config
+        if tty is None:
+            tty = cfg.get('Tty', False)
+        attach_stdin = bool(cfg.get('AttachStdin')) and hijack is not None
+        process = self.process_builder(c, cfg, tty)
+        proc = self.tasks.exec(c.id, process, tty=tty, stdin=attach_stdin)
+        inst.process = proc
+        inst.pid = proc.pid
+        inst.running = True
+        size = console_size or cfg.get('ConsoleSize')
+        if tty and size and len(size) == 2 and all(size):
+            try:
+                proc.resize(int(size[0]), int(size[1]))
+            except OSError:
+                pass
+        self.events.publish('container', 'exec_start: ' + ' '.join(cfg['Cmd']), c.id,
+                            {'name': c.name, 'execID': eid})
+        waiter = threading.Thread(target=self._reap, args=(inst,), daemon=True)
+        waiter.start()
+        if hijack is None:
+            return None
+        client = hijack()
+        try:
+            if tty:
+                outputs = {proc.master_fd: stdio.STDOUT}
+                stdin_fd = proc.master_fd if attach_stdin else None
+            else:
+                outputs = {}
+                if proc.stdout_fd is not None:
+                    outputs[proc.stdout_fd] = stdio.STDOUT
+                if proc.stderr_fd is not None:
+                    outputs[proc.stderr_fd] = stdio.STDERR
+                stdin_fd = proc.stdin_fd if attach_stdin else None
+            stdio.pump_fds(client, tty, outputs, stdin_fd)
+            inst.done.wait()
+        finally:
+            client.close()
+        return client
+
+    def _reap(self, inst):
+        try:
+            code = inst.process.wait()
+        except Exception:
+            LOG.exception('waiting for exec %s failed', inst.id)
+            code = 126
+        inst.exit_code = code
+        inst.running = False
+        inst.done.set()
+        self.events.publish('container', 'exec_die', inst.container.id,
+                            {'name': inst.container.name, 'execID': inst.id,
+                             'exitCode': str(code)})
+
+    def resize(self, eid, height, width):
+        inst = self.get(eid)
+        if not inst.running or inst.process is None:
+            raise errors.Conflict('exec %s is not running' % eid)
+        if inst.config.get('Tty'):
+            inst.process.resize(height, width)

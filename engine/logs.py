@@ -1,0 +1,97 @@
+"""Read container logs written by conmon in the k8s-file format.
+
+Each line is ``TIMESTAMP STREAM TAG TEXT`` where TAG is ``F`` for a full
+line and ``P`` for a partial one (conmon splits long lines and flushes
+output that lacks a newline).  Docker's log API returns the text with the
+newline restored for full lines.
+"""
+
+import collections
+import os
+import time
+
+from engine import util
+
+STREAMS = {b'stdout': 1, b'stderr': 2}
+
+
+def parse_line(line):
+    """-> (timestamp text, stream number, payload bytes) or None if malformed."""
+    parts = line.rstrip(b'\n').split(b' ', 3)
+    if len(parts) < 3 or parts[1] not in STREAMS:
+        return None
+    ts, stream, tag = parts[0], parts[1], parts[2]
+    text = parts[3] if len(parts) > 3 else b''
+    if tag.startswith(b'F'):
+        text += b'\n'
+    return ts.decode('ascii', 'replace'), STREAMS[stream], text
+
+
+def docker_timestamp(k8s_ts):
+    """conmon writes +00:00 offsets; Docker prints RFC 3339 with nanoseconds and Z."""
+    try:
+        return util.rfc3339_ns(util.parse_rfc3339_ns(k8s_ts))
+    except ValueError:
+        return k8s_ts
+
+
+def _entries(f):
+    for raw in f:
+        if not raw.endswith(b'\n'):
+            # A line conmon is still writing: leave it for the next read.
+            f.seek(-len(raw), os.SEEK_CUR)
+            return
+        entry = parse_line(raw)
+        if entry:
+            yield entry
+
+
+def read(path, stdout=True, stderr=True, since_ns=0, until_ns=0, tail=None,
+         follow=False, is_running=None, poll_interval=0.05):
+    """Yield (timestamp text, stream, bytes) records from a k8s-file log.
+
+    ``tail`` keeps the last N records of what exists now; with ``follow``
+    new records are yielded while ``is_running()`` says the writer lives.
+    Yields None while idle so the caller can check its client.
+    """
+    wanted = {1: stdout, 2: stderr}
+
+    def keep(entry):
+        if not wanted[entry[1]]:
+            return False
+        if since_ns or until_ns:
+            ns = util.parse_rfc3339_ns(entry[0])
+            if since_ns and ns < since_ns:
+                return False
+            if until_ns and ns > until_ns:
+                return False
+        return True
+
+    try:
+        f = open(path, 'rb')
+    except FileNotFoundError:
+        return
+    with f:
+        if tail is not None and tail >= 0:
+            backlog = collections.deque((e for e in _entries(f) if keep(e)), maxlen=tail)
+            if tail == 0:
+                backlog.clear()
+        else:
+            backlog = (e for e in _entries(f) if keep(e))
+        yield from backlog
+        if not follow:
+            return
+        while True:
+            running = is_running() if is_running else False
+            got = False
+            for entry in _entries(f):
+                got = True
+                if until_ns and util.parse_rfc3339_ns(entry[0]) > until_ns:
+                    return
+                if keep(entry):
+                    yield entry
+            if not running:
+                return
+            if not got:
+                yield None
+                time.sleep(poll_interval)
