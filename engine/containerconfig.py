@@ -67,7 +67,9 @@ def validate_create(body):
     if not isinstance(body, dict):
         raise errors.InvalidArgument('container config must be a JSON object')
     config = {k: v for k, v in body.items() if k not in ('HostConfig', 'NetworkingConfig')}
-    host = body.get('HostConfig') or {}
+    host = body.get('HostConfig')
+    if host is None:
+        host = {}
     if not isinstance(host, dict):
         raise errors.InvalidArgument('HostConfig must be a JSON object')
     for name, kind in CONFIG_TYPES.items():
