@@ -1,0 +1,159 @@
+"""The overlay snapshotter: layers as overlayfs lower dirs.
+
+A committed snapshot's ``fs`` holds only its layer, with whiteouts in
+overlayfs' own form; an active snapshot's ``fs`` is the writable upper dir
+(plus ``work``, overlayfs' scratch dir), so containers of one image share
+every image layer and own only their changes.
+"""
+
+import os
+import stat
+
+from oslo_log import log as logging
+
+from engine import archive
+from engine import errors
+from engine.snapshotters import local
+
+LOG = logging.getLogger(__name__)
+
+_PARAMS_DIR = '/sys/module/overlay/parameters'
+# Features that would make an upper dir more than a plain diff: renamed
+# directories as redirect xattrs, metadata-only copy-ups, hardlink index.
+# Each name is both a module parameter and a mount option.
+_FAITHFUL_OPTIONS = ('redirect_dir=off', 'index=off', 'metacopy=off')
+
+
+def _feature_options():
+    if not os.path.isdir(_PARAMS_DIR):
+        # Module not loaded yet: the first mount loads it; a kernel too old
+        # for these options gets a retry without them.
+        return list(_FAITHFUL_OPTIONS)
+    return [opt for opt in _FAITHFUL_OPTIONS
+            if os.path.exists(os.path.join(_PARAMS_DIR, opt.split('=')[0]))]
+
+
+class OverlaySnapshotter(local.LocalSnapshotter):
+    name = 'overlay'
+
+    # -- creation ----------------------------------------------------------
+
+    def _fill_layer(self, tmp, parent, stream, max_size):
+        fs = self._new_fs(tmp, None)
+        lookup = None
+        if parent is not None:
+            with self._lock:
+                layers = [self._fs(k) for k in self._chain(parent)]
+            lookup = _LowerLookup(layers)
+        return archive.apply_tar(stream, fs, whiteouts='overlay',
+                                 max_size=max_size, lower_lookup=lookup)
+
+    def _fill_active(self, tmp, parent):
+        # The upper root's owner and mode win in the merged view: copy the
+        # image's.
+        self._new_fs(tmp, parent)
+        os.mkdir(os.path.join(tmp, 'work'), 0o700)
+
+    # -- mounting ----------------------------------------------------------
+
+    def _lowerdir(self, keys):
+        """lowerdir= value relative to snapshots/: a few bytes a layer, so
+        hundreds of layers fit the one page mount(2) takes."""
+        names = ['%s/fs' % self._record(k)['id'] for k in keys]
+        if len(names) < 2:
+            # overlayfs without an upper dir wants two lower dirs.
+            names.append(local.EMPTY_DIR)
+        return ':'.join(names)
+
+    def _mount_options(self, key):
+        rec = self._record(key)
+        if rec['kind'] == local.COMMITTED:
+            return ['ro', 'lowerdir=' + self._lowerdir(self._chain(key))]
+        lower = self._chain(rec['parent']) if rec['parent'] else []
+        return ['lowerdir=' + (self._lowerdir(lower) if lower
+                               else local.EMPTY_DIR),
+                'upperdir=%s/fs' % rec['id'],
+                'workdir=%s/work' % rec['id']]
+
+    def mount(self, key, target):
+        with self._lock:
+            opts = self._mount_options(key)
+        features = _feature_options()
+        try:
+            self._mount(opts + features, target)
+        except errors.EngineError:
+            if not features:
+                raise
+            LOG.warning('overlay mount with %s failed; retrying without',
+                        ','.join(features))
+            self._mount(opts, target)
+
+    def _mount(self, opts, target):
+        local.run_mount(['-t', 'overlay', '-o', ','.join(opts), 'overlay',
+                         os.path.abspath(target)],
+                        cwd=self.snapshots_dir)
+
+    # -- diff --------------------------------------------------------------
+
+    def diff(self, key, out):
+        with self._lock:
+            upper = self._fs(key)
+        archive.diff_overlay_upper(upper, out)
+
+    # -- checks ------------------------------------------------------------
+
+    def _check_record(self, key, rec, records):
+        problems = super()._check_record(key, rec, records)
+        work = os.path.join(self.snapshots_dir, str(rec['id']), 'work')
+        if rec['kind'] == local.ACTIVE and not os.path.isdir(work):
+            problems.append('snapshot %s: work directory %s is missing'
+                            % (key, work))
+        return problems
+
+
+class _LowerLookup(object):
+    """Finds a path as the merged lower layers show it (top layer first),
+    honouring whiteouts and opaque directories.  Symlinks inside lower
+    layers are not followed: a layer referring to lower files does so by
+    their real path."""
+
+    def __init__(self, layers):
+        self._layers = layers
+
+    def __call__(self, rel):
+        parts = [p for p in rel.split('/') if p]
+        if not parts:
+            return None
+        for layer in self._layers:
+            found, stop = self._in_layer(layer, parts)
+            if found is not None or stop:
+                return found
+        return None
+
+    @staticmethod
+    def _in_layer(layer, parts):
+        """(path, stop): the path if this layer has it; stop when this
+        layer hides the name from the layers below."""
+        path = layer
+        hidden = _is_opaque(layer)  # an opaque dir hides all below it
+        for i, comp in enumerate(parts):
+            path = os.path.join(path, comp)
+            try:
+                st = os.lstat(path)
+            except FileNotFoundError:
+                return None, hidden
+            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
+                return None, True
+            if i == len(parts) - 1:
+                return path, True
+            if not stat.S_ISDIR(st.st_mode):
+                return None, True
+            hidden = hidden or _is_opaque(path)
+        return None, hidden
+
+
+def _is_opaque(path):
+    try:
+        return os.getxattr(path, archive.OVERLAY_OPAQUE_XATTR) == b'y'
+    except OSError:
+        return False
