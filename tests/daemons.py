@@ -319,8 +319,11 @@ class Engine:
     """
 
     def __init__(self, base, config_file=None, debug=True, extra_args=(),
-                 binary=None, docker_config=None):
+                 binary=None, docker_config=None, action='serve'):
         self.base = base
+        # The subcommand is explicit: the bare form (no action) is meant to
+        # serve as well, but being explicit does not depend on that default.
+        self.action = action
         self.root = os.path.join(base, 'root')
         self.sock = os.path.join(base, 'engine.sock')
         self.url = 'unix://' + self.sock
@@ -348,7 +351,7 @@ class Engine:
             cmd += ['--config-file', self.config_file]
         if self.debug:
             cmd.append('--debug')
-        return cmd + self.extra_args
+        return cmd + self.extra_args + ([self.action] if self.action else [])
 
     def start(self, timeout=60):
         if self.running():
