@@ -1,0 +1,712 @@
+"""Per-container monitoring with conmon: the engine's task service.
+
+Every container runs under its own conmon, which runs ``<runtime> create``,
+holds the container's stdio, writes its log (k8s-file format: ``RFC3339NANO
+stdout|stderr F|P text``), serves an attach socket, takes resize requests on
+a control fifo and records the exit code.  conmon daemonises, so containers
+outlive the engine; everything the engine needs later is in files:
+
+exec_root/
+  exits/<cid>        exit code as decimal text (conmon --exit-dir); its
+                     mtime is the moment the container finished
+  t/<cid>/           per-container monitor dir (conmon --persist-dir):
+      exit, oom      conmon's persisted exit code; ``oom`` exists after an
+                     OOM kill of the container's cgroup
+      conmon.pid     the monitor's pid      pid   the container's init pid
+      bundle         path of the bundle     conmon.err  conmon's own stderr
+      x-<id>/        one dir per exec (process.json, pid, runc log)
+  s/<cid>            conmon's symlink to the bundle (--socket-dir-path); the
+                     bundle holds ``attach`` (SOCK_SEQPACKET) and the
+                     ``ctl``/``winsz`` fifos.  We reach them through an
+                     O_PATH fd (/proc/self/fd/N/attach) so the 108-byte
+                     sun_path limit never bites, whatever the paths' length.
+
+Attach protocol (conmon 2.1.6): each packet from conmon is one chunk of
+output prefixed by one byte, 2 = stdout, 3 = stderr (a tty container only
+ever sends 2); each packet we send is written to the container's stdin
+(conmon reads at most 32767 bytes per packet, so we send smaller ones).
+When our side shuts down writing (or closes), conmon closes the container's
+stdin unless it was started with --leave-stdin-open (our stdin_once=False).
+conmon closes the socket when the container has exited and its output is
+drained.  Resize: the line ``1 <height> <width>\\n`` on the ``ctl`` fifo
+(conmon refuses sizes above 1000).
+"""
+
+import collections
+import errno
+import fcntl
+import json
+import os
+import re
+import secrets
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import termios
+import time
+
+from oslo_log import log as logging
+
+from engine import errors
+from engine import util
+from engine.runtime import oci
+
+LOG = logging.getLogger(__name__)
+
+TaskInfo = collections.namedtuple('TaskInfo', ['pid', 'monitor_pid'])
+
+STDOUT = 'stdout'
+STDERR = 'stderr'
+_STREAMS = {1: 'stdin', 2: STDOUT, 3: STDERR}
+
+# conmon reads attach packets into a 32 KiB buffer (one byte kept for NUL).
+_MAX_STDIN_PACKET = 32 * 1024 - 1
+_RECV_SIZE = 64 * 1024
+_WIN_RESIZE_EVENT = 1
+_MAX_WINSIZE = 1000
+_CID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$')
+
+CREATE_TIMEOUT = 120.0
+
+
+def _check_cid(cid):
+    if not isinstance(cid, str) or not _CID_RE.match(cid):
+        raise errors.InvalidArgument('invalid container id for the runtime: %r' % (cid,))
+    return cid
+
+
+def _read_text(path):
+    try:
+        with open(path, 'rb') as f:
+            return f.read().decode(errors='replace').strip()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _read_int(path):
+    text = _read_text(path)
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        pass
+
+
+def pid_cmdline(pid):
+    """argv of process ``pid`` as a list of str ([] when it is gone)."""
+    try:
+        with open('/proc/%d/cmdline' % pid, 'rb') as f:
+            raw = f.read()
+    except (OSError, ValueError):
+        return []
+    return [a.decode(errors='replace') for a in raw.split(b'\0') if a]
+
+
+class AttachStream:
+    """A connection to a container's conmon attach socket (SOCK_SEQPACKET).
+
+    recv() -> ('stdout'|'stderr', bytes), or None once conmon closed the
+    connection (container exited and its output was drained).
+    send_stdin(data) writes to the container's stdin; close_stdin() ends our
+    input (conmon then closes the container's stdin unless the container was
+    created with stdin_once=False); close() drops the connection.
+    fileno() is for select/poll; the socket is blocking unless you call
+    setblocking(False).
+    """
+
+    def __init__(self, sock):
+        self._sock = sock
+        self._stdin_closed = False
+
+    def fileno(self):
+        return self._sock.fileno()
+
+    def setblocking(self, flag):
+        self._sock.setblocking(flag)
+
+    def recv(self, timeout=None):
+        """One output chunk as (stream name, bytes), or None at EOF.
+
+        With a timeout, raises TimeoutError when nothing arrives in time.
+        A non-blocking stream raises BlockingIOError when nothing is ready.
+        """
+        if timeout is not None:
+            r, _, _ = select.select([self._sock], [], [], timeout)
+            if not r:
+                raise TimeoutError('no output from the container within %ss' % timeout)
+        while True:
+            try:
+                data = self._sock.recv(_RECV_SIZE)
+            except ConnectionResetError:
+                return None
+            if not data:
+                return None
+            stream = _STREAMS.get(data[0])
+            if stream is None:
+                LOG.warning('Unexpected attach packet type %d from conmon', data[0])
+                continue
+            if len(data) == 1:
+                continue
+            return stream, data[1:]
+
+    def send_stdin(self, data):
+        """Write bytes to the container's stdin (blocking until conmon takes them)."""
+        if self._stdin_closed:
+            raise errors.Conflict('stdin of this attach session is closed')
+        view = memoryview(data)
+        try:
+            while view:
+                chunk = view[:_MAX_STDIN_PACKET]
+                self._sock.sendall(chunk)
+                view = view[len(chunk):]
+        except (BrokenPipeError, ConnectionResetError):
+            raise errors.Conflict('the container is no longer accepting input')
+
+    def close_stdin(self):
+        """Signal end of input (shutdown SHUT_WR) while still reading output."""
+        if self._stdin_closed:
+            return
+        self._stdin_closed = True
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def close(self):
+        self._stdin_closed = True
+        self._sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class ExecProcess:
+    """A process run in a container by a foreground ``runc exec`` child.
+
+    Non-tty: ``stdin`` (fd or None), ``stdout`` and ``stderr`` are pipe fds
+    owned by this object (the process writes straight into them; runc
+    passes them through).  Tty: ``master`` is the pty master fd (read output,
+    write input; read() maps the EIO at the end to b'').  runc copies
+    between this pty and the container-side pty it allocates, and applies our
+    size on SIGWINCH, which resize() sends it.
+    ``pid`` is the exec'd process's host pid (None until runc reported it);
+    ``runtime_pid`` is the runc child's.  wait() returns the exit code (runc
+    passes it through; 128+N after signal N).  When runc itself could not
+    start the process, ``error`` holds its message.
+    """
+
+    def __init__(self, popen, workdir, tty, master=None, stdin=None, stdout=None,
+                 stderr=None):
+        self._popen = popen
+        self._workdir = workdir
+        self.tty = tty
+        self.master = master
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self._pid = None
+        self.exit_code = None
+
+    @property
+    def runtime_pid(self):
+        return self._popen.pid
+
+    @property
+    def pid(self):
+        if self._pid is None:
+            self._pid = _read_int(os.path.join(self._workdir, 'pid'))
+        return self._pid
+
+    def wait_started(self, timeout=5.0):
+        """Best effort: the exec'd pid once runc has written it (or None)."""
+        deadline = time.monotonic() + timeout
+        while self.pid is None and self._popen.poll() is None:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.002)
+        return self.pid
+
+    @property
+    def error(self):
+        """runc's own error message, if it failed to run the process."""
+        msgs = []
+        try:
+            with open(os.path.join(self._workdir, 'runc.log'), 'rb') as f:
+                for line in f:
+                    try:
+                        rec = json.loads(line)
+                    except ValueError:
+                        continue
+                    if rec.get('level') in ('error', 'fatal') and rec.get('msg'):
+                        msgs.append(rec['msg'])
+        except FileNotFoundError:
+            return None
+        return '; '.join(msgs) or None
+
+    def poll(self):
+        code = self._popen.poll()
+        if code is not None:
+            self._finish(code)
+        return self.exit_code
+
+    def wait(self, timeout=None):
+        """Block until the process ends; its exit code."""
+        if self.exit_code is None:
+            code = self._popen.wait(timeout)
+            self._finish(code)
+        return self.exit_code
+
+    def _finish(self, code):
+        if self.exit_code is None:
+            self.pid  # read the pid file before it goes
+            self.exit_code = code if code >= 0 else 128 - code
+
+    def read(self, n=65536):
+        """Read output from the pty master (tty) or stdout (non-tty); b'' at EOF."""
+        fd = self.master if self.tty else self.stdout
+        try:
+            return os.read(fd, n)
+        except OSError as exc:
+            if exc.errno == errno.EIO:
+                return b''
+            raise
+
+    def resize(self, height, width):
+        if not self.tty or self.master is None:
+            raise errors.Conflict('exec session has no tty to resize')
+        _set_winsize(self.master, height, width)
+        if self._popen.poll() is None:
+            try:
+                self._popen.send_signal(signal.SIGWINCH)
+            except ProcessLookupError:
+                pass
+
+    def kill(self, sig=signal.SIGKILL):
+        """Signal the exec'd process (or runc, which forwards, before its pid is known)."""
+        sig = oci.signal_number(sig)
+        pid = self.pid
+        if pid is not None and self._popen.poll() is None:
+            try:
+                os.kill(pid, sig)
+                return
+            except ProcessLookupError:
+                return
+        if self._popen.poll() is None:
+            self._popen.send_signal(sig)
+
+    def close(self):
+        """Release fds and the exec's files (after wait())."""
+        for name in ('master', 'stdin', 'stdout', 'stderr'):
+            fd = getattr(self, name)
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+                setattr(self, name, None)
+        if self._popen.poll() is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+
+
+def _set_winsize(fd, height, width):
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack('HHHH', int(height), int(width), 0, 0))
+
+
+class TaskService:
+    """The engine's facade over one OCI runtime and conmon.
+
+    ``runtime``: an ``oci.OciRuntime``; ``exec_root``: a directory for
+    volatile state of this engine (exit files, sockets); ``conmon_path``:
+    the conmon binary.  Containers are identified by the caller's ids
+    (usually the 64-hex container id).
+    """
+
+    def __init__(self, runtime, exec_root, conmon_path='conmon', no_sync_log=True):
+        self.runtime = runtime
+        self.exec_root = os.path.abspath(exec_root)
+        self.conmon_path = shutil.which(conmon_path) or conmon_path
+        self.no_sync_log = no_sync_log
+        self.exit_dir = util.makedirs(os.path.join(self.exec_root, 'exits'))
+        self.task_root = util.makedirs(os.path.join(self.exec_root, 't'))
+        self.socket_dir = util.makedirs(os.path.join(self.exec_root, 's'))
+
+    # -- paths -----------------------------------------------------------
+
+    def task_dir(self, cid):
+        return os.path.join(self.task_root, _check_cid(cid))
+
+    def exit_file(self, cid):
+        return os.path.join(self.exit_dir, _check_cid(cid))
+
+    def known_tasks(self):
+        """ids of containers this service has monitor state for (for recovery)."""
+        try:
+            return sorted(os.listdir(self.task_root))
+        except FileNotFoundError:
+            return []
+
+    def monitor_pid(self, cid):
+        """The conmon pid recorded for ``cid`` (or None)."""
+        return _read_int(os.path.join(self.task_dir(cid), 'conmon.pid'))
+
+    def container_pid(self, cid):
+        return _read_int(os.path.join(self.task_dir(cid), 'pid'))
+
+    # -- lifecycle -------------------------------------------------------
+
+    def create(self, cid, bundle_dir, spec, tty=False, stdin=False, stdin_once=False,
+               log_path=None, log_size_max=None):
+        """Write the bundle's config.json and create the container under conmon.
+
+        Returns TaskInfo(pid, monitor_pid) once the runtime created the
+        container, before its process runs user code (start() does that).
+        ``tty``: conmon allocates and holds the pty (spec must say terminal).
+        ``stdin``: keep a stdin pipe open for attach; ``stdin_once``: close
+        the container's stdin when the first attached client ends its input.
+        ``log_path``: k8s-file log (default BUNDLE/ctr.log).  Raises
+        RuntimeFailure with the runtime's message when creation fails.
+        """
+        _check_cid(cid)
+        bundle_dir = os.path.abspath(bundle_dir)
+        util.makedirs(bundle_dir)
+        tdir = self.task_dir(cid)
+        if os.path.isdir(tdir):
+            pid = self.monitor_pid(cid)
+            if pid and self.monitor_alive(cid, pid):
+                raise errors.Conflict('container %s already has a running monitor' % cid)
+            shutil.rmtree(tdir, ignore_errors=True)
+        util.makedirs(tdir)
+        _unlink(self.exit_file(cid))
+        for name in ('attach', 'ctl', 'winsz'):
+            _unlink(os.path.join(bundle_dir, name))
+        if bool(spec.get('process', {}).get('terminal')) != bool(tty):
+            spec = dict(spec)
+            spec['process'] = dict(spec['process'], terminal=bool(tty))
+        util.atomic_write_json(os.path.join(bundle_dir, 'config.json'), spec, sync=False)
+        with open(os.path.join(tdir, 'bundle'), 'w') as f:
+            f.write(bundle_dir)
+        log_path = log_path or os.path.join(bundle_dir, 'ctr.log')
+
+        cmd = [self.conmon_path, '--api-version', '1',
+               '-r', self.runtime.path,
+               '-b', bundle_dir, '-c', cid, '-u', cid, '-n', cid,
+               '-p', os.path.join(tdir, 'pid'),
+               '-P', os.path.join(tdir, 'conmon.pid'),
+               '--exit-dir', self.exit_dir, '-0', tdir,
+               '-l', 'k8s-file:' + log_path,
+               '--socket-dir-path', self.socket_dir]
+        for arg in self.runtime.base_args_joined():
+            cmd += ['--runtime-arg', arg]
+        if tty:
+            cmd.append('-t')
+        if stdin:
+            cmd.append('-i')
+            if not stdin_once:
+                cmd.append('--leave-stdin-open')
+        if log_size_max:
+            cmd += ['--log-size-max', str(int(log_size_max))]
+        if self.no_sync_log:
+            cmd.append('--no-sync-log')
+
+        sync_r, sync_w = os.pipe()
+        env = {'_OCI_SYNCPIPE': str(sync_w),
+               'PATH': os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}
+        err_path = os.path.join(tdir, 'conmon.err')
+        try:
+            with open(err_path, 'ab') as errf:
+                try:
+                    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=errf,
+                                            stderr=errf, pass_fds=(sync_w,), env=env,
+                                            cwd=tdir, start_new_session=True)
+                except OSError as exc:
+                    raise errors.RuntimeFailure('cannot run conmon (%s): %s'
+                                                % (self.conmon_path, exc))
+            os.close(sync_w)
+            sync_w = None
+            msg = self._read_sync(sync_r, proc)
+            proc.wait()
+        finally:
+            if sync_w is not None:
+                os.close(sync_w)
+            os.close(sync_r)
+
+        monitor_pid = self.monitor_pid(cid)
+        pid = msg.get('data') if isinstance(msg, dict) else None
+        if not isinstance(pid, int) or pid <= 0:
+            reason = (msg or {}).get('message') if isinstance(msg, dict) else None
+            if not reason:
+                reason = _read_text(err_path) or 'conmon exited with status %s' % proc.returncode
+            self._abort_create(cid, monitor_pid)
+            raise errors.RuntimeFailure('failed to create the container: %s'
+                                        % oci.runtime_message(reason))
+        return TaskInfo(pid, monitor_pid)
+
+    @staticmethod
+    def _read_sync(fd, proc):
+        buf = b''
+        deadline = time.monotonic() + CREATE_TIMEOUT
+        while b'\n' not in buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise errors.RuntimeFailure('conmon did not report the container within '
+                                            '%d s' % CREATE_TIMEOUT)
+            r, _, _ = select.select([fd], [], [], left)
+            if not r:
+                continue
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            buf += chunk
+        line = buf.split(b'\n', 1)[0].strip()
+        if not line:
+            return None
+        try:
+            return json.loads(line)
+        except ValueError:
+            LOG.warning('conmon sync pipe sent %r', line[:200])
+            return None
+
+    def _abort_create(self, cid, monitor_pid):
+        try:
+            self.runtime.delete(cid, force=True)
+        except errors.EngineError as exc:
+            LOG.debug('cleanup of failed create %s: %s', cid, exc)
+        if monitor_pid and self.monitor_alive(cid, monitor_pid):
+            self._wait_pid_gone(monitor_pid, 2.0)
+        shutil.rmtree(self.task_dir(cid), ignore_errors=True)
+        _unlink(self.exit_file(cid))
+        _unlink(os.path.join(self.socket_dir, cid))
+
+    def start(self, cid):
+        """Let the created container's process run."""
+        self.runtime.start(_check_cid(cid))
+
+    def kill(self, cid, sig=signal.SIGTERM, all=False):
+        self.runtime.kill(_check_cid(cid), sig, all=all)
+
+    def pause(self, cid):
+        self.runtime.pause(_check_cid(cid))
+
+    def resume(self, cid):
+        self.runtime.resume(_check_cid(cid))
+
+    def state(self, cid):
+        """The runtime's state dict, or None if it does not know the container."""
+        return self.runtime.state(_check_cid(cid))
+
+    def pids(self, cid):
+        return self.runtime.ps(_check_cid(cid))
+
+    def update(self, cid, resources):
+        self.runtime.update(_check_cid(cid), resources)
+
+    def delete(self, cid, force=False):
+        """Remove the container from the runtime and drop the monitor's files.
+
+        Without force a running container raises Conflict.  Missing is fine.
+        With force, waits (briefly) for conmon to record the exit before the
+        files go, so no exit file reappears afterwards.
+        """
+        _check_cid(cid)
+        monitor_pid = self.monitor_pid(cid)
+        self.runtime.delete(cid, force=force)
+        if monitor_pid and self.monitor_alive(cid, monitor_pid):
+            self._wait_pid_gone(monitor_pid, 5.0)
+        tdir = self.task_dir(cid)
+        bundle = _read_text(os.path.join(tdir, 'bundle'))
+        if bundle:
+            for name in ('attach', 'ctl', 'winsz'):
+                _unlink(os.path.join(bundle, name))
+        shutil.rmtree(tdir, ignore_errors=True)
+        _unlink(self.exit_file(cid))
+        _unlink(os.path.join(self.socket_dir, cid))
+
+    # -- exit ------------------------------------------------------------
+
+    def exit_status(self, cid):
+        """(exit_code, finished_at epoch float, oom_killed) or None while not exited.
+
+        A container killed by signal N reports 128+N (conmon's convention).
+        """
+        path = self.exit_file(cid)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            return None
+        code = _read_int(path)
+        if code is None:
+            # conmon writes the file in one go; an empty one is being written
+            code = _read_int(os.path.join(self.task_dir(cid), 'exit'))
+            if code is None:
+                return None
+        oom = os.path.exists(os.path.join(self.task_dir(cid), 'oom'))
+        return code, st.st_mtime, oom
+
+    def monitor_alive(self, cid, monitor_pid):
+        """True if ``monitor_pid`` is alive and is the conmon of ``cid``."""
+        if not monitor_pid:
+            return False
+        argv = pid_cmdline(int(monitor_pid))
+        if not argv or 'conmon' not in os.path.basename(argv[0]):
+            return False
+        try:
+            i = argv.index('-c')
+        except ValueError:
+            return False
+        return i + 1 < len(argv) and argv[i + 1] == cid
+
+    def monitor_fd(self, cid, monitor_pid=None):
+        """A pidfd of the container's conmon (readable once it exits) or None.
+
+        conmon writes the exit file before it exits, so when this fd turns
+        readable exit_status() has the answer.  The caller closes the fd.
+        """
+        monitor_pid = monitor_pid or self.monitor_pid(cid)
+        if not monitor_pid:
+            return None
+        try:
+            fd = os.pidfd_open(monitor_pid)
+        except ProcessLookupError:
+            return None
+        # The pidfd pins the process; check it is ours after opening it.
+        if not self.monitor_alive(cid, monitor_pid):
+            os.close(fd)
+            return None
+        return fd
+
+    def wait(self, cid, monitor_pid=None, timeout=None):
+        """Block until the container exited; exit_status() (None on timeout)."""
+        status = self.exit_status(cid)
+        if status is not None:
+            return status
+        fd = self.monitor_fd(cid, monitor_pid)
+        if fd is not None:
+            try:
+                r, _, _ = select.select([fd], [], [], timeout)
+                if not r:
+                    return None
+            finally:
+                os.close(fd)
+        return self.exit_status(cid)
+
+    @staticmethod
+    def _wait_pid_gone(pid, timeout):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return True
+        try:
+            r, _, _ = select.select([fd], [], [], timeout)
+            return bool(r)
+        finally:
+            os.close(fd)
+
+    # -- stdio -----------------------------------------------------------
+
+    def _bundle_fd(self, cid):
+        try:
+            return os.open(os.path.join(self.socket_dir, _check_cid(cid)),
+                           os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        except (FileNotFoundError, NotADirectoryError):
+            raise errors.Conflict('container %s is not running (no monitor)' % cid)
+
+    def attach(self, cid):
+        """Connect to the container's stdio through conmon; an AttachStream."""
+        dfd = self._bundle_fd(cid)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            sock.connect('/proc/self/fd/%d/attach' % dfd)
+        except (FileNotFoundError, ConnectionRefusedError) as exc:
+            sock.close()
+            raise errors.Conflict('cannot attach to container %s: %s' % (cid, exc))
+        finally:
+            os.close(dfd)
+        return AttachStream(sock)
+
+    def resize(self, cid, height, width):
+        """Set the tty size of a tty container (clamped to conmon's 0..1000)."""
+        height = max(0, min(int(height), _MAX_WINSIZE))
+        width = max(0, min(int(width), _MAX_WINSIZE))
+        dfd = self._bundle_fd(cid)
+        try:
+            try:
+                fd = os.open('ctl', os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=dfd)
+            except OSError:
+                fd = os.open('/proc/self/fd/%d/ctl' % dfd,
+                             os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError as exc:
+            raise errors.Conflict('cannot resize container %s: %s' % (cid, exc.strerror))
+        finally:
+            os.close(dfd)
+        try:
+            os.write(fd, b'%d %d %d\n' % (_WIN_RESIZE_EVENT, height, width))
+        except OSError as exc:
+            raise errors.Conflict('cannot resize container %s: %s' % (cid, exc.strerror))
+        finally:
+            os.close(fd)
+
+    # -- exec ------------------------------------------------------------
+
+    def exec(self, cid, process, tty=False, stdin=False, console_size=None):
+        """Run ``process`` (an OCI process dict, see spec.process_spec) in the container.
+
+        Starts a foreground ``runc exec`` as the engine's child and returns
+        an ExecProcess at once (not waiting for the process).  ``tty``:
+        output and input go through ExecProcess.master; else pipes.
+        ``console_size``: (height, width) applied before the process starts.
+        """
+        _check_cid(cid)
+        tdir = self.task_dir(cid)
+        if not os.path.isdir(tdir):
+            raise errors.Conflict('container %s is not running' % cid)
+        workdir = os.path.join(tdir, 'x-' + secrets.token_hex(6))
+        os.mkdir(workdir, 0o700)
+        process = dict(process, terminal=bool(tty))
+        pfile = os.path.join(workdir, 'process.json')
+        util.atomic_write_json(pfile, process, sync=False)
+        cmd = self.runtime.exec_command(cid, pfile, os.path.join(workdir, 'pid'),
+                                        log_file=os.path.join(workdir, 'runc.log'))
+        env = {'PATH': os.environ.get('PATH', '/usr/sbin:/usr/bin:/sbin:/bin')}
+        try:
+            if tty:
+                master, slave = os.openpty()
+                try:
+                    if console_size:
+                        _set_winsize(master, *console_size)
+                    popen = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave,
+                                             env=env, start_new_session=True)
+                except BaseException:
+                    os.close(master)
+                    raise
+                finally:
+                    os.close(slave)
+                return ExecProcess(popen, workdir, True, master=master)
+            popen = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     env=env, start_new_session=True)
+        except OSError as exc:
+            shutil.rmtree(workdir, ignore_errors=True)
+            raise errors.RuntimeFailure('cannot run %s exec: %s' % (self.runtime.name, exc))
+        # Hand out raw fds; detach them from the Popen file objects.
+        fds = {}
+        for name in ('stdin', 'stdout', 'stderr'):
+            f = getattr(popen, name)
+            if f is not None:
+                fds[name] = os.dup(f.fileno())
+                f.close()
+                setattr(popen, name, None)
+        return ExecProcess(popen, workdir, False, stdin=fds.get('stdin'),
+                           stdout=fds.get('stdout'), stderr=fds.get('stderr'))
+

@@ -1,0 +1,314 @@
+"""OCI runtime drivers (runc, crun) and how the engine picks one.
+
+Each driver is a thin wrapper over the runtime's command line with a
+private ``--root`` (``state_root``), so several engines can run side by side
+without seeing each other's containers.  Creation is not here: conmon runs
+``<runtime> create`` (see ``engine.runtime.monitor``); everything else the
+engine asks of the runtime is.
+"""
+
+import json
+import os
+import re
+import shutil
+import signal as _signal
+import subprocess
+import threading
+
+from oslo_log import log as logging
+from stevedore import driver as sd_driver
+
+from engine import errors
+
+LOG = logging.getLogger(__name__)
+
+NAMESPACE = 'engine.runtimes'
+PREFERENCE = ('runc', 'crun')
+
+_LOGRUS_MSG = re.compile(r'msg="((?:[^"\\]|\\.)*)"')
+
+
+def runtime_message(text):
+    """The human part of a runtime's stderr (runc logs logrus lines)."""
+    text = (text or '').strip()
+    msgs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        m = _LOGRUS_MSG.search(line)
+        if m:
+            try:
+                msgs.append(json.loads('"%s"' % m.group(1)))
+            except ValueError:
+                msgs.append(m.group(1))
+        else:
+            msgs.append(line)
+    return '; '.join(dict.fromkeys(msgs)) or 'unknown error'
+
+
+def signal_number(sig):
+    """'SIGTERM', 'TERM', '15' or 15 -> 15 (InvalidArgument otherwise)."""
+    if isinstance(sig, int):
+        num = sig
+    else:
+        text = str(sig).strip().upper()
+        if text.isdigit():
+            num = int(text)
+        else:
+            if not text.startswith('SIG'):
+                text = 'SIG' + text
+            try:
+                num = int(getattr(_signal.Signals, text))
+            except AttributeError:
+                raise errors.InvalidArgument('Invalid signal: %s' % sig)
+    if not 0 < num <= 64:
+        raise errors.InvalidArgument('Invalid signal: %s' % sig)
+    return num
+
+
+def is_hybrid_cgroups():
+    """True when cgroup v1 controllers and a cgroup v2 tree are both mounted."""
+    v1 = v2 = False
+    try:
+        with open('/proc/self/mountinfo') as f:
+            for line in f:
+                fields = line.split(' - ', 1)
+                if len(fields) != 2:
+                    continue
+                fstype = fields[1].split(' ', 1)[0]
+                mountpoint = fields[0].split(' ')[4]
+                if fstype == 'cgroup2' and mountpoint != '/sys/fs/cgroup':
+                    v2 = True
+                elif fstype == 'cgroup':
+                    v1 = True
+    except OSError:
+        return False
+    return v1 and v2
+
+
+def cleanup_cgroup_parent(parent):
+    """Remove the (empty) per-engine parent cgroup in every hierarchy.
+
+    Runtimes remove a container's own cgroup on delete but never the parent
+    they created for it.  Non-empty or busy groups are left alone.
+    """
+    parent = parent.strip('/')
+    if not parent:
+        return
+    base = '/sys/fs/cgroup'
+    candidates = [os.path.join(base, parent)]
+    try:
+        for entry in os.listdir(base):
+            candidates.append(os.path.join(base, entry, parent))
+    except OSError:
+        pass
+    for path in candidates:
+        if not os.path.isdir(path):
+            continue
+        # Deepest first: a parent may be several levels deep.
+        for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda t: -len(t[0])):
+            try:
+                os.rmdir(dirpath)
+            except OSError:
+                pass
+
+
+class OciRuntime:
+    """An OCI runtime binary driven through its command line.
+
+    ``state_root`` is given to every call as ``--root`` so each engine keeps
+    its containers apart.  Errors raise ``RuntimeFailure`` carrying the
+    runtime's own message, ``NotFound`` for an unknown container and
+    ``Conflict`` when the container's state forbids the operation.
+    """
+
+    name = None
+    default_path = None
+    _probe_cache = {}
+    _probe_lock = threading.Lock()
+
+    def __init__(self, state_root, path=None):
+        self.state_root = state_root
+        self.path = path or shutil.which(self.name) or self.default_path
+        os.makedirs(state_root, mode=0o700, exist_ok=True)
+
+    def __repr__(self):
+        return '<%s %s root=%s>' % (type(self).__name__, self.path, self.state_root)
+
+    # -- probing -------------------------------------------------------
+
+    def available(self):
+        """(ok, reason): can this runtime run containers on this host?
+
+        Probed once per binary and cached for the process's life.
+        """
+        key = (type(self).__name__, self.path)
+        with self._probe_lock:
+            if key not in self._probe_cache:
+                self._probe_cache[key] = self._probe()
+            return self._probe_cache[key]
+
+    def _probe(self):
+        if not self.path or not os.access(self.path, os.X_OK):
+            return False, '%s is not installed' % self.name
+        try:
+            proc = subprocess.run([self.path, '--version'], capture_output=True,
+                                  timeout=10, stdin=subprocess.DEVNULL)
+        except (OSError, subprocess.SubprocessError) as exc:
+            return False, '%s does not run: %s' % (self.path, exc)
+        if proc.returncode != 0:
+            return False, '%s --version failed: %s' % (
+                self.path, runtime_message(proc.stderr.decode(errors='replace')))
+        self.version = proc.stdout.decode(errors='replace').splitlines()[0:1]
+        return True, ''
+
+    # -- plumbing ------------------------------------------------------
+
+    def base_args(self):
+        """Global arguments, also handed to conmon as --runtime-arg."""
+        return ['--root', self.state_root]
+
+    def base_args_joined(self):
+        """Global arguments as single words, for conmon's --runtime-arg."""
+        return ['--root=%s' % self.state_root]
+
+    def _run(self, args, cid=None, input=None, ok_missing=False):
+        cmd = [self.path] + self.base_args() + list(args)
+        try:
+            proc = subprocess.run(cmd, input=input, capture_output=True,
+                                  stdin=None if input is not None else subprocess.DEVNULL)
+        except OSError as exc:
+            raise errors.RuntimeFailure('cannot run %s: %s' % (self.path, exc))
+        if proc.returncode == 0:
+            return proc.stdout
+        msg = runtime_message(proc.stderr.decode(errors='replace'))
+        low = msg.lower()
+        if 'container does not exist' in low or "container doesn't exist" in low:
+            if ok_missing:
+                return None
+            raise errors.NotFound('No such container in the runtime: %s' % cid)
+        if ('not running' in low or 'not paused' in low or 'is paused' in low
+                or 'not stopped' in low or 'already' in low
+                or 'cannot start' in low or 'container is stopped' in low
+                or 'process already finished' in low):
+            raise errors.Conflict('%s %s: %s' % (self.name, args[0], msg))
+        raise errors.RuntimeFailure('%s %s failed: %s' % (self.name, args[0], msg))
+
+    # -- operations ----------------------------------------------------
+
+    def start(self, cid):
+        """Run the user process of a created container."""
+        self._run(['start', cid], cid)
+
+    def kill(self, cid, signal=_signal.SIGTERM, all=False):
+        """Send ``signal`` (number or name) to the init process, or to all with all=True."""
+        args = ['kill']
+        if all:
+            args.append('--all')
+        self._run(args + [cid, str(signal_number(signal))], cid)
+
+    def pause(self, cid):
+        self._run(['pause', cid], cid)
+
+    def resume(self, cid):
+        self._run(['resume', cid], cid)
+
+    def state(self, cid):
+        """The runtime's state dict (status: created|running|paused|stopped) or None."""
+        out = self._run(['state', cid], cid, ok_missing=True)
+        if out is None:
+            return None
+        try:
+            return json.loads(out)
+        except ValueError:
+            raise errors.RuntimeFailure('%s state printed invalid JSON' % self.name)
+
+    def delete(self, cid, force=False):
+        """Remove the container from the runtime; a missing one is not an error.
+
+        Without force a running container raises Conflict.
+        """
+        args = ['delete'] + (['--force'] if force else []) + [cid]
+        self._run(args, cid, ok_missing=True)
+
+    def ps(self, cid):
+        """Host pids of every process in the container."""
+        out = self._run(['ps', '--format', 'json', cid], cid)
+        try:
+            pids = json.loads(out or b'null')
+        except ValueError:
+            raise errors.RuntimeFailure('%s ps printed invalid JSON' % self.name)
+        return [int(p) for p in pids or ()]
+
+    def update(self, cid, resources):
+        """Apply OCI linux.resources (dict) to a live container."""
+        self._run(['update', '--resources', '-', cid], cid,
+                  input=json.dumps(resources).encode())
+
+    def exec_command(self, cid, process_file, pid_file, log_file=None):
+        """The argv of a foreground ``exec`` of ``process_file`` (used by execs)."""
+        args = [self.path] + self.base_args()
+        if log_file:
+            args += ['--log', log_file, '--log-format', 'json']
+        return args + ['exec', '--process', process_file, '--pid-file', pid_file, cid]
+
+
+class Runc(OciRuntime):
+    """runc (https://github.com/opencontainers/runc)."""
+
+    name = 'runc'
+    default_path = '/usr/sbin/runc'
+
+
+class Crun(OciRuntime):
+    """crun; it refuses hosts that mount cgroup v1 and v2 side by side."""
+
+    name = 'crun'
+    default_path = '/usr/bin/crun'
+
+    def _probe(self):
+        ok, reason = super()._probe()
+        if not ok:
+            return ok, reason
+        if is_hybrid_cgroups():
+            return False, ('crun does not support this host: cgroup v1 and v2 are '
+                           'mounted side by side ("hybrid"); use runc')
+        return True, ''
+
+
+def load_runtime(name, state_root):
+    """Instantiate the runtime registered as ``name`` under engine.runtimes."""
+    try:
+        mgr = sd_driver.DriverManager(NAMESPACE, name, invoke_on_load=True,
+                                      invoke_args=(state_root,))
+    except Exception as exc:  # stevedore raises several types
+        raise errors.InvalidArgument('unknown OCI runtime %r: %s' % (name, exc))
+    return mgr.driver
+
+
+def choose_runtime(preferred_name, state_root):
+    """The runtime named ``preferred_name`` if it works here, else raise.
+
+    With an empty name: the first of runc, crun that is available.
+    """
+    if preferred_name:
+        rt = load_runtime(preferred_name, state_root)
+        ok, reason = rt.available()
+        if not ok:
+            raise errors.RuntimeFailure('OCI runtime %s is not usable: %s'
+                                        % (preferred_name, reason))
+        return rt
+    reasons = []
+    for name in PREFERENCE:
+        try:
+            rt = load_runtime(name, state_root)
+        except errors.EngineError as exc:
+            reasons.append(str(exc))
+            continue
+        ok, reason = rt.available()
+        if ok:
+            LOG.info('Using OCI runtime %s (%s)', name, rt.path)
+            return rt
+        reasons.append(reason)
+    raise errors.RuntimeFailure('no usable OCI runtime: %s' % '; '.join(reasons))
