@@ -101,14 +101,7 @@ def default_nofile():
             limit = min(limit, int(f.read()))
     except (OSError, ValueError):
         pass
-    capeff = 0
-    try:
-        with open('/proc/self/status') as f:
-            for line in f:
-                if line.startswith('CapEff:'):
-                    capeff = int(line.split()[1], 16)
-    except (OSError, ValueError):
-        pass
+    capeff = _status_mask('CapEff') or 0
     if not capeff & (1 << _CAP_SYS_RESOURCE):
         hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
         if hard != resource.RLIM_INFINITY and hard < limit:
@@ -130,6 +123,30 @@ def normalize_cap(name):
     return name
 
 
+def _status_mask(field):
+    try:
+        with open('/proc/self/status') as f:
+            for line in f:
+                if line.startswith(field + ':'):
+                    return int(line.split()[1], 16)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def grantable_caps():
+    """Every capability the engine itself holds in its bounding set.
+
+    'ALL' and privileged mean these: a runtime cannot grant a capability the
+    engine lacks (e.g. an engine nested in a restricted sandbox).
+    """
+    mask = _status_mask('CapBnd')
+    if mask is None:
+        return ALL_CAPS
+    return tuple(c for i, c in enumerate(ALL_CAPS) if mask & (1 << i))
+
+
 def capability_set(cap_add=(), cap_drop=(), privileged=False):
     """The container's capabilities, following Docker's rules.
 
@@ -140,9 +157,9 @@ def capability_set(cap_add=(), cap_drop=(), privileged=False):
     adds = [normalize_cap(c) for c in cap_add or ()]
     drops = [normalize_cap(c) for c in cap_drop or ()]
     if privileged:
-        return list(ALL_CAPS)
+        return list(grantable_caps())
     if 'ALL' in adds:
-        caps = set(ALL_CAPS)
+        caps = set(grantable_caps())
     else:
         caps = set(DEFAULT_CAPS)
     if 'ALL' in drops:
@@ -270,6 +287,44 @@ def process_spec(args, env=None, cwd='/', user=(0, 0, ()), terminal=False,
         proc['consoleSize'] = {'height': int(console_size[0]),
                                'width': int(console_size[1])}
     return proc
+
+
+def merge_env(base, override):
+    """Docker's env merge: 'K=V' entries of ``override`` replace same-K entries."""
+    out = list(base or ())
+    index = {e.split('=', 1)[0]: i for i, e in enumerate(out)}
+    for entry in override or ():
+        key = entry.split('=', 1)[0]
+        if key in index:
+            out[index[key]] = entry
+        else:
+            index[key] = len(out)
+            out.append(entry)
+    return out
+
+
+def exec_process_spec(container_spec, args, env=None, cwd=None, user=None, tty=False,
+                      privileged=False, console_size=None):
+    """The process for ``docker exec`` in a container created from ``container_spec``.
+
+    Inherits the container's capabilities, noNewPrivileges, AppArmor profile,
+    rlimits, env (``env`` entries override), cwd and user unless given
+    (``user`` as (uid, gid, additional_gids)).  ``privileged`` grants every
+    capability, as ``docker exec --privileged`` does.
+    """
+    base = container_spec.get('process') or {}
+    if user is None:
+        u = base.get('user') or {}
+        user = (u.get('uid', 0), u.get('gid', 0), u.get('additionalGids') or ())
+    caps = (grantable_caps() if privileged
+            else (base.get('capabilities') or {}).get('bounding', DEFAULT_CAPS))
+    return process_spec(
+        args, env=merge_env(base.get('env') or [DEFAULT_PATH_ENV], env),
+        cwd=cwd or base.get('cwd') or '/', user=user, terminal=tty, caps=caps,
+        no_new_privileges=base.get('noNewPrivileges', True),
+        apparmor_profile=base.get('apparmorProfile'),
+        rlimits=base.get('rlimits'), oom_score_adj=base.get('oomScoreAdj'),
+        console_size=console_size)
 
 
 def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
