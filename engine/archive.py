@@ -191,6 +191,13 @@ def _is_overlay_whiteout(st):
     return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
 
 
+def _fd_is_opaque(fd):
+    try:
+        return os.getxattr(fd, OVERLAY_OPAQUE_XATTR) == b'y'
+    except OSError:
+        return False
+
+
 class _EntryError(Exception):
     """A reason to reject the entry being applied (message without name)."""
 
@@ -549,10 +556,10 @@ class _LayerApplier(object):
         Files in different layers cannot share an inode, so the new name
         gets a copy of the lower file, as overlayfs' copy-up would do.
         """
+        tparts = _clean_parts(member.linkname)
         lower = None
-        if self.lower_lookup:
-            lower = self.lower_lookup('/'.join(
-                _clean_parts(member.linkname)))
+        if self.lower_lookup and not self._hidden_by_layer(tparts):
+            lower = self.lower_lookup('/'.join(tparts))
         if lower is None:
             raise _EntryError('hardlink target %r does not exist in the '
                               'layer' % member.linkname)
@@ -584,6 +591,24 @@ class _LayerApplier(object):
         finally:
             os.close(src)
         self._touch(real)
+
+    def _hidden_by_layer(self, parts):
+        """True when this layer's own whiteouts or opaque directories hide
+        ``parts`` of the lower layers."""
+        for i in range(len(parts)):
+            try:
+                fd, _ = self.root.open_dir(parts[:i])
+            except (OSError, _EntryError):
+                return False
+            try:
+                if _fd_is_opaque(fd):
+                    return True
+                st = _lstat_at(fd, parts[i])
+                if st is not None and _is_overlay_whiteout(st):
+                    return True
+            finally:
+                os.close(fd)
+        return False
 
     # -- whiteouts ---------------------------------------------------------
 

@@ -426,7 +426,7 @@ def test_decompressed_stream(box, compress):
 
 def test_zstd_without_module_is_a_layer_error():
     try:
-        import zstandard  # noqa: F401
+        import zstandard  # noqa: F401 pylint: disable=unused-import
         pytest.skip('zstandard is installed')
     except ImportError:
         pass
