@@ -108,6 +108,87 @@ def _words(rest, what):
         raise _bad('%s: %s' % (what, e))
 
 
+def _var(text, i, env):
+    """Expand the variable starting at ``text[i] == '$'``; return (value, next)."""
+    if i + 1 < len(text) and text[i + 1] == '{':
+        end = text.find('}', i + 2)
+        if end < 0:
+            raise _bad("failed to process \"%s\": missing '}'" % text)
+        m = re.match(r'^([A-Za-z_][A-Za-z0-9_]*)(?::([-+])(.*))?$',
+                     text[i + 2:end], re.S)
+        if not m:
+            raise _bad('failed to process "%s": unsupported modifier' % text)
+        name, op, arg = m.groups()
+        val = env.get(name)
+        if op == '-':
+            return (val if val else arg), end + 1
+        if op == '+':
+            return (arg if val else ''), end + 1
+        return (val or ''), end + 1
+    m = re.match(r'[A-Za-z_][A-Za-z0-9_]*', text[i + 1:])
+    if not m:
+        return '$', i + 1
+    return env.get(m.group(0), ''), i + 1 + len(m.group(0))
+
+
+def process_words(text, env, split=True):
+    """Shell-like words: quotes, backslashes and $VAR expansion at once.
+
+    Single quotes keep their content literally; double quotes expand
+    variables and honour backslash before ``"``, ``\\`` and ``$``.
+    ``split=False`` returns the whole text as one word.
+    """
+    words, cur, have = [], [], False
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c.isspace() and split:
+            if have:
+                words.append(''.join(cur))
+                cur, have = [], False
+            i += 1
+            continue
+        have = True
+        if c == "'":
+            end = text.find("'", i + 1)
+            if end < 0:
+                raise _bad('unexpected end of statement while looking for '
+                           'matching single-quote')
+            cur.append(text[i + 1:end])
+            i = end + 1
+        elif c == '"':
+            i += 1
+            while True:
+                if i >= n:
+                    raise _bad('unexpected end of statement while looking '
+                               'for matching double-quote')
+                c = text[i]
+                if c == '"':
+                    i += 1
+                    break
+                if c == '\\' and i + 1 < n and text[i + 1] in '"\\$':
+                    cur.append(text[i + 1])
+                    i += 2
+                elif c == '$':
+                    val, i = _var(text, i, env)
+                    cur.append(val)
+                else:
+                    cur.append(c)
+                    i += 1
+        elif c == '\\' and i + 1 < n:
+            cur.append(text[i + 1])
+            i += 2
+        elif c == '$':
+            val, i = _var(text, i, env)
+            cur.append(val)
+        else:
+            cur.append(c)
+            i += 1
+    if have:
+        words.append(''.join(cur))
+    return words
+
+
 def _name_values(rest, instr, env):
     """Parse ``k v`` (legacy, one pair) or ``k=v k2="v 2"`` pairs."""
     rest = rest.strip()
@@ -118,16 +199,17 @@ def _name_values(rest, instr, env):
         parts = rest.split(None, 1)
         if len(parts) < 2:
             raise _bad('%s must have two arguments' % instr)
-        return [(parts[0], expand(parts[1], env))]
+        value = process_words(parts[1], env, split=False)
+        return [(parts[0], value[0] if value else '')]
     pairs = []
-    for word in _words(rest, instr):
+    for word in process_words(rest, env):
         if '=' not in word:
             raise _bad("%s names can not be blank or key-value pairs must be "
                        "of the form key=value: '%s'" % (instr, word))
         k, _, v = word.partition('=')
         if not k:
             raise _bad('%s names can not be blank' % instr)
-        pairs.append((expand(k, env), expand(v, env)))
+        pairs.append((k, v))
     return pairs
 
 

@@ -575,7 +575,7 @@ class ImageStore(object):
             else:
                 if _single_reference(refs):
                     self._check_conflicts(image_id, user, running,
-                                          soft=not force)
+                                          soft=not force, active_ref=False)
                     for r in refs:
                         self._untag(reference.parse(r), image_id, records)
                     self._save_refs()
@@ -598,7 +598,8 @@ class ImageStore(object):
         records.append({'Untagged': named.familiar()})
         self._emit('untag', image_id, name=image_id)
 
-    def _check_conflicts(self, image_id, user, running, soft):
+    def _check_conflicts(self, image_id, user, running, soft,
+                         active_ref=True):
         short = reference.short_id(image_id)
         if self._children(image_id):
             raise errors.Conflict('conflict: unable to delete %s (cannot be '
@@ -608,7 +609,7 @@ class ImageStore(object):
             raise errors.Conflict('conflict: unable to delete %s (cannot be '
                                   'forced) - image is being used by running '
                                   'container %s' % (short, reference.short_id(user)))
-        if soft and self._refs_of(image_id):
+        if soft and active_ref and self._refs_of(image_id):
             raise errors.Conflict('conflict: unable to delete %s (must be '
                                   'forced) - image is referenced in multiple '
                                   'repositories' % short)
@@ -715,11 +716,20 @@ class ImageStore(object):
                         return l['diff_size']
         return None
 
+    def _known_usage(self, chain):
+        with self._lock:
+            for r in self._records.values():
+                if chain in r['chain_ids']:
+                    u = r['layers'][r['chain_ids'].index(chain)].get('usage')
+                    if u is not None:
+                        return u
+        return self.snapshotter.usage(chain)
+
     def _ensure_snapshot(self, layer, chain, parent, created):
         """Make sure the committed snapshot ``chain`` exists; fill sizes."""
         with self._chain_lock(chain):
             if self.snapshotter.exists(chain):
-                layer['usage'] = self.snapshotter.usage(chain)
+                layer['usage'] = self._known_usage(chain)
                 size = self._known_diff_size(layer['diff_id'])
                 if size is None:
                     _, size = digest_uncompressed(
