@@ -286,9 +286,39 @@ class _LayerApplier(object):
         # Paths this layer created or changed, with all their ancestors: an
         # opaque marker must only clear what came from lower layers.
         self.touched = set()
+        self._cached = None     # (parts, fd, real) of the last parent
 
     def close(self):
+        self._drop_parent()
         self.root.close()
+
+    def _parent(self, parts):
+        """Open (creating) a parent directory, reusing the last one: tars
+        list siblings together, and resolving from the root every time
+        costs an open per path component."""
+        key = tuple(parts)
+        if self._cached is not None and self._cached[0] == key:
+            return self._cached[1], self._cached[2]
+        self._drop_parent()
+        fd, real = self.root.open_dir(parts, self._mkparent)
+        self._cached = (key, fd, real)
+        return fd, real
+
+    def _drop_parent(self):
+        if self._cached is not None:
+            os.close(self._cached[1])
+            self._cached = None
+
+    def _remove(self, dir_fd, name):
+        """rm -rf of one name.  Removing a directory or a symlink can change
+        where a path resolves, so the cached parent is not reused (it may be
+        in use right now, so it is closed later, not here)."""
+        st = _lstat_at(dir_fd, name)
+        if st is None:
+            return
+        if stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode):
+            self._cached = self._cached and (None,) + self._cached[1:]
+        _remove_at(dir_fd, name)
 
     # -- entry point -------------------------------------------------------
 
@@ -339,11 +369,8 @@ class _LayerApplier(object):
                  (member.isfifo, self._fifo))
         for test, handler in kinds:
             if test():
-                pfd, real = self.root.open_dir(parts[:-1], self._mkparent)
-                try:
-                    handler(tf, member, pfd, base, real + [base])
-                finally:
-                    os.close(pfd)
+                pfd, real = self._parent(parts[:-1])
+                handler(tf, member, pfd, base, real + [base])
                 return
         LOG.warning('layer entry %r: unsupported tar entry type %r; skipped',
                     member.name, member.type)
@@ -443,7 +470,7 @@ class _LayerApplier(object):
 
     def _replace(self, pfd, name):
         """Make room for a new non-directory entry."""
-        _remove_at(pfd, name)
+        self._remove(pfd, name)
 
     def _root_entry(self, member):
         if not member.isdir():
@@ -629,7 +656,7 @@ class _LayerApplier(object):
             except (FileNotFoundError, NotADirectoryError):
                 return      # nothing there to delete
         try:
-            _remove_at(pfd, target)
+            self._remove(pfd, target)
             if self.overlay:
                 os.mknod(target, stat.S_IFCHR | 0o600, os.makedev(0, 0),
                          dir_fd=pfd)
@@ -671,7 +698,7 @@ class _LayerApplier(object):
                     for name in os.listdir(fd):
                         child = rel + '/' + name if rel else name
                         if child not in self.touched:
-                            _remove_at(fd, name)
+                            self._remove(fd, name)
                             continue
                         st = _lstat_at(fd, name)
                         if st is not None and stat.S_ISDIR(st.st_mode):

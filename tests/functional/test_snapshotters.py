@@ -398,3 +398,37 @@ def test_hardlink_into_opaque_dir_of_same_layer_is_refused(snap):
         snap.apply_layer('l2', 'l1', Layer().dir('opq')
                          .file('opq/.wh..wh..opq')
                          .hardlink('h', 'opq/old1').stream())
+
+
+def test_implied_parent_keeps_lower_owner_and_mode(snap, mounter):
+    snap.apply_layer('l1', None, Layer().dir('srv', mode=0o710, uid=33,
+                                             gid=34).stream())
+    snap.apply_layer('l2', 'l1', Layer().file('srv/x', b'x')
+                     .file('srv/.wh.nothing').stream())
+    st = os.stat(os.path.join(mounter(snap, 'l2'), 'srv'))
+    assert (stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid) == \
+        (0o710, 33, 34)
+
+
+def test_container_renames_and_recreates_directories(snap, mounter):
+    """Renaming a lower directory must give a self-contained diff (no
+    overlayfs redirects), and a directory deleted then recreated must hide
+    the old contents."""
+    snap.apply_layer('l1', None, layer1())
+    snap.apply_layer('l2', 'l1', layer2())
+    snap.prepare('c', 'l2')
+    root = mounter(snap, 'c')
+    subprocess.check_call(['mv', os.path.join(root, 'usr', 'share'),
+                           os.path.join(root, 'usr', 'moved')])
+    subprocess.check_call(['rm', '-rf', os.path.join(root, 'bin')])
+    os.mkdir(os.path.join(root, 'bin'), 0o711)
+    with open(os.path.join(root, 'bin', 'fresh'), 'w') as f:
+        f.write('fresh')
+    modified = tree_state(root)
+    assert 'usr/moved/doc/b' in modified
+    assert sorted(p for p in modified if p.startswith('bin/')) == \
+        ['bin/fresh']
+    out = io.BytesIO()
+    snap.diff('c', out)
+    snap.apply_layer('l3', 'l2', io.BytesIO(out.getvalue()))
+    assert tree_state(mounter(snap, 'l3')) == modified
