@@ -848,24 +848,31 @@ class ImageStore(object):
         """
         digest, _ = self.content.ingest(fileobj, expected_digest,
                                         max_size=self.max_layer_size)
-        new = [digest]
+        try:
+            return self._classify_layer_blob(digest)
+        except BaseException:
+            self._undo([], [digest])
+            raise
+
+    def _classify_layer_blob(self, digest):
         with self.content.open(digest) as f:
             kind = sniff(f.read(8))
         if kind in ('bzip2', 'xz'):
             try:
                 with self.content.open(digest) as f, open_uncompressed(f) as u:
                     plain, _ = self.content.ingest(
-                        u, max_size=self.max_layer_size)
+                        HashingReader(u), max_size=self.max_layer_size)
             finally:
-                self.content.delete(digest)
+                self._undo([], [digest])
             return {'digest': plain, 'media_type': MEDIA_TAR,
                     'diff_id': plain}, [plain]
         if kind is None:
             return {'digest': digest, 'media_type': MEDIA_TAR,
-                    'diff_id': digest}, new
+                    'diff_id': digest}, [digest]
         diff_id, _ = digest_uncompressed(self.content.path(digest))
         media = MEDIA_TAR_GZIP if kind == 'gzip' else MEDIA_TAR_ZSTD
-        return {'digest': digest, 'media_type': media, 'diff_id': diff_id}, new
+        return {'digest': digest, 'media_type': media,
+                'diff_id': diff_id}, [digest]
 
     def import_rootfs(self, stream, repo=None, tag=None, changes=(),
                       message='', platform=None, source='-'):
