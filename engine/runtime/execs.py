@@ -17,7 +17,6 @@ import signal
 import struct
 import subprocess
 import termios
-import time
 
 from engine import errors
 from engine.runtime import oci
@@ -72,15 +71,6 @@ class ExecProcess:
         if self._pid is None:
             self._pid = _read_int(os.path.join(self._workdir, 'pid'))
         return self._pid
-
-    def wait_started(self, timeout=5.0):
-        """Best effort: the exec'd pid once runc has written it (or None)."""
-        deadline = time.monotonic() + timeout
-        while self.pid is None and self._popen.poll() is None:
-            if time.monotonic() > deadline:
-                break
-            time.sleep(0.002)
-        return self.pid
 
     @property
     def error(self):

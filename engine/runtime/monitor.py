@@ -71,6 +71,10 @@ _CID_RE = re.compile(r'^[A-Za-z0-9][A-Za-z0-9_.+-]{0,127}$')
 CREATE_TIMEOUT = 120.0
 
 
+class _AlreadyExists(Exception):
+    pass
+
+
 def _check_cid(cid):
     if not isinstance(cid, str) or not _CID_RE.match(cid):
         raise errors.InvalidArgument('invalid container id for the runtime: %r' % (cid,))
@@ -245,6 +249,23 @@ class TaskService:
         ``log_path``: k8s-file log (default BUNDLE/ctr.log).  Raises
         RuntimeFailure with the runtime's message when creation fails.
         """
+        try:
+            return self._create(cid, bundle_dir, spec, tty, stdin, stdin_once, log_path,
+                                log_size_max)
+        except _AlreadyExists:
+            state = self.runtime.state(cid)
+            if state is None or state.get('status') != 'stopped':
+                raise errors.Conflict('container %s already exists in the runtime (%s)'
+                                      % (cid, (state or {}).get('status', 'unknown')))
+            # A stopped leftover (e.g. restarting an exited container whose
+            # runtime state was never deleted): replace it.
+            LOG.info('Replacing stopped runtime state of container %s', cid)
+            self.runtime.delete(cid, force=True)
+            return self._create(cid, bundle_dir, spec, tty, stdin, stdin_once, log_path,
+                                log_size_max)
+
+    def _create(self, cid, bundle_dir, spec, tty, stdin, stdin_once, log_path,
+                log_size_max):
         _check_cid(cid)
         bundle_dir = os.path.abspath(bundle_dir)
         util.makedirs(bundle_dir)
@@ -315,9 +336,13 @@ class TaskService:
             reason = (msg or {}).get('message') if isinstance(msg, dict) else None
             if not reason:
                 reason = _read_text(err_path) or 'conmon exited with status %s' % proc.returncode
-            self._abort_create(cid, monitor_pid)
+            reason = oci.runtime_message(reason)
+            exists = 'already exists' in reason or 'container with id exists' in reason
+            self._abort_create(cid, monitor_pid, keep_runtime_state=exists)
+            if exists:
+                raise _AlreadyExists(reason)
             raise errors.RuntimeFailure('failed to create the container: %s'
-                                        % oci.runtime_message(reason))
+                                        % reason)
         return TaskInfo(pid, monitor_pid)
 
     @staticmethod
@@ -345,11 +370,12 @@ class TaskService:
             LOG.warning('conmon sync pipe sent %r', line[:200])
             return None
 
-    def _abort_create(self, cid, monitor_pid):
-        try:
-            self.runtime.delete(cid, force=True)
-        except errors.EngineError as exc:
-            LOG.debug('cleanup of failed create %s: %s', cid, exc)
+    def _abort_create(self, cid, monitor_pid, keep_runtime_state=False):
+        if not keep_runtime_state:
+            try:
+                self.runtime.delete(cid, force=True)
+            except errors.EngineError as exc:
+                LOG.debug('cleanup of failed create %s: %s', cid, exc)
         if monitor_pid and self.monitor_alive(cid, monitor_pid):
             self._wait_pid_gone(monitor_pid, 2.0)
         shutil.rmtree(self.task_dir(cid), ignore_errors=True)

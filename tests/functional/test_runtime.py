@@ -223,6 +223,31 @@ def test_unknown_container_errors(env):
         env.tasks.create('../evil', env.bundle('x'), env.spec(['true'], 'x'))
 
 
+@needs_tools
+def test_recreate_replaces_stopped_but_not_running(env):
+    cid, _ = env.run(['true'])
+    assert env.tasks.wait(cid, timeout=30)[0] == 0
+    # an exited container is created again under the same id (docker start)
+    env.tasks.create(cid, env.bundle(cid), env.spec(['sh', '-c', 'exit 5'], cid))
+    assert env.tasks.exit_status(cid) is None
+    env.tasks.start(cid)
+    assert env.tasks.wait(cid, timeout=30)[0] == 5
+
+    cid, info = env.run(['sleep', '100'])
+    with pytest.raises(errors.Conflict):
+        env.tasks.create(cid, env.bundle(cid), env.spec(['true'], cid))
+    assert env.tasks.state(cid)['status'] == 'running'
+    assert env.tasks.monitor_alive(cid, info.monitor_pid)
+
+
+@needs_tools
+def test_oom_kill_is_reported(env):
+    cid, _ = env.run(['sh', '-c', 'x=$(head -c 300000000 /dev/zero | tr "\\0" a); echo $x'],
+                     resources={'memory': {'limit': 32 << 20, 'swap': 32 << 20}})
+    code, _finished, oom = env.tasks.wait(cid, timeout=60)
+    assert oom is True and code == 137
+
+
 # ------------------------------------------------------------------ attach
 
 @needs_tools
@@ -321,8 +346,11 @@ def test_pause_resume(env):
     assert env.tasks.state(cid)['status'] == 'running'
     with pytest.raises(errors.Conflict):
         env.tasks.delete(cid)
-    env.tasks.delete(cid, force=True)
+    env.tasks.pause(cid)
+    env.tasks.delete(cid, force=True)       # even while frozen
     assert env.tasks.state(cid) is None
+    assert env.tasks.exit_status(cid) is None
+    assert not env.tasks.monitor_alive(cid, info.monitor_pid)
 
 
 # ------------------------------------------------------------------ exec
