@@ -333,6 +333,10 @@ class _LayerApplier(object):
                 raise errors.LayerError(
                     'layer entry %r: the layer is truncated or corrupt (%s)'
                     % (member.name, exc))
+            except (ValueError, OverflowError) as exc:
+                # NUL bytes in names, owners beyond 32 bits and the like.
+                raise errors.LayerError('layer entry %r: invalid entry (%s)'
+                                        % (member.name, exc))
             except OSError as exc:
                 if exc.errno in _HOST_ERRNOS:
                     raise errors.EngineError(
@@ -345,6 +349,8 @@ class _LayerApplier(object):
         return self.written
 
     def _apply_member(self, tf, member):
+        if member.size < 0 or member.uid < 0 or member.gid < 0:
+            raise _EntryError('negative size or owner in the header')
         parts = _clean_parts(member.name)
         if parts is None:
             raise _EntryError('path escapes the layer')
@@ -759,7 +765,7 @@ def _members(tf):
         except _StreamError as exc:
             raise errors.LayerError(
                 'the layer is truncated or corrupt: %s' % exc)
-        except (tarfile.TarError, EOFError) as exc:
+        except (tarfile.TarError, EOFError, ValueError) as exc:
             raise errors.LayerError(
                 'the layer is truncated or malformed: %s' % exc)
         if member is None:

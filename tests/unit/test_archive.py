@@ -279,6 +279,17 @@ def test_garbage_is_refused(box):
         apply(box, io.BytesIO(b'not a tar at all' * 100))
 
 
+@pytest.mark.parametrize('attrs,entry,words', [
+    ({'pax_headers': {'path': 'a\x00b'}}, 'a\\x00b', 'invalid entry'),
+    ({'uid': 1 << 40}, 'f', 'invalid entry'),
+    ({'pax_headers': {'size': '-5'}}, 'f', 'negative size or owner'),
+    ({'pax_headers': {'uid': '-1'}}, 'f', 'negative size or owner'),
+])
+def test_invalid_headers(box, attrs, entry, words):
+    assert_layer_error(box, TarBuilder().file('f', b'abc', **attrs), entry,
+                       words)
+
+
 def test_max_size(box):
     builder = TarBuilder().file('a', b'x' * 600).file('b', b'y' * 600)
     assert_layer_error(box, builder, 'b', 'larger than the limit of 1000',
