@@ -966,19 +966,28 @@ class ImageStore(object):
 
     # -- maintenance -------------------------------------------------------------
 
-    def cleanup(self, gc_content=True):
+    def cleanup(self, container_snapshots=None, gc_content=True):
         """Start-up housekeeping; call before serving requests.
 
         Removes scratch directories of interrupted operations, stale ingest
-        files, committed snapshots no image needs (snapshots a container
-        sits on are kept: the snapshotter refuses to remove them) and, with
-        ``gc_content``, blobs no image refers to.
+        files, committed snapshots no image needs and no active snapshot
+        (container) sits on, and, with ``gc_content``, blobs no image
+        refers to.  ``container_snapshots`` (keys of the containers'
+        snapshots) is optional: active snapshots are always kept along with
+        their parents.
         """
         for name in os.listdir(self.tmp_dir):
             shutil.rmtree(os.path.join(self.tmp_dir, name), ignore_errors=True)
         self.content.cleanup()
         with self._lock:
             used = self._used_chains()
+            snaps = {k: (p, kind) for k, p, kind in self.snapshotter.list()}
+            for key in set(container_snapshots or ()) | \
+                    {k for k, (_, kind) in snaps.items() if kind != 'committed'}:
+                parent = snaps.get(key, (None, None))[0]
+                while parent is not None and parent not in used:
+                    used.add(parent)
+                    parent = snaps.get(parent, (None, None))[0]
             progress = True
             while progress:
                 progress = False
