@@ -217,13 +217,16 @@ def runtime_delete_all(base):
                 continue
             cid = os.path.basename(dirpath)
             rroot = os.path.dirname(dirpath)
-            if tool == 'runc':
-                try:
-                    with open(os.path.join(dirpath, marker)) as f:
-                        if 'init_process_pid' not in json.load(f):
-                            continue
-                except (OSError, ValueError):
+            # Only the runtimes' own state files: the engine may keep files
+            # with the same names in its store.
+            key = 'init_process_pid' if tool == 'runc' else 'bundle'
+            try:
+                with open(os.path.join(dirpath, marker)) as f:
+                    state = json.load(f)
+                if not isinstance(state, dict) or key not in state:
                     continue
+            except (OSError, ValueError):
+                continue
             binary = shutil.which(tool)
             if not binary:
                 continue
