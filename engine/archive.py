@@ -991,6 +991,8 @@ def diff_overlay_upper(upper_dir, out):
     root = _open_root(upper_dir)
     writer = _TarWriter(out)
     try:
+        if _fd_is_opaque(root):
+            writer.add_marker(WHITEOUT_OPAQUE, os.fstat(root))
         for rel, dir_fd, name, st in _iter_tree(root):
             if _is_overlay_whiteout(st):
                 writer.add_marker(_whiteout_name(rel), st)

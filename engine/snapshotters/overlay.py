@@ -39,7 +39,9 @@ class OverlaySnapshotter(local.LocalSnapshotter):
     # -- creation ----------------------------------------------------------
 
     def _fill_layer(self, tmp, parent, stream, max_size):
-        fs = self._new_fs(tmp, None)
+        # Each layer's root starts as its parent's: the topmost layer's root
+        # decides the merged root's owner and mode.
+        fs = self._new_fs(tmp, parent)
         lookup = None
         if parent is not None:
             with self._lock:

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+import time
 
 import pytest
 
@@ -377,7 +378,7 @@ def test_sigkill_during_apply_leaves_only_cleanable_leftovers(snap):
             if tmp_dirs and os.path.exists(os.path.join(
                     snap.snapshots_dir, tmp_dirs[0], 'fs', 'a')):
                 break
-            subprocess.call(['sleep', '0.01'])
+            time.sleep(0.01)
         assert tmp_dirs
     finally:
         child.send_signal(signal.SIGKILL)
@@ -432,3 +433,13 @@ def test_container_renames_and_recreates_directories(snap, mounter):
     snap.diff('c', out)
     snap.apply_layer('l3', 'l2', io.BytesIO(out.getvalue()))
     assert tree_state(mounter(snap, 'l3')) == modified
+
+
+def test_root_metadata_follows_the_layers(snap, mounter):
+    snap.apply_layer('l1', None, Layer().dir('.', mode=0o700, uid=3)
+                     .stream())
+    snap.apply_layer('l2', 'l1', Layer().file('f').stream())
+    snap.prepare('c', 'l2')
+    for key in ('l2', 'c'):
+        st = os.stat(mounter(snap, key))
+        assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, 3), key

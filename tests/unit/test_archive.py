@@ -5,6 +5,7 @@ These tests change owners and create device nodes, so they need root.
 
 import bz2
 import gzip
+import importlib.util
 import io
 import lzma
 import os
@@ -436,11 +437,8 @@ def test_decompressed_stream(box, compress):
 
 
 def test_zstd_without_module_is_a_layer_error():
-    try:
-        import zstandard  # noqa: F401 pylint: disable=unused-import
+    if importlib.util.find_spec('zstandard'):
         pytest.skip('zstandard is installed')
-    except ImportError:
-        pass
     with pytest.raises(errors.LayerError, match='zstd'):
         archive.decompressed_stream(io.BytesIO(b'\x28\xb5\x2f\xfd' + b'0' * 9))
 
@@ -519,6 +517,10 @@ def test_diff_overlay_upper(tmp_path):
     members, order = read_tar(out.getvalue())
     assert order == ['etc', 'etc/.wh.gone', 'opq', 'opq/.wh..wh..opq',
                      'opq/new']
+    os.setxattr(upper, 'trusted.overlay.opaque', b'y')
+    out = io.BytesIO()
+    archive.diff_overlay_upper(upper, out)
+    assert read_tar(out.getvalue())[1][0] == '.wh..wh..opq'
     assert members['etc/.wh.gone'].isreg()
     assert members['opq'].pax_headers == {}
 
