@@ -154,19 +154,25 @@ def open_uncompressed(fileobj):
         if not zstd:
             raise errors.LayerError('zstd-compressed content needs the zstd '
                                     'program, which is not installed')
-        proc = subprocess.Popen([zstd, '-dcq'], stdin=fileobj,
+        # The child reads the descriptor: put its offset where the Python
+        # file object says we are (buffering read ahead).
+        os.lseek(fileobj.fileno(), fileobj.tell(), os.SEEK_SET)
+        proc = subprocess.Popen([zstd, '-dcq'], stdin=fileobj.fileno(),
                                 stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL)
         reader = _ProcessReader(proc, 'zstd')
     try:
         yield reader
-    except (EOFError, OSError, lzma.LZMAError) as e:
-        raise errors.LayerError('corrupt %s stream: %s' % (kind, e))
-    finally:
+    except BaseException as e:
         try:
             reader.close()
         except errors.LayerError:
             pass
+        if isinstance(e, (EOFError, OSError, lzma.LZMAError)):
+            raise errors.LayerError('corrupt %s stream: %s' % (kind, e))
+        raise
+    # A decompressor that failed (corrupt or truncated input) fails here.
+    reader.close()
 
 
 class HashingReader(object):

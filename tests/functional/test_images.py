@@ -12,11 +12,13 @@ import io
 import json
 import lzma
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tarfile
 import textwrap
+import threading
 import time
 
 import pytest
@@ -853,3 +855,93 @@ def test_we_load_docker_2010_save(dockerd, tmp_path):
                             'nd-rev/committed:1'])
     assert res.stdout.strip() == ids['nd-rev/committed:1']
     _docker(dockerd, ['rmi', 'nd-rev/committed:1'])
+
+
+# -- more formats and concurrency --------------------------------------------------------
+
+def test_import_zstd(ov):
+    if not shutil.which('zstd'):
+        pytest.skip('the zstd program is not installed')
+    data = rootfs_tar()
+    z = subprocess.run(['zstd', '-q', '-c'], input=data, capture_output=True,
+                       check=True).stdout
+    image_id = ov.store.import_rootfs(io.BytesIO(z), repo='z')
+    img = ov.store.resolve(image_id)
+    assert img.diff_ids == [sha(data)]
+    assert img.record['layers'][0]['media_type'] == images.MEDIA_TAR_ZSTD
+    # Saving decompresses: Docker 20.10 knows no zstd.
+    out = io.BytesIO()
+    ov.store.save(['z'], out)
+    with tarfile.open(fileobj=io.BytesIO(out.getvalue())) as t:
+        path = json.load(t.extractfile('manifest.json'))[0]['Layers'][0]
+        assert sha(t.extractfile(path).read()) == sha(data)
+
+
+def test_load_legacy_repositories_archive(ov, tmp_path):
+    base_id, top_id = 'a' * 64, 'b' * 64
+    top = make_tar([('hello', b'hi\n')])
+    entries = [
+        (base_id, None), (base_id + '/VERSION', b'1.0'),
+        (base_id + '/json', json.dumps({
+            'id': base_id, 'created': CREATED,
+            'container_config': {'Cmd': ['/bin/sh', '-c', '#(nop) ADD x']}
+        }).encode()),
+        (base_id + '/layer.tar', rootfs_tar()),
+        (top_id, None), (top_id + '/VERSION', b'1.0'),
+        (top_id + '/json', json.dumps({
+            'id': top_id, 'parent': base_id, 'created': CREATED,
+            'os': 'linux', 'architecture': images.host_arch(),
+            'config': {'Cmd': ['sh']},
+            'container_config': {'Cmd': ['/bin/sh', '-c', 'echo hi']}
+        }).encode()),
+        (top_id + '/layer.tar', top),
+        ('repositories', json.dumps({'legacy': {'old': top_id}}).encode())]
+    assert ov.store.load(io.BytesIO(make_tar(entries))) == \
+        ['Loaded image: legacy:old']
+    img = ov.store.resolve('legacy:old')
+    assert img.diff_ids == [sha(rootfs_tar()), sha(top)]
+    assert img.config['config'] == {'Cmd': ['sh']}
+    assert [r['CreatedBy'] for r in ov.store.history('legacy:old')] == [
+        '/bin/sh -c echo hi', '/bin/sh -c #(nop) ADD x']
+    files = mounted_files(ov, img, tmp_path, ['hello', 'bin/busybox'])
+    assert files == {'hello': True, 'bin/busybox': True}
+
+
+def test_concurrent_loads_and_removes(ov):
+    data, image_id = two_layer_archive()
+    other, other_id = docker_archive([rootfs_tar()], tags=('other:1',))
+    errors_seen = []
+
+    def work(i):
+        try:
+            if i % 2:
+                ov.store.load(io.BytesIO(data))
+            else:
+                ov.store.load(io.BytesIO(other))
+                ov.store.resolve('other:1')
+        except Exception as e:  # noqa: BLE001 - reported below
+            errors_seen.append(e)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors_seen == []
+    assert {i['Id'] for i in ov.store.list_images()} == {image_id, other_id}
+    # The shared base layer is one snapshot.
+    assert len(list(ov.snap.list())) == 2
+    assert ov.store.check() == []
+    ov.store.remove('two:layers')
+    ov.store.remove('other:1')
+    ov.assert_empty()
+
+
+def test_import_corrupt_zstd_is_refused(ov):
+    if not shutil.which('zstd'):
+        pytest.skip('the zstd program is not installed')
+    z = subprocess.run(['zstd', '-q', '-c'], input=rootfs_tar(),
+                       capture_output=True, check=True).stdout
+    with pytest.raises(errors.LayerError):
+        ov.store.import_rootfs(io.BytesIO(z[:len(z) // 2]), repo='z')
+    ov.assert_empty()
