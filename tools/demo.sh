@@ -110,8 +110,8 @@ bold "== building busybox:latest from $(command -v busybox || echo /bin/busybox)
 "$PY" "$REPO/tools/mkimage.py" -o "$WORK/busybox.tar" --print-id || fail "mkimage failed"
 
 bold "== starting novadocker-engine (root $WORK/root, socket $SOCK)"
-echo "\$ novadocker-engine --root $WORK/root --host $DOCKER_HOST"
-"$ENGINE" --root "$WORK/root" --host "$DOCKER_HOST" >"$WORK/engine.log" 2>&1 &
+echo "\$ novadocker-engine --root $WORK/root --host $DOCKER_HOST serve"
+"$ENGINE" --root "$WORK/root" --host "$DOCKER_HOST" serve >"$WORK/engine.log" 2>&1 &
 ENGINE_PID=$!
 for _ in $(seq 300); do
     kill -0 "$ENGINE_PID" 2>/dev/null || fail "the engine exited at start"
@@ -130,7 +130,7 @@ step "Seed busybox:latest (a docker save archive built locally)" load -i "$WORK/
 step "Images" images
 step "One history row per layer, with CREATED BY" history busybox:latest
 
-shell_step "A throw-away container" "'$DOCKER' run --rm busybox echo hello from a container"
+step "A throw-away container" run --rm busybox echo hello from a container
 out=$("$DOCKER" run --rm busybox echo hello) || fail "run --rm"
 expect "run --rm prints the container's output" "$out" hello
 
