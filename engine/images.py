@@ -339,6 +339,9 @@ class ImageStore(object):
                 try:
                     named = reference.parse(ref, default_tag=True)
                 except errors.InvalidArgument:
+                    # Docker answers 400 for a malformed reference.
+                    if not reference.is_id_prefix(ref):
+                        raise
                     named = None
                 if named is not None:
                     image_id = self._refs.get(str(named))

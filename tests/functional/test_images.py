@@ -201,9 +201,12 @@ def test_import_resolves_by_name_and_ids(ov, compress):
                 'busybox:latest', 'docker.io/library/busybox',
                 'library/busybox:latest'):
         assert ov.store.resolve(ref).id == image_id, ref
-    for ref in ('busybox:other', 'nope', image_id[7:19] + 'x', 'BusyBox',
-                'sha256:' + '0' * 64):
+    for ref in ('busybox:other', 'nope', image_id[7:19] + 'x',
+                'sha256:' + '0' * 64, 'sha256:' + image_id[7:19] + 'x'):
         with pytest.raises(errors.NoSuchImage):
+            ov.store.resolve(ref)
+    for ref in ('BusyBox', 'busybox:bad tag', 'a//b', ':nothing'):
+        with pytest.raises(errors.InvalidArgument):   # 400, as Docker
             ov.store.resolve(ref)
     # The config is the bytes the ID hashes, shaped like Docker's import.
     with ov.content.open(image_id) as f:
