@@ -13,7 +13,7 @@ exec_root/
       exit, oom      conmon's persisted exit code; ``oom`` exists after an
                      OOM kill of the container's cgroup
       conmon.pid     the monitor's pid      pid   the container's init pid
-      bundle         path of the bundle     conmon.err  conmon's own stderr
+      meta.json      bundle, tty, stdin, log path   conmon.err  conmon's stderr
       x-<id>/        one dir per exec (process.json, pid, runc log)
   s/<cid>            conmon's symlink to the bundle (--socket-dir-path); the
                      bundle holds ``attach`` (SOCK_SEQPACKET) and the
@@ -232,6 +232,10 @@ class TaskService:
         """The conmon pid recorded for ``cid`` (or None)."""
         return _read_int(os.path.join(self.task_dir(cid), 'conmon.pid'))
 
+    def task_meta(self, cid):
+        """What create() recorded: bundle, tty, stdin, stdin_once, log_path ({} if none)."""
+        return util.read_json(os.path.join(self.task_dir(cid), 'meta.json'), {}) or {}
+
     def container_pid(self, cid):
         return _read_int(os.path.join(self.task_dir(cid), 'pid'))
 
@@ -283,9 +287,11 @@ class TaskService:
             spec = dict(spec)
             spec['process'] = dict(spec['process'], terminal=bool(tty))
         util.atomic_write_json(os.path.join(bundle_dir, 'config.json'), spec, sync=False)
-        with open(os.path.join(tdir, 'bundle'), 'w') as f:
-            f.write(bundle_dir)
-        log_path = log_path or os.path.join(bundle_dir, 'ctr.log')
+        log_path = os.path.abspath(log_path or os.path.join(bundle_dir, 'ctr.log'))
+        util.makedirs(os.path.dirname(log_path))
+        util.atomic_write_json(os.path.join(tdir, 'meta.json'), {
+            'bundle': bundle_dir, 'tty': bool(tty), 'stdin': bool(stdin),
+            'stdin_once': bool(stdin_once), 'log_path': log_path}, sync=False)
 
         cmd = [self.conmon_path, '--api-version', '1',
                '-r', self.runtime.path,
@@ -418,7 +424,7 @@ class TaskService:
         if monitor_pid and self.monitor_alive(cid, monitor_pid):
             self._wait_pid_gone(monitor_pid, 5.0)
         tdir = self.task_dir(cid)
-        bundle = _read_text(os.path.join(tdir, 'bundle'))
+        bundle = self.task_meta(cid).get('bundle')
         if bundle:
             for name in ('attach', 'ctl', 'winsz'):
                 _unlink(os.path.join(bundle, name))
@@ -529,7 +535,13 @@ class TaskService:
         return AttachStream(sock)
 
     def resize(self, cid, height, width):
-        """Set the tty size of a tty container (clamped to conmon's 0..1000)."""
+        """Set the tty size of a tty container (clamped to conmon's 0..1000).
+
+        A no-op for containers without a tty: conmon never drains its resize
+        fifo then, and enough writes would block it for good.
+        """
+        if not self.task_meta(cid).get('tty'):
+            return
         height = max(0, min(int(height), _MAX_WINSIZE))
         width = max(0, min(int(width), _MAX_WINSIZE))
         dfd = self._bundle_fd(cid)
@@ -567,6 +579,11 @@ class TaskService:
         workdir = os.path.join(tdir, 'x-' + secrets.token_hex(6))
         os.mkdir(workdir, 0o700)
         process = dict(process, terminal=bool(tty))
+        if tty and console_size:
+            # runc sizes the container-side pty before the process runs only
+            # from consoleSize; its own SIGWINCH-driven copy comes too late.
+            process['consoleSize'] = {'height': int(console_size[0]),
+                                      'width': int(console_size[1])}
         pfile = os.path.join(workdir, 'process.json')
         util.atomic_write_json(pfile, process, sync=False)
         try:

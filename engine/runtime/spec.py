@@ -334,7 +334,7 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
              cap_drop=(), seccomp_profile=seccomp.DEFAULT_PROFILE,
              no_new_privileges=True, apparmor_profile=None, shm_size=None,
              sysctls=None, devices=(), masked_paths=None, readonly_paths=None,
-             oom_score_adj=None):
+             oom_score_adj=None, console_size=None):
     """Build an OCI runtime spec (dict, ociVersion 1.0.2) with Docker's defaults.
 
     args: the process argv (list of str); env: list of 'K=V' (default: PATH
@@ -353,6 +353,7 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
     'ALL' allowed.  seccomp_profile: path of a Docker-format profile, or
     None/'unconfined'.  devices: extra OCI device dicts (also allowed in the
     device cgroup).  shm_size: bytes of /dev/shm (64 MiB default).
+    console_size: (height, width) of the tty from its first instant.
     """
     if not rootfs or not os.path.isabs(rootfs):
         raise errors.InvalidArgument('rootfs must be an absolute path: %r' % (rootfs,))
@@ -364,7 +365,7 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
     proc = process_spec(args, env=env, cwd=cwd, user=user, terminal=terminal,
                         caps=caps, no_new_privileges=no_new_privileges,
                         apparmor_profile=None if privileged else apparmor_profile,
-                        oom_score_adj=oom_score_adj)
+                        oom_score_adj=oom_score_adj, console_size=console_size)
 
     all_mounts = _default_mounts(privileged, shm_size)
     extra = [dict(m) for m in mounts or ()]

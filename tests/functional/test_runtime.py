@@ -248,6 +248,30 @@ def test_oom_kill_is_reported(env):
     assert oom is True and code == 137
 
 
+@needs_tools
+def test_join_network_namespace_and_update(env):
+    first, info = env.run(['sleep', '100'])
+    probe = ['sh', '-c', 'readlink /proc/self/ns/net']
+    cid, _ = env.create(probe, network='container:%d' % info.pid)
+    with env.tasks.attach(cid) as stream:
+        env.tasks.start(cid)
+        joined = read_all(stream)['stdout'].strip()
+    assert joined.decode() == os.readlink('/proc/%d/ns/net' % info.pid)
+    cid, _ = env.create(probe, network='host')
+    with env.tasks.attach(cid) as stream:
+        env.tasks.start(cid)
+        host = read_all(stream)['stdout'].strip()
+    assert host.decode() == os.readlink('/proc/self/ns/net')
+
+    env.tasks.update(first, {'memory': {'limit': 64 << 20}})
+    limit_file = os.path.join('/sys/fs/cgroup/memory', env.cgroup_parent.strip('/'), first,
+                              'memory.limit_in_bytes')
+    if os.path.exists(limit_file):
+        with open(limit_file) as f:
+            assert int(f.read()) == 64 << 20
+    env.tasks.resize(first, 10, 10)        # no tty: ignored, not an error
+
+
 # ------------------------------------------------------------------ attach
 
 @needs_tools
@@ -410,14 +434,15 @@ def test_exec_tty_and_resize(env):
     proc = env.tasks.exec(cid, spec.exec_process_spec(
         cspec, ['sh', '-c', 'while read x; do stty size; done'], tty=True), tty=True)
     try:
-        proc.resize(40, 50)
         seen = b''
         for _ in range(50):
+            proc.resize(40, 50)        # as a client does on each SIGWINCH
             os.write(proc.master, b'x\n')
-            deadline = time.monotonic() + 5
-            while not re.search(rb'\d+ \d+\r\n', seen.split(b'x\r\n')[-1]) \
-                    and time.monotonic() < deadline:
-                r, _, _ = select.select([proc.master], [], [], 1)
+            answer = re.compile(rb'x\r\n(.*\r\n)')
+            deadline = time.monotonic() + 2
+            start = len(seen)
+            while not answer.search(seen, start) and time.monotonic() < deadline:
+                r, _, _ = select.select([proc.master], [], [], 0.5)
                 if r:
                     seen += proc.read()
             if b'40 50\r\n' in seen:

@@ -98,6 +98,11 @@ class TestGenerate:
             assert set(caps[kind]) == DOCKER_DEFAULT_CAPS
         assert caps['inheritable'] == [] and caps['ambient'] == []
 
+    def test_console_size(self):
+        assert gen(terminal=True, console_size=(24, 80))['process']['consoleSize'] == {
+            'height': 24, 'width': 80}
+        assert 'consoleSize' not in gen(console_size=(24, 80))['process']
+
     def test_default_env_has_path(self):
         assert gen()['process']['env'] == [spec.DEFAULT_PATH_ENV]
 
