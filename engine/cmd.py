@@ -24,7 +24,14 @@ def _add_actions(subparsers):
                                         '(status 1 when problems are found)')
 
 
+ACTIONS = ('serve', 'check')
+
+
 def parse_args(argv):
+    argv = list(argv)
+    if not any(a in ACTIONS for a in argv) and not any(a in ('-h', '--help', '--version')
+                                                       for a in argv):
+        argv.append('serve')  # dockerd-like: no action means serve
     conf_mod.register_opts(CONF)
     CONF.register_cli_opt(cfg.SubCommandOpt('action', handler=_add_actions,
                                             help='what to do (serve by default)'))

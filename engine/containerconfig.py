@@ -34,6 +34,9 @@ HOST_CONFIG_SUPPORTED = {
 
 NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
 
+# Fields whose "unset" value is not zero in what clients send.
+HOST_CONFIG_UNSET = {'MemorySwappiness': -1, 'PidsLimit': -1}
+
 
 def _is_zero(value):
     if value in (None, 0, '', False):
@@ -90,7 +93,7 @@ def validate_create(body):
         kind = HOST_CONFIG_SUPPORTED.get(name)
         if kind is not None:
             _check_type('HostConfig', name, value, kind)
-        elif not _is_zero(value):
+        elif not _is_zero(value) and value != HOST_CONFIG_UNSET.get(name):
             raise errors.InvalidArgument(
                 'HostConfig.%s is not supported by this engine yet' % name)
     restart = host.get('RestartPolicy') or {}

@@ -31,7 +31,6 @@ class ExecInstance:
         self.running = False
         self.started = False
         self.exit_code = None
-        self.pid = 0
         self.process = None
         self.lock = threading.Lock()
         self.done = threading.Event()
@@ -55,7 +54,7 @@ class ExecInstance:
             'CanRemove': False,
             'ContainerID': self.container.id,
             'DetachKeys': cfg.get('DetachKeys', ''),
-            'Pid': self.pid,
+            'Pid': (self.process.pid or 0) if self.process else 0,
         }
 
 
@@ -119,39 +118,43 @@ class ExecService:
             tty = cfg.get('Tty', False)
         attach_stdin = bool(cfg.get('AttachStdin')) and hijack is not None
         process = self.process_builder(c, cfg, tty)
-        proc = self.tasks.exec(c.id, process, tty=tty, stdin=attach_stdin)
-        inst.process = proc
-        inst.pid = proc.pid
-        inst.running = True
         size = console_size or cfg.get('ConsoleSize')
-        if tty and size and len(size) == 2 and all(size):
-            try:
-                proc.resize(int(size[0]), int(size[1]))
-            except OSError:
-                pass
+        if not (tty and size and len(size) == 2 and all(size)):
+            size = None
+        proc = self.tasks.exec(c.id, process, tty=tty, stdin=attach_stdin, console_size=size)
+        inst.process = proc
+        inst.running = True
         self.events.publish('container', 'exec_start: ' + ' '.join(cfg['Cmd']), c.id,
                             {'name': c.name, 'execID': eid})
         waiter = threading.Thread(target=self._reap, args=(inst,), daemon=True)
         waiter.start()
         if hijack is None:
+            # Nobody reads a detached exec's output; drain it so it never blocks.
+            threading.Thread(target=self._relay, args=(inst, _Discard(), tty, False),
+                             daemon=True).start()
             return None
         client = hijack()
+        self._relay(inst, client, tty, attach_stdin)
+        return client
+
+    def _relay(self, inst, client, tty, attach_stdin):
+        proc = inst.process
         try:
             if tty:
-                outputs = {proc.master_fd: stdio.STDOUT}
-                stdin_fd = proc.master_fd if attach_stdin else None
+                outputs = {proc.master: stdio.STDOUT}
+                stdin_fd = proc.master if attach_stdin else None
             else:
                 outputs = {}
-                if proc.stdout_fd is not None:
-                    outputs[proc.stdout_fd] = stdio.STDOUT
-                if proc.stderr_fd is not None:
-                    outputs[proc.stderr_fd] = stdio.STDERR
-                stdin_fd = proc.stdin_fd if attach_stdin else None
+                if proc.stdout is not None:
+                    outputs[proc.stdout] = stdio.STDOUT
+                if proc.stderr is not None:
+                    outputs[proc.stderr] = stdio.STDERR
+                stdin_fd = proc.stdin if attach_stdin else None
             stdio.pump_fds(client, tty, outputs, stdin_fd)
             inst.done.wait()
         finally:
             client.close()
-        return client
+            proc.close()
 
     def _reap(self, inst):
         try:
@@ -172,3 +175,16 @@ class ExecService:
             raise errors.Conflict('exec %s is not running' % eid)
         if inst.config.get('Tty'):
             inst.process.resize(height, width)
+
+
+class _Discard:
+    """A client that takes output and sends nothing."""
+
+    def write(self, data):
+        pass
+
+    def read(self, n=65536):
+        return b''
+
+    def close(self):
+        pass

@@ -14,6 +14,7 @@ from oslo_log import log as logging
 LOG = logging.getLogger(__name__)
 
 STDIN, STDOUT, STDERR = 0, 1, 2
+_STREAM_NUMBERS = {'stdout': STDOUT, 'stderr': STDERR}
 
 
 def frame(stream, data):
@@ -74,7 +75,7 @@ def pump_attach(conn, client, tty, stdout, stderr, stdin, stdin_once):
             if item is None:
                 break
             stream, data = item
-            out.write(stream, data)
+            out.write(_STREAM_NUMBERS.get(stream, stream), data)
     except OSError as exc:
         LOG.debug('attach relay ended: %s', exc)
     finally:
