@@ -153,6 +153,21 @@ def run_to_exit(env, args, **kw):
 
 # ------------------------------------------------------------------ runtimes
 
+def test_runtime_message_and_signals():
+    stderr = ('time="2026-01-01T00:00:00Z" level=error msg="container \\"x\\" does not '
+              'exist"\n')
+    assert oci.runtime_message(stderr) == 'container "x" does not exist'
+    assert oci.runtime_message('plain words\n') == 'plain words'
+    assert oci.runtime_message('') == 'unknown error'
+    assert oci.signal_number('SIGTERM') == 15
+    assert oci.signal_number('kill') == 9
+    assert oci.signal_number('10') == 10
+    assert oci.signal_number(signal.SIGHUP) == 1
+    for bad in ('SIGNOPE', '0', 99, ''):
+        with pytest.raises(errors.InvalidArgument):
+            oci.signal_number(bad)
+
+
 def test_runtime_selection():
     ok, reason = oci.Runc('/tmp/novadocker-test-probe').available()
     assert ok, reason
@@ -494,6 +509,9 @@ def test_container_outlives_its_creator(env):
         time.sleep(0.05)
     assert len(env.log(cid)) > size, 'output stopped reaching the log'
     assert env.tasks.exit_status(cid) is None
+    # another service instance (a restarted engine) reattaches from files alone
+    with env.tasks.attach(cid) as stream:
+        assert read_until(stream, b'tick\n', timeout=10).endswith(b'tick\n')
     open(os.path.join(data, 'stop'), 'w').close()
     code, _finished, oom = env.tasks.wait(cid, info['monitor_pid'], timeout=30)
     assert (code, oom) == (9, False)
@@ -533,6 +551,17 @@ def test_default_security_profile(env):
             'mqueue'} <= devs
     assert str(spec.default_nofile()) in rest.split()
     assert rest.split()[-1] == 'box'
+
+
+@needs_tools
+def test_readonly_rootfs(env):
+    cid, _ = env.create(['sh', '-c', 'touch /x 2>&1; touch /tmp/y 2>&1; true'],
+                        readonly_rootfs=True)
+    with env.tasks.attach(cid) as stream:
+        env.tasks.start(cid)
+        out = read_all(stream)['stdout']
+    assert out.count(b'Read-only file system') == 2
+    assert not os.path.exists(os.path.join(env.rootfs, 'x'))
 
 
 @needs_tools
