@@ -249,7 +249,9 @@ class TaskService:
         container, before its process runs user code (start() does that).
         ``tty``: conmon allocates and holds the pty (spec must say terminal).
         ``stdin``: keep a stdin pipe open for attach; ``stdin_once``: close
-        the container's stdin when the first attached client ends its input.
+        the container's stdin as soon as an attached client half-closes
+        (close_stdin) or disconnects -- any client, conmon cannot tell
+        one that never meant to send input.
         ``log_path``: k8s-file log (default BUNDLE/ctr.log).  Raises
         RuntimeFailure with the runtime's message when creation fails.
         """
