@@ -445,7 +445,10 @@ class ImageStore(object):
             'RepoTags': img.repo_tags,
             'RepoDigests': img.repo_digests,
             'Parent': img.parent,
-            'Comment': cfg.get('comment', ''),
+            # Docker falls back to the newest history entry's comment
+            # (``docker commit -m`` records it only there).
+            'Comment': cfg.get('comment') or (
+                (cfg.get('history') or [{}])[-1].get('comment', '')),
             'Created': cfg.get('created') or util.ZERO_TIME,
             'Container': cfg.get('container', ''),
             'ContainerConfig': full_config(cfg.get('container_config')),

@@ -583,6 +583,9 @@ def test_commit(env, tmp_path):
     assert cfg['container'] == key and cfg['author'] == 'me'
     assert cfg['history'][-1]['created_by'] == 'sh -c echo hi > /new.txt'
     assert cfg['history'][-1]['comment'] == 'msg'
+    info = env.store.inspect(new)
+    assert info['Comment'] == 'msg' and info['Author'] == 'me'
+    assert info['Parent'] == base and info['Container'] == key
     rows = env.store.history(new)
     assert [r['Id'] for r in rows] == [new, base]
     assert rows[0]['Size'] == 4
