@@ -26,6 +26,7 @@ import uuid
 import pytest
 
 from tests import daemons
+from tests.conftest import run_docker
 
 DOCKER_CLI = daemons.DOCKER_CLI
 DOCKER_CLI_2010 = daemons.DOCKER_CLI_2010
@@ -58,6 +59,18 @@ if AGAINST_DOCKERD:
         """Docker 20.10 standing in for our engine (suite self-check)."""
         dockerd.root = dockerd.data_root
         return dockerd
+
+
+@pytest.fixture
+def docker_cli(engine, docker_config_dir):
+    """Like the shared ``docker_cli``, with a shorter default timeout: a CLI
+    that hangs on the engine fails its test in 45 s instead of 120 s."""
+    def run(args, input=None, timeout=45, cli=DOCKER_CLI, host=None,
+            env=None, check=False):
+        return run_docker(args, host or engine.url, input=input,
+                          timeout=timeout, cli=cli, env=env,
+                          docker_config=docker_config_dir, check=check)
+    return run
 
 
 @pytest.fixture
