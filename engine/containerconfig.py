@@ -11,6 +11,7 @@ import copy
 import signal as signal_mod
 
 from engine import errors
+from engine.runtime import spec as spec_mod
 
 _STR_LIST = 'list of strings'
 
@@ -33,6 +34,11 @@ HOST_CONFIG_SUPPORTED = {
 }
 
 NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
+
+# Both are served by the logs API from conmon's k8s-file log; json-file is
+# Docker's default name and what clients (docker-py) expect to read logs from.
+LOG_DRIVERS = ('json-file', 'k8s-file')
+DEFAULT_LOG_DRIVER = 'json-file'
 
 # Fields whose "unset" value is not zero in what clients send.
 HOST_CONFIG_UNSET = {'MemorySwappiness': -1, 'PidsLimit': -1}
@@ -101,8 +107,9 @@ def validate_create(body):
         raise errors.InvalidArgument(
             'restart policy %r is not supported by this engine yet' % restart.get('Name'))
     log_type = (host.get('LogConfig') or {}).get('Type') or ''
-    if log_type not in ('', 'k8s-file', 'json-file'):
-        raise errors.InvalidArgument('log driver %r is not supported; use k8s-file' % log_type)
+    if log_type not in ('',) + LOG_DRIVERS:
+        raise errors.InvalidArgument('log driver %r is not supported; use one of %s'
+                                     % (log_type, ', '.join(LOG_DRIVERS)))
     if host.get('Init'):
         raise errors.InvalidArgument('HostConfig.Init is not supported by this engine yet')
     mode = host.get('NetworkMode') or 'default'
@@ -112,8 +119,7 @@ def validate_create(body):
             'container:<id> and the default' % mode)
     for name in ('CapAdd', 'CapDrop'):
         for cap in host.get(name) or []:
-            if not cap.upper().replace('CAP_', '').replace('_', '').isalnum():
-                raise errors.InvalidArgument('invalid capability %r in %s' % (cap, name))
+            spec_mod.normalize_cap(cap)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])
     networking = body.get('NetworkingConfig') or {}
@@ -142,28 +148,11 @@ def parse_signal(value):
     return num
 
 
-def _env_key(entry):
-    return entry.split('=', 1)[0]
-
-
-def merge_env(image_env, env):
-    merged = list(image_env or [])
-    index = {_env_key(e): i for i, e in enumerate(merged)}
-    for entry in env or []:
-        key = _env_key(entry)
-        if key in index:
-            merged[index[key]] = entry
-        else:
-            index[key] = len(merged)
-            merged.append(entry)
-    return merged
-
-
 def merge_image_config(config, image_config):
     """Fill the request's config with the image's defaults, as Docker does."""
     img = image_config or {}
     out = dict(config)
-    out['Env'] = merge_env(img.get('Env'), config.get('Env'))
+    out['Env'] = spec_mod.merge_env(img.get('Env'), config.get('Env'))
     entrypoint = config.get('Entrypoint')
     if entrypoint is None:
         out['Entrypoint'] = img.get('Entrypoint')

@@ -169,7 +169,9 @@ class ContainerService:
         host_config.setdefault('NetworkMode', mode)
         host_config['NetworkMode'] = mode
         host_config.setdefault('RestartPolicy', {'Name': 'no', 'MaximumRetryCount': 0})
-        host_config['LogConfig'] = {'Type': 'k8s-file', 'Config': {}}
+        log_config = host_config.get('LogConfig') or {}
+        host_config['LogConfig'] = {
+            'Type': log_config.get('Type') or containerconfig.DEFAULT_LOG_DRIVER, 'Config': {}}
 
         with self._lock:
             if name is not None:
@@ -245,11 +247,22 @@ class ContainerService:
                 self._start_locked(c)
             except errors.EngineError as exc:
                 self._start_failed(c, exc)
-                raise
+                failure = exc
             except Exception as exc:
                 LOG.exception('starting container %s failed', c.id)
                 self._start_failed(c, exc)
-                raise errors.RuntimeFailure('starting container failed: %s' % exc)
+                failure = errors.RuntimeFailure('starting container failed: %s' % exc)
+            else:
+                failure = None
+        if failure is not None:
+            if c.host_config.get('AutoRemove'):
+                # Docker removes an auto-remove container whose start failed;
+                # `docker run --rm` waits for exactly that.
+                try:
+                    self.remove(c.id, force=True)
+                except errors.EngineError as exc:
+                    LOG.warning('removing %s after its failed start: %s', c.id[:12], exc)
+            raise failure
         self.events.publish('container', 'start', c.id, self._event_attrs(c))
 
     def _start_locked(self, c):

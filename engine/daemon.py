@@ -103,10 +103,14 @@ class Engine:
         return problems
 
     # -- container plumbing ----------------------------------------------------
-    def _caps(self, host_config):
-        return spec_mod.capability_set(host_config.get('CapAdd') or (),
-                                       host_config.get('CapDrop') or (),
-                                       bool(host_config.get('Privileged')))
+    @staticmethod
+    def daemon_env(c):
+        """Docker's process environment: PATH, HOSTNAME and TERM, then the config's."""
+        cfg = c.config
+        base = [spec_mod.DEFAULT_PATH_ENV, 'HOSTNAME=' + (cfg.get('Hostname') or '')]
+        if cfg.get('Tty'):
+            base.append('TERM=xterm')
+        return spec_mod.merge_env(base, cfg.get('Env'))
 
     def build_spec(self, c, etc_files, netns):
         cfg, host = c.config, c.host_config
@@ -121,32 +125,32 @@ class Engine:
         mounts = [spec_mod.bind_mount(path, '/etc/' + name)
                   for name, path in sorted(etc_files.items())]
         console = host.get('ConsoleSize') or None
-        spec = spec_mod.generate(
+        if not (cfg.get('Tty') and console and len(console) == 2 and all(console)):
+            console = None
+        return spec_mod.generate(
             [c.record['Path']] + c.record['Args'], c.rootfs,
-            env=cfg.get('Env'), cwd=cfg.get('WorkingDir') or '/', user=user,
+            env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/', user=user,
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
             uts='host' if mode == 'host' else 'private',
             mounts=mounts, labels=cfg.get('Labels'),
             cgroups_path=spec_mod.cgroups_path('novadocker-' + self.tag, c.id),
             privileged=bool(host.get('Privileged')),
-            cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or ())
-        if cfg.get('Tty') and console and len(console) == 2 and all(console):
-            spec['process']['consoleSize'] = {'height': int(console[0]),
-                                              'width': int(console[1])}
-        return spec
+            cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or (),
+            console_size=console)
 
     def build_exec_process(self, c, exec_config, tty):
-        cfg = c.config
-        user_text = exec_config.get('User') or cfg.get('User') or ''
-        user = spec_mod.resolve_user(c.rootfs, user_text)
-        env = list(cfg.get('Env') or [])
-        for entry in exec_config.get('Env') or []:
-            env = [e for e in env if e.split('=', 1)[0] != entry.split('=', 1)[0]] + [entry]
-        return spec_mod.process_spec(
-            exec_config['Cmd'], env=env,
-            cwd=exec_config.get('WorkingDir') or cfg.get('WorkingDir') or '/',
-            user=user, terminal=tty, caps=self._caps(c.host_config))
+        """An exec inherits the running container's process settings."""
+        container_spec = util.read_json(os.path.join(c.bundle, 'config.json'))
+        if container_spec is None:
+            raise errors.Conflict('container %s has no runtime spec: is it running?' % c.id[:12])
+        user = None
+        if exec_config.get('User'):
+            user = spec_mod.resolve_user(c.rootfs, exec_config['User'])
+        env = (['TERM=xterm'] if tty else []) + list(exec_config.get('Env') or [])
+        return spec_mod.exec_process_spec(
+            container_spec, exec_config['Cmd'], env=env,
+            cwd=exec_config.get('WorkingDir') or None, user=user, tty=tty)
 
     def exec_ids(self, cid):
         if self.execs is None:
@@ -160,7 +164,7 @@ class Engine:
         paused_here = False
         with c.lock:
             if pause and c.status == containers_mod.RUNNING:
-                self.tasks.pause(c.id)
+                self.containers.pause(c.id)
                 paused_here = True
             try:
                 container_config = dict(c.config)
@@ -171,7 +175,7 @@ class Engine:
                     author=author, comment=comment, repo=repo, tag=tag, container_id=c.id)
             finally:
                 if paused_here:
-                    self.tasks.resume(c.id)
+                    self.containers.unpause(c.id)
         self.events.publish('container', 'commit', c.id,
                             {'name': c.name, 'comment': comment, 'imageID': image_id})
         return image_id

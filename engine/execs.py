@@ -162,6 +162,11 @@ class ExecService:
         except Exception:
             LOG.exception('waiting for exec %s failed', inst.id)
             code = 126
+        failure = inst.process.error
+        if failure:
+            # The runtime could not start the process: Docker's 126/127 convention.
+            low = failure.lower()
+            code = 127 if ('not found' in low or 'no such file' in low) else 126
         inst.exit_code = code
         inst.running = False
         inst.done.set()

@@ -29,6 +29,8 @@ class ValidateCreateTest(unittest.TestCase):
         ({'Image': 'b', 'HostConfig': {'RestartPolicy': {'Name': 'always'}}}, 'restart policy'),
         ({'Image': 'b', 'HostConfig': {'NetworkMode': 'mynet'}}, 'network mode'),
         ({'Image': 'b', 'StopSignal': 'SIGFOO'}, 'Invalid signal'),
+        ({'Image': 'b', 'HostConfig': {'CapAdd': ['NOT_A_CAP']}}, 'unknown capability'),
+        ({'Image': 'b', 'HostConfig': {'LogConfig': {'Type': 'syslog'}}}, 'log driver'),
     )
     @ddt.unpack
     def test_rejects(self, body, message):
