@@ -390,7 +390,7 @@ class ContainerService:
         for c in self.list():
             with c.lock:
                 if c.status == REMOVING:
-                    self._finish_remove(c)
+                    self._finish_remove(c, runtime_clean=False)
                     continue
                 if not c.is_running():
                     if c.status == CREATED:
@@ -603,12 +603,14 @@ class ContainerService:
                 raise errors.Conflict('container %s was started again during removal' % c.id)
             c.record['State']['Status'] = REMOVING
             c.save()
-            self._finish_remove(c)
+            # Every path to a stopped state (exit, failed start) already
+            # released the runtime's resources.
+            self._finish_remove(c, runtime_clean=True)
         self.events.publish('container', 'destroy', c.id, self._event_attrs(c))
 
-    def _finish_remove(self, c):
-        self._cleanup_runtime(c)
-        self.snapshotter.remove(c.id)
+    def _finish_remove(self, c, runtime_clean):
+        if not runtime_clean:
+            self._cleanup_runtime(c)
         self._remove_dir(c.id, c.path)
         with self._lock:
             self._by_id.pop(c.id, None)
@@ -621,18 +623,19 @@ class ContainerService:
         c.cond.notify_all()
 
     def _remove_dir(self, cid, path):
-        rootfs = os.path.join(path, 'rootfs')
-        self.snapshotter.unmount(rootfs)
-        try:
-            self.snapshotter.remove(cid)
-        except errors.EngineError as exc:
-            LOG.warning('removing snapshot of %s: %s', cid[:12], exc)
-        # The record goes first so a crash mid-way leaves no half container.
+        # The record goes first so a crash mid-way leaves no half container;
+        # the snapshot last, so a crash before it leaves a snapshot that the
+        # store check names rather than a record without its filesystem.
+        self.snapshotter.unmount(os.path.join(path, 'rootfs'))
         try:
             os.unlink(os.path.join(path, 'container.json'))
         except FileNotFoundError:
             pass
         shutil.rmtree(path, ignore_errors=True)
+        try:
+            self.snapshotter.remove(cid)
+        except errors.EngineError as exc:
+            LOG.warning('removing snapshot of %s: %s', cid[:12], exc)
 
     def check(self):
         problems = []

@@ -5,6 +5,7 @@ import fcntl
 import hashlib
 import os
 import platform
+import re
 import tempfile
 import threading
 
@@ -29,6 +30,8 @@ from engine.runtime import spec as spec_mod
 LOG = logging.getLogger(__name__)
 
 VERSION = '0.1.0'
+
+_CONTAINER_ID = re.compile(r'^[0-9a-f]{64}$')
 
 
 class Engine:
@@ -85,9 +88,24 @@ class Engine:
         self.content.cleanup()
         self.snapshotter.cleanup()
         self.containers.load_all()
+        self._remove_orphan_snapshots()
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
         self.containers.reconcile()
+
+    def _orphan_snapshots(self):
+        """Container snapshots whose container record is gone (a crash mid-removal)."""
+        owned = self.containers.snapshot_keys()
+        return [key for key, _, kind in self.snapshotter.list()
+                if kind == 'active' and key not in owned and _CONTAINER_ID.match(key)]
+
+    def _remove_orphan_snapshots(self):
+        for key in self._orphan_snapshots():
+            LOG.info('removing the snapshot of removed container %s', key[:12])
+            try:
+                self.snapshotter.remove(key)
+            except errors.EngineError as exc:
+                LOG.warning('cannot remove orphan snapshot %s: %s', key[:12], exc)
 
     def check(self):
         """Problems in the store, as text lines; empty when consistent."""
@@ -97,8 +115,7 @@ class Engine:
         problems += self.snapshotter.check()
         problems += self.images.check()
         problems += self.containers.check()
-        keys = {k for k, _, kind in self.snapshotter.list() if kind == 'active'}
-        for key in keys - self.containers.snapshot_keys():
+        for key in self._orphan_snapshots():
             problems.append('snapshot %s belongs to no container' % key[:12])
         return problems
 

@@ -255,10 +255,69 @@ class OciRuntime:
 
 
 class Runc(OciRuntime):
-    """runc (https://github.com/opencontainers/runc)."""
+    """runc (https://github.com/opencontainers/runc).
+
+    Two operations on the hot path of every ``docker run`` are done here
+    instead of by a runc process, each saving the start of a Go binary
+    (about 8 ms): ``start`` of a freshly created container and ``delete`` of
+    one whose processes are gone.  Both follow runc's own on-disk protocol
+    (stable since runc 1.0) and fall back to the command when anything
+    differs from what they expect.
+    """
 
     name = 'runc'
     default_path = '/usr/sbin/runc'
+    fifo_timeout = 10.0
+
+    def start(self, cid):
+        """What ``runc start`` does: read the byte ``runc init`` writes to the
+        exec fifo; once it has, init execs the container's process."""
+        fifo = os.path.join(self.state_root, cid, 'exec.fifo')
+        try:
+            fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return super().start(cid)  # not a created container: let runc say why
+        try:
+            got = _drain_fifo(fd, self.fifo_timeout)
+        finally:
+            os.close(fd)
+        if not got:
+            return super().start(cid)
+        try:
+            os.unlink(fifo)
+        except FileNotFoundError:
+            pass
+
+    def delete(self, cid, force=False):
+        """Remove a stopped container's cgroups and state without runc."""
+        if not self._delete_stopped(cid):
+            super().delete(cid, force=force)
+
+    def _delete_stopped(self, cid):
+        state_dir = os.path.join(self.state_root, cid)
+        try:
+            with open(os.path.join(state_dir, 'state.json'), 'rb') as f:
+                state = json.load(f)
+        except FileNotFoundError:
+            return not os.path.isdir(state_dir)  # gone already: nothing to do
+        except ValueError:
+            return False
+        if _process_alive(state.get('init_process_pid'), state.get('init_process_start')):
+            return False
+        paths = state.get('cgroup_paths') or {}
+        if not isinstance(paths, dict):
+            return False
+        for path in paths.values():
+            if not isinstance(path, str) or not path.startswith('/sys/fs/cgroup/'):
+                return False
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                return False  # still populated (a straggler): runc --force copes
+        shutil.rmtree(state_dir, ignore_errors=True)
+        return True
 
 
 class Crun(OciRuntime):
@@ -275,6 +334,40 @@ class Crun(OciRuntime):
             return False, ('crun does not support this host: cgroup v1 and v2 are '
                            'mounted side by side ("hybrid"); use runc')
         return True, ''
+
+
+def _drain_fifo(fd, timeout):
+    """Read a fifo until its writer closes it; True when data came."""
+    import select
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLHUP)
+    got = False
+    deadline = timeout * 1000
+    while True:
+        if not poller.poll(deadline):
+            return got
+        try:
+            data = os.read(fd, 64)
+        except BlockingIOError:
+            continue
+        if not data:
+            return got
+        got = True
+
+
+def _process_alive(pid, start_time):
+    """Is ``pid`` still the process that started at ``start_time`` (clock ticks)?"""
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        with open('/proc/%d/stat' % pid, 'rb') as f:
+            stat = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    fields = stat[stat.rfind(b')') + 2:].split()
+    if fields and fields[0] == b'Z':
+        return False  # a zombie runs nothing; its parent reaps it
+    return str(start_time) == fields[19].decode() if len(fields) > 19 else True
 
 
 def load_runtime(name, state_root):
