@@ -139,8 +139,9 @@ def cli_env(engine, docker_config=None):
 def pty_run(argv, env, timeout=60, rows=33, cols=111, send=None):
     """Run ``argv`` on a fresh pty sized rows x cols; return (rc, output).
 
-    ``send``: optional list of (expected bytes, bytes to type) pairs; each is
-    typed once the output so far contains the expected bytes.
+    ``send``: optional list of (expected, bytes to type) pairs; each is
+    typed once the output so far contains ``expected`` (bytes), or once
+    ``expected`` seconds have passed (a number).
     """
     master, slave = os.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack('HHHH', rows, cols, 0, 0))
@@ -154,7 +155,8 @@ def pty_run(argv, env, timeout=60, rows=33, cols=111, send=None):
     os.close(slave)
     out = b''
     pending = list(send or [])
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     try:
         while True:
             if time.monotonic() > deadline:
@@ -170,7 +172,10 @@ def pty_run(argv, env, timeout=60, rows=33, cols=111, send=None):
                 if not data:
                     break
                 out += data
-            while pending and pending[0][0] in out:
+            while pending and (
+                    time.monotonic() - started >= pending[0][0]
+                    if isinstance(pending[0][0], (int, float))
+                    else pending[0][0] in out):
                 os.write(master, pending.pop(0)[1])
             if not ready and proc.poll() is not None:
                 # Drain what is left, then stop.

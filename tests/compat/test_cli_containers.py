@@ -492,6 +492,23 @@ def test_attach_with_stdin(engine, names, docker_config_dir, docker_cli):
     assert logs_of(docker_cli, name) == 'read:over-attach\n'
 
 
+def test_attach_tty_interactive_and_detach(engine, names, docker_cli,
+                                           docker_config_dir):
+    """attach to a TTY container: raw stream both ways, then detach with
+    ctrl-p ctrl-q and the container keeps running."""
+    name = names('attachtty')
+    ok(docker_cli(['run', '-d', '-i', '-t', '--name', name, 'busybox', 'sh']))
+    rc, out = pty_run([DOCKER_CLI, 'attach', name],
+                      cli_env(engine, docker_config_dir),
+                      send=[(1.0, b'echo $((2+3))z\r'),
+                            (b'5z', b'\x10\x11')], timeout=30)
+    assert '5z' in out, out
+    # The CLI reports the detach (its exit status for it varies by version).
+    assert 'read escape sequence' in out, (rc, out)
+    assert state(engine, name)['Running'] is True
+    assert '5z' in logs_of(docker_cli, name)
+
+
 # --------------------------------------------------------------------------
 # exec
 

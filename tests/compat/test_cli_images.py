@@ -171,7 +171,7 @@ def test_rmi_conflict_when_in_use_and_force(docker_cli, engine, imported,
 
 
 def test_import_from_file_and_stdin(docker_cli, engine, busybox_rootfs,
-                                    images_to_remove, sfx):
+                                    images_to_remove, sfx, names):
     ref1, ref2 = 'compat-imp-%s:1' % sfx, 'compat-imp-%s:2' % sfx
     images_to_remove.extend([ref1, ref2])
     res = ok(docker_cli(['import', '--change', 'CMD ["echo","x"]',
@@ -183,7 +183,8 @@ def test_import_from_file_and_stdin(docker_cli, engine, busybox_rootfs,
     assert img['Config']['Cmd'] == ['echo', 'x']
     assert len(img['RootFS']['Layers']) == 1
     assert img['Comment'] == 'from a file'
-    assert ok(docker_cli(['run', '--rm', ref1])).stdout == 'x\n'
+    assert ok(docker_cli(['run', '--rm', '--name', names('imp1'), ref1])
+              ).stdout == 'x\n'
     # From stdin, as `cat rootfs.tar | docker import - NAME`.
     with open(busybox_rootfs, 'rb') as f:
         res = docker_cli(['import', '--change', 'CMD ["echo","from-stdin"]',
@@ -193,8 +194,10 @@ def test_import_from_file_and_stdin(docker_cli, engine, busybox_rootfs,
     assert img2['Config']['Cmd'] == ['echo', 'from-stdin']
     # Same rootfs, same layer.
     assert img2['RootFS']['Layers'] == img['RootFS']['Layers']
-    assert ok(docker_cli(['run', '--rm', ref2])).stdout == 'from-stdin\n'
-    res = ok(docker_cli(['run', '--rm', ref2, 'sh', '-c',
+    assert ok(docker_cli(['run', '--rm', '--name', names('imp2'), ref2])
+              ).stdout == 'from-stdin\n'
+    res = ok(docker_cli(['run', '--rm', '--name', names('imp3'), ref2,
+                         'sh', '-c',
                          'ls /bin/busybox && head -1 /etc/passwd']))
     assert res.stdout == '/bin/busybox\nroot:x:0:0:root:/root:/bin/sh\n'
 
