@@ -9,7 +9,9 @@
 * ``NOVADOCKER_COMPAT_TARGET=dockerd``: run the same suite against Docker
   20.10 (the ``dockerd`` fixture) to check that the tests encode Docker's
   behaviour; tests marked ``engine_only`` (our store layout, our restarts,
-  our stricter defaults) are skipped then.
+  our stricter defaults) are skipped then, and so are the error-status
+  tests marked ``stricter_than_docker2010`` (Docker 20.10 answers 500 or
+  text/plain where the issue, like newer Docker, wants a 4xx JSON error).
 """
 
 import fcntl
@@ -42,15 +44,22 @@ def pytest_configure(config):
     config.addinivalue_line(
         'markers', 'engine_only: checks novadocker specifics; skipped when '
                    'the suite runs against Docker itself')
+    config.addinivalue_line(
+        'markers', 'stricter_than_docker2010: the issue asks for 4xx JSON '
+                   'errors where Docker 20.10 answers 500 or text/plain '
+                   '(newer Docker answers 400); skipped against Docker 20.10')
 
 
 def pytest_collection_modifyitems(config, items):
     if not AGAINST_DOCKERD:
         return
     skip = pytest.mark.skip(reason='novadocker-specific check')
+    skip_strict = pytest.mark.skip(reason='Docker 20.10 answers 500 here')
     for item in items:
         if item.get_closest_marker('engine_only'):
             item.add_marker(skip)
+        elif item.get_closest_marker('stricter_than_docker2010'):
+            item.add_marker(skip_strict)
 
 
 if AGAINST_DOCKERD:

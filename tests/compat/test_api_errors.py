@@ -66,6 +66,7 @@ def running(engine, names):
 # malformed and mistyped bodies
 
 
+@pytest.mark.stricter_than_docker2010
 @pytest.mark.parametrize('body', [
     b'{"Image": "busybox", ',
     b'not json at all',
@@ -80,6 +81,7 @@ def test_malformed_json_is_400(engine, body):
     assert all_containers(engine) == before
 
 
+@pytest.mark.stricter_than_docker2010
 @pytest.mark.parametrize('body', [
     {'Image': 'busybox', 'Cmd': 5},
     {'Image': 5},
@@ -99,6 +101,7 @@ def test_wrong_types_are_400(engine, body):
     assert container_dirs(engine) == dirs
 
 
+@pytest.mark.stricter_than_docker2010
 def test_missing_image_field_is_a_client_error(engine):
     code, _, body = raw(engine, 'POST', '/containers/create',
                         {'Cmd': ['true']})
@@ -150,6 +153,7 @@ def test_name_conflict_is_409_and_leaves_one_container(engine, names):
     assert inspect(engine, name)['Id'] == first
 
 
+@pytest.mark.stricter_than_docker2010
 def test_failed_creates_leave_nothing_behind(engine, names):
     """No record in the list and no directory under ROOT/containers."""
     name = names('taken')
@@ -229,6 +233,7 @@ def test_unknown_route_is_404_json(engine):
 # bad parameters and states
 
 
+@pytest.mark.stricter_than_docker2010
 def test_bad_tag_reference_is_400(engine):
     assert_error(raw(engine, 'POST', '/images/busybox/tag?repo=UPPER&tag=x'),
                  400)
@@ -240,6 +245,7 @@ def test_bad_tag_reference_is_400(engine):
     assert code in (400, 404)
 
 
+@pytest.mark.stricter_than_docker2010
 def test_bad_filters_are_400(engine):
     assert_error(raw(engine, 'GET', '/containers/json?filters=notjson'), 400)
     assert_error(raw(engine, 'GET', '/images/json?filters=%7B'), 400)
@@ -255,6 +261,7 @@ def test_kill_with_bad_signal_is_400(engine, running):
     assert inspect(engine, running)['State']['Running'] is True
 
 
+@pytest.mark.stricter_than_docker2010
 def test_state_conflicts(engine, running):
     # Starting a running container: 304, no body needed.
     code, _, _ = raw(engine, 'POST', '/containers/%s/start' % running)
@@ -314,6 +321,7 @@ def _num(v):
     return int(major), int(minor)
 
 
+@pytest.mark.stricter_than_docker2010
 def test_versions(engine):
     status, data = daemons.api_json(engine.sock, 'GET', '/version')
     assert status == 200
