@@ -42,6 +42,50 @@ def host_arch():
         return (machine, 'SCMP_ARCH_' + machine.upper())
 
 
+# Sub-architectures a 64-bit kernel runs only when built with these options.
+_SUBARCH_KERNEL_OPTION = {
+    'SCMP_ARCH_X86': 'CONFIG_IA32_EMULATION',
+    'SCMP_ARCH_X32': 'CONFIG_X86_X32_ABI',
+}
+
+_KERNEL_CONFIGS = ('/proc/config.gz', '/boot/config-%s')
+
+
+@functools.lru_cache(maxsize=1)
+def kernel_config():
+    """The running kernel's build options as {name: value}, or None if unknown."""
+    import gzip
+    for pattern in _KERNEL_CONFIGS:
+        path = pattern % platform.release() if '%s' in pattern else pattern
+        try:
+            opener = gzip.open if path.endswith('.gz') else open
+            with opener(path, 'rt', errors='replace') as f:
+                options = {}
+                for line in f:
+                    name, eq, value = line.strip().partition('=')
+                    if eq and name.startswith('CONFIG_'):
+                        options[name] = value
+                return options
+        except (OSError, EOFError):
+            continue
+    return None
+
+
+def supported_subarches(subarches, config=None):
+    """Drop sub-architectures the kernel cannot execute.
+
+    A filter for an ABI the kernel lacks guards nothing (such syscalls fail
+    with ENOSYS before any process runs them) yet makes runc compile it for
+    every container: on x86_64 the x32 part costs several milliseconds.
+    Unknown kernel configuration keeps everything.
+    """
+    config = kernel_config() if config is None else config
+    if not config:
+        return list(subarches)
+    return [a for a in subarches
+            if a not in _SUBARCH_KERNEL_OPTION or config.get(_SUBARCH_KERNEL_OPTION[a]) == 'y']
+
+
 def _kernel_version(release=None):
     release = release or platform.release()
     parts = []
@@ -97,12 +141,14 @@ def _applies(rule, caps, arch, kernel):
     return True
 
 
-def convert(profile, capabilities, arch=None, kernel=None):
+def convert(profile, capabilities, arch=None, kernel=None, kernel_options=None):
     """Return the OCI ``linux.seccomp`` dict for ``profile`` (a parsed Docker profile).
 
     ``capabilities``: the container's bounding set (names with or without
     ``CAP_``).  ``arch``: (profile arch name, libseccomp arch), default this
     host's.  ``kernel``: (major, minor), default the running kernel's.
+    ``kernel_options``: the kernel's build options (default: read from the
+    running kernel) deciding which sub-architectures need a filter.
     """
     arch_name, scmp_arch = arch or host_arch()
     kernel = kernel or _kernel_version()
@@ -111,7 +157,8 @@ def convert(profile, capabilities, arch=None, kernel=None):
     architectures = []
     for entry in profile.get('archMap') or ():
         if entry.get('architecture') == scmp_arch:
-            architectures = [scmp_arch] + list(entry.get('subArchitectures') or ())
+            architectures = [scmp_arch] + supported_subarches(
+                entry.get('subArchitectures') or (), kernel_options)
             break
     if not architectures and profile.get('architectures'):
         architectures = list(profile['architectures'])

@@ -284,7 +284,8 @@ def names_by_action(converted):
 class TestSeccomp:
 
     def test_synthetic_amd64_defaults(self):
-        out = seccomp.convert(SYNTHETIC, spec.DEFAULT_CAPS, arch=AMD64, kernel=(6, 1))
+        out = seccomp.convert(SYNTHETIC, spec.DEFAULT_CAPS, arch=AMD64, kernel=(6, 1),
+                              kernel_options={})
         assert out['defaultAction'] == 'SCMP_ACT_ERRNO'
         assert out['defaultErrnoRet'] == 38
         assert out['architectures'] == ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86',
@@ -299,13 +300,24 @@ class TestSeccomp:
                                  'op': 'SCMP_CMP_EQ'}]
 
     def test_synthetic_without_chroot_cap_on_arm(self):
-        out = seccomp.convert(SYNTHETIC, ['CAP_KILL'], arch=ARM64, kernel=(6, 20))
+        out = seccomp.convert(SYNTHETIC, ['CAP_KILL'], arch=ARM64, kernel=(6, 20),
+                              kernel_options={})
         assert out['architectures'] == ['SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM']
+
         chroot = [c for c in out['syscalls'] if c['names'] == ['chroot']]
         assert chroot == [{'names': ['chroot'], 'action': 'SCMP_ACT_ERRNO', 'errnoRet': 1}]
         by = names_by_action(out)
         assert 'arch_prctl' not in by and 'notonarm' not in by
         assert 'newfancy' in by
+
+    def test_subarches_the_kernel_cannot_run_are_dropped(self):
+        no_x32 = {'CONFIG_IA32_EMULATION': 'y', 'CONFIG_SECCOMP': 'y'}
+        out = seccomp.convert(SYNTHETIC, spec.DEFAULT_CAPS, arch=AMD64, kernel=(6, 1),
+                              kernel_options=no_x32)
+        assert out['architectures'] == ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86']
+        out = seccomp.convert(SYNTHETIC, spec.DEFAULT_CAPS, arch=AMD64, kernel=(6, 1),
+                              kernel_options={'CONFIG_SECCOMP': 'y'})
+        assert out['architectures'] == ['SCMP_ARCH_X86_64']
 
     def test_caps_without_prefix(self):
         out = seccomp.convert(SYNTHETIC, ['sys_admin', 'SYS_CHROOT'], arch=AMD64,
