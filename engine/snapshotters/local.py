@@ -15,6 +15,7 @@ a SIGKILL there is at most a directory that no key points to, which
 """
 
 import ctypes
+import errno
 import os
 import shutil
 import stat
@@ -86,13 +87,34 @@ def run_mount(args, cwd=None):
                                  % (proc.stderr.strip() or proc.returncode))
 
 
+MS_RDONLY = 1
+MS_BIND = 4096
+MS_REC = 16384
+# mount(2) takes at most one page of options.
+MOUNT_DATA_LIMIT = 4000
+
+_libc.mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p,
+                        ctypes.c_ulong, ctypes.c_char_p)
+_libc.umount2.argtypes = (ctypes.c_char_p, ctypes.c_int)
+
+
+def sys_mount(source, target, fstype, flags=0, data=''):
+    """mount(2) without a mount(8) process: every container start mounts."""
+    if _libc.mount(source.encode(), os.fsencode(target), fstype.encode(), flags,
+                   data.encode() if data else None) != 0:
+        err = ctypes.get_errno()
+        raise errors.EngineError('mount of %s on %s failed: %s'
+                                 % (fstype, target, os.strerror(err)))
+
+
 def unmount(target):
-    if not is_mounted(target):
+    """umount2(2); a target that is not mounted (or missing) is fine."""
+    if _libc.umount2(os.fsencode(target), 0) == 0:
         return
-    proc = subprocess.run(['umount', target], capture_output=True, text=True)
-    if proc.returncode != 0 and is_mounted(target):
-        raise errors.Conflict('cannot unmount %s: %s'
-                              % (target, proc.stderr.strip()))
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOENT):
+        return
+    raise errors.Conflict('cannot unmount %s: %s' % (target, os.strerror(err)))
 
 
 def disk_usage(path):

@@ -91,9 +91,23 @@ class OverlaySnapshotter(local.LocalSnapshotter):
             self._mount(opts, target)
 
     def _mount(self, opts, target):
+        flags = local.MS_RDONLY if 'ro' in opts else 0
+        data = ','.join(self._absolute(o) for o in opts if o != 'ro')
+        if len(data) < local.MOUNT_DATA_LIMIT:
+            local.sys_mount('overlay', os.path.abspath(target), 'overlay', flags, data)
+            return
+        # Too many layers for absolute paths in one page: mount(8) run in
+        # snapshots/ takes the short relative form.
         local.run_mount(['-t', 'overlay', '-o', ','.join(opts), 'overlay',
                          os.path.abspath(target)],
                         cwd=self.snapshots_dir)
+
+    def _absolute(self, option):
+        name, eq, value = option.partition('=')
+        if not eq or name not in ('lowerdir', 'upperdir', 'workdir'):
+            return option
+        return name + '=' + ':'.join(os.path.join(self.snapshots_dir, v)
+                                     for v in value.split(':'))
 
     # -- diff --------------------------------------------------------------
 
