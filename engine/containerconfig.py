@@ -8,9 +8,9 @@ are refused when set, so a tenant never gets a silently weaker container.
 """
 
 import copy
-import signal as signal_mod
 
 from engine import errors
+from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
 _STR_LIST = 'list of strings'
@@ -128,24 +128,8 @@ def validate_create(body):
     return copy.deepcopy(config), copy.deepcopy(host)
 
 
-def parse_signal(value):
-    """'SIGTERM', 'TERM', '15' -> signal number; bad names raise InvalidArgument."""
-    if isinstance(value, int):
-        num = value
-    else:
-        text = str(value).strip().upper()
-        if text.isdigit():
-            num = int(text)
-        else:
-            if not text.startswith('SIG'):
-                text = 'SIG' + text
-            try:
-                num = int(getattr(signal_mod.Signals, text))
-            except AttributeError:
-                raise errors.InvalidArgument('Invalid signal: %s' % value)
-    if num <= 0 or num > 64:
-        raise errors.InvalidArgument('Invalid signal: %s' % value)
-    return num
+# 'SIGTERM', 'TERM', '15' -> signal number; bad names raise InvalidArgument.
+parse_signal = oci.signal_number
 
 
 def merge_image_config(config, image_config):

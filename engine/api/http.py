@@ -33,7 +33,20 @@ def version_tuple(text):
     return int(major), int(minor or 0)
 
 
-class ChunkedReader:
+class _BodyReader:
+    def read(self, n=-1):
+        raise NotImplementedError
+
+    def readinto(self, buf):
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def readable(self):
+        return True
+
+
+class ChunkedReader(_BodyReader):
     """A file-like reader that decodes a chunked request body."""
 
     def __init__(self, rfile):
@@ -77,16 +90,8 @@ class ChunkedReader:
                 self._rfile.readline(16)  # CRLF after the chunk's data
         return b''.join(out)
 
-    def readinto(self, buf):
-        data = self.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
 
-    def readable(self):
-        return True
-
-
-class LimitedReader:
+class LimitedReader(_BodyReader):
     """A file-like reader of exactly Content-Length bytes."""
 
     def __init__(self, rfile, length):
@@ -103,14 +108,6 @@ class LimitedReader:
             raise errors.InvalidArgument('request body shorter than its Content-Length')
         self._left -= len(data)
         return data
-
-    def readinto(self, buf):
-        data = self.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
-
-    def readable(self):
-        return True
 
 
 class Request:
