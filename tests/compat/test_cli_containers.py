@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from tests import daemons
 from tests.compat.conftest import (
     CLIS, DOCKER_CLI, cli_env, inspect, pty_run, wait_for)
 
@@ -98,6 +99,16 @@ def test_run_tty_through_pty(engine, docker_config_dir):
     assert rc == 0, out
     assert '/dev/pts/0' in out
     assert 'not a tty' not in out
+
+
+@pytest.mark.parametrize('cli', CLIS)
+def test_run_it_interactive_shell(engine, docker_config_dir, cli):
+    rc, out = pty_run([cli, 'run', '-it', '--rm', 'busybox', 'sh'],
+                      cli_env(engine, docker_config_dir),
+                      send=[(b'# ', b'echo $((3*4))q\r'),
+                            (b'12q', b'exit 4\r')])
+    assert '12q' in out, out
+    assert rc == 4, (rc, out)
 
 
 def test_run_tty_with_script(engine, docker_config_dir):
@@ -244,6 +255,42 @@ def test_logs_tail_timestamps_since_until(docker_cli, names):
               ).stdout == 'l5\n'
 
 
+def test_logs_partial_and_long_lines(docker_cli, names):
+    """Output without a newline and lines longer than a log record are put
+    back together, as Docker's json-file logs are."""
+    name = names('partial')
+    ok(docker_cli(['run', '--name', name, 'busybox', 'sh', '-c',
+                   'printf abc; sleep 0.3; printf "def\\n"; '
+                   'head -c 100000 /dev/zero | tr "\\0" a; echo; '
+                   'printf tail-without-newline']))
+    out = logs_of(docker_cli, name)
+    lines = out.split('\n')
+    assert lines[0] == 'abcdef'
+    assert lines[1] == 'a' * 100000
+    assert lines[2] == 'tail-without-newline'
+    assert len(lines) == 3
+
+
+@pytest.mark.parametrize('cli', CLIS)
+def test_large_output_is_complete(docker_cli, names, cli):
+    name = names('seq')
+    res = ok(docker_cli(['run', '--name', name, 'busybox', 'seq', '1',
+                         '50000'], cli=cli))
+    assert res.stdout.split() == [str(i) for i in range(1, 50001)]
+    assert logs_of(docker_cli, name) == res.stdout
+
+
+def test_logs_of_tty_container(docker_cli, names):
+    """With a TTY there is one stream: stderr arrives on stdout."""
+    name = names('ttylogs')
+    ok(docker_cli(['run', '-d', '-t', '--name', name, 'busybox', 'sh', '-c',
+                   'echo a; echo b >&2']))
+    ok(docker_cli(['wait', name]))
+    res = ok(docker_cli(['logs', name]))
+    assert res.stdout.replace('\r', '') == 'a\nb\n'
+    assert res.stderr == ''
+
+
 # --------------------------------------------------------------------------
 # stop / kill / restart / pause / wait / rm / rename
 
@@ -354,6 +401,31 @@ def test_pause_unpause(docker_cli, engine, names):
     # Unpausing a container that is not paused is an error.
     res = docker_cli(['unpause', name])
     assert res.returncode == 1 and 'not paused' in res.stderr
+
+
+def test_stop_kill_and_rm_of_a_paused_container(docker_cli, engine, names):
+    """Docker thaws a paused container to stop, kill or force-remove it."""
+    stopped, killed, removed = names('pstop'), names('pkill'), names('prm')
+    for n in (stopped, killed, removed):
+        ok(docker_cli(['run', '-d', '--name', n, 'busybox', 'sleep', '300']))
+        ok(docker_cli(['pause', n]))
+        assert state(engine, n)['Paused'] is True
+    res = ok(docker_cli(['stop', '-t', '1', stopped]))
+    assert res.stdout.strip() == stopped
+    st = state(engine, stopped)
+    assert st['Status'] == 'exited' and st['Paused'] is False
+    assert st['ExitCode'] == 137
+    res = ok(docker_cli(['kill', killed]))
+    assert res.stdout.strip() == killed
+    st = state(engine, killed)
+    assert st['Status'] == 'exited' and st['Paused'] is False
+    assert st['ExitCode'] == 137
+    pid = state(engine, removed)['Pid']
+    res = ok(docker_cli(['rm', '-f', removed]))
+    assert res.stdout.strip() == removed
+    assert inspect(engine, removed) is None
+    wait_for(lambda: not daemons._alive(pid), timeout=10,
+             what='paused container process to go')
 
 
 def test_wait_prints_exit_code(docker_cli, names):

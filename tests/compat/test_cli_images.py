@@ -433,6 +433,48 @@ def test_commit_with_changes(docker_cli, engine, names, images_to_remove, sfx):
     assert hist[0] == 'compat message'
 
 
+def test_entrypoint_and_cmd_merge_with_image_defaults(docker_cli, names,
+                                                      images_to_remove, sfx):
+    name = names('ep')
+    ref = 'compat-ep-%s:1' % sfx
+    images_to_remove.append(ref)
+    ok(docker_cli(['create', '--name', name, 'busybox', 'true']))
+    ok(docker_cli(['commit',
+                   '--change', 'ENTRYPOINT ["echo", "ep"]',
+                   '--change', 'CMD ["default"]',
+                   '--change', 'ENV FOO=image BAR=kept',
+                   name, ref]))
+    # The image's CMD is the entrypoint's default argument ...
+    assert ok(docker_cli(['run', '--rm', ref])).stdout == 'ep default\n'
+    # ... replaced by the run's arguments.
+    assert ok(docker_cli(['run', '--rm', ref, 'other', 'args'])
+              ).stdout == 'ep other args\n'
+    # A new entrypoint drops the image's CMD.
+    assert ok(docker_cli(['run', '--rm', '--entrypoint', 'echo', ref])
+              ).stdout == '\n'
+    # An -e replaces the image's value of that variable only.
+    res = ok(docker_cli(['run', '--rm', '-e', 'FOO=run', '--entrypoint',
+                         'sh', ref, '-c', 'echo $FOO $BAR']))
+    assert res.stdout == 'run kept\n'
+
+
+def test_rmi_by_id_with_several_tags(docker_cli, engine, imported,
+                                     images_to_remove, sfx):
+    other = 'compat-other-%s:2' % sfx
+    images_to_remove.append(other)
+    ok(docker_cli(['tag', imported, other]))
+    image_id = inspect(engine, imported, 'images')['Id']
+    res = docker_cli(['rmi', image_id[7:19]])
+    assert res.returncode == 1
+    assert 'referenced in multiple repositories' in res.stderr
+    assert inspect(engine, other, 'images')['Id'] == image_id
+    res = ok(docker_cli(['rmi', '-f', image_id[7:19]]))
+    assert 'Untagged: ' + imported in res.stdout
+    assert 'Untagged: ' + other in res.stdout
+    assert 'Deleted: ' + image_id in res.stdout
+    assert inspect(engine, image_id, 'images') is None
+
+
 def test_commit_without_pause_and_of_stopped_container(docker_cli, engine,
                                                        names, images_to_remove,
                                                        sfx):
