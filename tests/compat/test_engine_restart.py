@@ -166,3 +166,35 @@ def test_paused_and_created_containers_survive_restart(engine_factory,
     eng.stop()
     res = eng.check()
     assert res.returncode == 0, res.stdout + res.stderr
+
+
+def test_auto_remove_and_stdin_across_restart(engine_factory, docker_cli,
+                                              names):
+    """A --rm container that exits while the engine is down is removed once
+    the engine is back; a container with open stdin still takes input
+    through attach after the restart."""
+    eng = engine_factory()
+
+    def cli(args, **kw):
+        return docker_cli(args, host=eng.url, **kw)
+
+    rm_name, reader = names('autorm'), names('reader')
+    ok(cli(['run', '-d', '--rm', '--name', rm_name, 'busybox', 'sh', '-c',
+            'sleep 1.5; exit 3']))
+    ok(cli(['run', '-d', '-i', '--name', reader, 'busybox', 'sh', '-c',
+            'read x; echo "got:$x"; exit 5']))
+    rm_pid = inspect(eng, rm_name)['State']['Pid']
+    eng.kill()
+    wait_for(lambda: not alive(rm_pid), timeout=10,
+             what='the --rm container to exit')
+    eng.start()
+    wait_for(lambda: inspect(eng, rm_name) is None, timeout=10,
+             what='the --rm container to be removed after the restart')
+    assert inspect(eng, reader)['State']['Running'] is True
+    res = cli(['attach', '--sig-proxy=false', reader], input='hello\n',
+              timeout=30)
+    assert 'got:hello' in res.stdout, res
+    st = wait_for(lambda: (lambda s: s if not s['Running'] else None)(
+        inspect(eng, reader)['State']), what='reader to exit')
+    assert st['ExitCode'] == 5
+    assert ok(cli(['logs', reader])).stdout == 'got:hello\n'
