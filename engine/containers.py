@@ -430,7 +430,12 @@ class ContainerService:
             self.tasks.kill(c.id, sig, all=sig == signal.SIGKILL)
             if c.status == PAUSED:
                 # A frozen process cannot act on a signal, not even SIGKILL.
-                self.tasks.resume(c.id)
+                # runc's kill --all thaws the cgroup itself: then there is
+                # nothing left to resume.
+                try:
+                    self.tasks.resume(c.id)
+                except errors.Conflict as exc:
+                    LOG.debug('resume of %s after signal %d: %s', c.id[:12], sig, exc)
                 c.record['State'].update(Status=RUNNING, Paused=False)
                 c.save()
             return True
