@@ -54,7 +54,7 @@ def socket_path(host):
 
 def check():
     from engine import daemon
-    eng = daemon.Engine(CONF)
+    eng = daemon.Engine(CONF, follow_root=True)
     try:
         problems = eng.check()
     finally:

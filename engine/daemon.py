@@ -35,7 +35,9 @@ _CONTAINER_ID = re.compile(r'^[0-9a-f]{64}$')
 
 
 class Engine:
-    def __init__(self, conf):
+    def __init__(self, conf, follow_root=False):
+        """``follow_root``: use the snapshotter the root was made with
+        (the check command), instead of insisting on the configured one."""
         self.conf = conf
         self.root = os.path.abspath(conf.root)
         util.makedirs(self.root, 0o711)
@@ -46,9 +48,8 @@ class Engine:
         self.tag = hashlib.sha256(self.root.encode()).hexdigest()[:8]
         self.events = events_mod.EventBus()
         self.content = content_mod.ContentStore(os.path.join(self.root, 'content'))
-        self.snapshotter = snapshotters.load(conf.engine.snapshotter,
-                                             os.path.join(self.root, 'snapshots',
-                                                          conf.engine.snapshotter))
+        name = self._bind_snapshotter(conf.engine.snapshotter, follow_root)
+        self.snapshotter = snapshotters.load(name, os.path.join(self.root, 'snapshots', name))
         self.images = images_mod.ImageStore(
             os.path.join(self.root, 'images'), self.content, self.snapshotter,
             max_layer_size=conf.engine.max_layer_size, emit=self._image_event)
@@ -59,6 +60,21 @@ class Engine:
             network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
         self.execs = None
+
+    def _bind_snapshotter(self, configured, follow_root):
+        """A root's images and containers live in one snapshotter: record it
+        on first use and refuse a different one later (nothing would show)."""
+        path = os.path.join(self.root, 'engine.json')
+        meta = util.read_json(path) or {}
+        recorded = meta.get('snapshotter')
+        if recorded is None:
+            util.atomic_write_json(path, dict(meta, snapshotter=configured))
+            return configured
+        if recorded != configured and not follow_root:
+            raise errors.InvalidArgument(
+                'the root %s holds %s snapshots but the configuration asks for %s: '
+                'use a new root for another snapshotter' % (self.root, recorded, configured))
+        return recorded
 
     def _lock_root(self):
         """One engine per root: a second one would corrupt the first one's state."""

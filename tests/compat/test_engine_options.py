@@ -1,0 +1,99 @@
+"""Engines configured differently: the vfs snapshotter, the runtime choice,
+two engines side by side, and refusals at start-up."""
+
+import os
+import subprocess
+
+import pytest
+
+from tests import daemons
+
+pytestmark = pytest.mark.compat
+
+
+def _docker(eng, docker_cli, args, **kw):
+    return docker_cli(args, host=eng.url, **kw)
+
+
+def test_vfs_snapshotter_runs_commits_and_exports(engine_factory, docker_cli, tmp_path):
+    eng = engine_factory(config='[engine]\nsnapshotter = vfs\n')
+    info = eng.api_json('GET', '/info')[1]
+    assert info['Driver'] == 'vfs'
+    res = _docker(eng, docker_cli, ['run', '--name', 'v1', 'busybox', 'sh', '-c',
+                                    'echo vfs > /made; rm /bin/ls; cat /made'])
+    assert res.returncode == 0, res.stderr
+    assert res.stdout == 'vfs\n'
+    res = _docker(eng, docker_cli, ['commit', 'v1', 'vfs-commit:1'])
+    assert res.returncode == 0, res.stderr
+    res = _docker(eng, docker_cli, ['run', '--rm', 'vfs-commit:1', 'sh', '-c',
+                                    'cat /made; test -e /bin/ls || echo ls-gone'])
+    assert res.stdout == 'vfs\nls-gone\n', res.stderr
+    out = tmp_path / 'v1.tar'
+    res = _docker(eng, docker_cli, ['export', '-o', str(out), 'v1'])
+    assert res.returncode == 0, res.stderr
+    names = subprocess.run(['tar', 'tf', str(out)], capture_output=True, text=True).stdout.split()
+    assert 'made' in [n.lstrip('./') for n in names]
+    # vfs keeps full copies: the container's snapshot is a directory of its own.
+    assert _docker(eng, docker_cli, ['rm', 'v1']).returncode == 0
+
+
+def test_two_engines_side_by_side_do_not_see_each_other(engine_factory, docker_cli):
+    a = engine_factory()
+    b = engine_factory()
+    res = _docker(a, docker_cli, ['run', '-d', '--name', 'only-in-a', 'busybox', 'sleep', '30'])
+    assert res.returncode == 0, res.stderr
+    assert 'only-in-a' in _docker(a, docker_cli, ['ps', '--format', '{{.Names}}']).stdout
+    assert 'only-in-a' not in _docker(b, docker_cli, ['ps', '-a', '--format', '{{.Names}}']).stdout
+    # Same name on the other engine is free.
+    res = _docker(b, docker_cli, ['run', '-d', '--name', 'only-in-a', 'busybox', 'sleep', '30'])
+    assert res.returncode == 0, res.stderr
+    assert _docker(a, docker_cli, ['rm', '-f', 'only-in-a']).returncode == 0
+    assert 'only-in-a' in _docker(b, docker_cli, ['ps', '--format', '{{.Names}}']).stdout
+
+
+def test_socket_mode_is_0660(engine_factory):
+    eng = engine_factory(load_busybox=False)
+    assert oct(os.stat(eng.sock).st_mode & 0o777) == oct(0o660)
+
+
+def test_second_engine_on_the_same_root_is_refused(engine_factory):
+    eng = engine_factory(load_busybox=False)
+    proc = subprocess.run([daemons.engine_binary(), '--root', eng.root, '--host',
+                           'unix://' + eng.sock + '.2'], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode != 0
+    assert 'another engine is using the root' in proc.stderr
+
+
+@pytest.mark.parametrize('host, message', [
+    ('tcp://127.0.0.1:2375', 'TCP needs TLS'),
+    ('unix://relative.sock', 'absolute socket path'),
+])
+def test_unsupported_hosts_are_refused(tmp_path, host, message):
+    proc = subprocess.run([daemons.engine_binary(), '--root', str(tmp_path / 'root'),
+                           '--host', host], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert message in proc.stderr
+
+
+def test_unusable_runtime_is_refused_with_its_reason(tmp_path):
+    conf = tmp_path / 'engine.conf'
+    conf.write_text('[engine]\nruntime = no-such-runtime\n')
+    proc = subprocess.run([daemons.engine_binary(), '--root', str(tmp_path / 'root'),
+                           '--host', 'unix://%s/e.sock' % tmp_path, '--config-file',
+                           str(conf)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert 'no-such-runtime' in proc.stderr
+    assert not os.path.exists(tmp_path / 'e.sock')
+
+
+def test_root_keeps_its_snapshotter(engine_factory):
+    eng = engine_factory(config='[engine]\nsnapshotter = vfs\n')
+    eng.stop()
+    proc = subprocess.run([daemons.engine_binary(), '--root', eng.root, '--host',
+                           eng.url], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert 'holds vfs snapshots but the configuration asks for overlay' in proc.stderr
+    # The check command follows the root, whatever the configuration says.
+    assert eng.check().returncode == 0
+    eng.start()
