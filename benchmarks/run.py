@@ -436,7 +436,12 @@ class Bench:
         return out
 
     def interleaved(self, key, fn, runs, warmup):
-        """Alternate the daemons run by run so drift hits both alike."""
+        """Alternate the daemons run by run so drift hits both alike.
+
+        Each run is followed by a pause (--settle) so the asynchronous tail
+        of one daemon's run (a shim exiting, garbage collection) does not
+        land inside the next measurement, which is the other daemon's.
+        """
         samples = {name: [] for name in self.targets}
         failed = set()
         for i in range(warmup + runs):
@@ -455,6 +460,7 @@ class Bench:
                     continue
                 if i >= warmup:
                     samples[name].append(elapsed)
+                time.sleep(self.args.settle)
         return {name: summary(v) for name, v in samples.items()
                 if v and name not in failed}
 
@@ -467,7 +473,8 @@ class Bench:
         self.results['settings'] = {'runs': a.runs, 'warmup': a.warmup,
                                     'concurrency': a.concurrency,
                                     'rounds': a.rounds, 'sleepers': a.sleepers,
-                                    'cli': a.cli, 'only': a.only}
+                                    'cli': a.cli, 'only': a.only,
+                                    'settle': a.settle}
         time.sleep(2)
         self.results['idle'] = self.each('idle', lambda t: {
             'daemon_rss_kib': t.daemon_rss_kib(),
@@ -647,7 +654,8 @@ def markdown(results):
             (dk.get('Components') or {}).get('runc'), v.get('runc'),
             v.get('conmon'), v.get('docker_cli'), v.get('novadocker_commit')),
         '',
-        'Settings: %(runs)d runs after %(warmup)d warm-up runs for a/b; '
+        'Settings: %(runs)d runs after %(warmup)d warm-up runs for a/b, '
+        '%(settle).2f s pause after each; '
         '%(concurrency)d concurrent containers x %(rounds)d rounds for c; '
         '%(sleepers)d sleepers for d; only=%(only)s.' % s,
         '',
@@ -685,6 +693,8 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=5,
                    help='rounds of the concurrent benchmark')
     p.add_argument('--sleepers', type=int, default=50)
+    p.add_argument('--settle', type=float, default=0.25,
+                   help='seconds of pause after each timed run (default 0.25)')
     p.add_argument('--cli', default=daemons.DOCKER_CLI,
                    help='docker CLI for benchmark b')
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))

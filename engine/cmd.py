@@ -57,8 +57,11 @@ def check():
     eng = daemon.Engine(CONF, follow_root=True)
     try:
         problems = eng.check()
+        notes = eng.leftovers()
     finally:
         eng.close()
+    for line in notes:
+        print('leftover (removed at the next start): %s' % line)
     for line in problems:
         print(line)
     if problems:

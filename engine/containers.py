@@ -105,15 +105,20 @@ class ContainerService:
         self._by_id = {}
         self._names = {}
         self.watcher = None  # set by the daemon: engine.exits.ExitWatcher
+        self.leftovers = []  # record-less directories found by load_all
 
     # -- lookup -------------------------------------------------------------
-    def load_all(self):
+    def load_all(self, collect=True):
+        """Read every record; ``collect`` removes what a crash left half-removed."""
+        self.leftovers = []
         for cid in sorted(os.listdir(self.root)):
             path = os.path.join(self.root, cid)
             record = util.read_json(os.path.join(path, 'container.json'))
             if record is None:
-                LOG.warning('removing incomplete container directory %s', path)
-                self._remove_dir(cid, path)
+                self.leftovers.append(path)
+                if collect:
+                    LOG.info('removing the directory of removed container %s', cid[:12])
+                    self._remove_dir(cid, path)
                 continue
             c = Container(record, path)
             self._by_id[cid] = c
@@ -606,17 +611,30 @@ class ContainerService:
                 raise errors.Conflict('removal of container %s is already in progress' % c.id)
             if c.is_running():
                 raise errors.Conflict('container %s was started again during removal' % c.id)
-            c.record['State']['Status'] = REMOVING
-            c.save()
+            # Deleting the record is the commit point: from here the
+            # container is gone for every client, and a crash leaves only a
+            # record-less directory and a snapshot that start-up collects.
             # Every path to a stopped state (exit, failed start) already
             # released the runtime's resources.
-            self._finish_remove(c, runtime_clean=True)
+            c.record['State']['Status'] = REMOVING
+            self._forget(c)
         self.events.publish('container', 'destroy', c.id, self._event_attrs(c))
+        # Unmounting and deleting files happen after the waiters are woken:
+        # `docker run --rm` need not wait for them.
+        self._remove_dir(c.id, c.path)
 
     def _finish_remove(self, c, runtime_clean):
+        """Complete a removal found half done (a REMOVING record at start-up)."""
         if not runtime_clean:
             self._cleanup_runtime(c)
+        self._forget(c)
         self._remove_dir(c.id, c.path)
+
+    def _forget(self, c):
+        try:
+            os.unlink(os.path.join(c.path, 'container.json'))
+        except FileNotFoundError:
+            pass
         with self._lock:
             self._by_id.pop(c.id, None)
             if self._names.get(c.name) == c.id:
@@ -628,14 +646,9 @@ class ContainerService:
         c.cond.notify_all()
 
     def _remove_dir(self, cid, path):
-        # The record goes first so a crash mid-way leaves no half container;
-        # the snapshot last, so a crash before it leaves a snapshot that the
-        # store check names rather than a record without its filesystem.
+        # The record is gone already (see _forget), so a crash in here
+        # leaves nothing a client sees; start-up collects the rest.
         self.snapshotter.unmount(os.path.join(path, 'rootfs'))
-        try:
-            os.unlink(os.path.join(path, 'container.json'))
-        except FileNotFoundError:
-            pass
         shutil.rmtree(path, ignore_errors=True)
         try:
             self.snapshotter.remove(cid)

@@ -124,16 +124,26 @@ class Engine:
                 LOG.warning('cannot remove orphan snapshot %s: %s', key[:12], exc)
 
     def check(self):
-        """Problems in the store, as text lines; empty when consistent."""
-        self.containers.load_all()
+        """Problems in the store, as text lines; empty when consistent.
+
+        What a crash leaves behind and the next start removes (see
+        ``leftovers``) is not a problem.
+        """
+        self.containers.load_all(collect=False)
         problems = []
         problems += self.content.check()
         problems += self.snapshotter.check()
         problems += self.images.check()
         problems += self.containers.check()
-        for key in self._orphan_snapshots():
-            problems.append('snapshot %s belongs to no container' % key[:12])
         return problems
+
+    def leftovers(self):
+        """What the next start will clean up, as text lines (after check())."""
+        notes = ['directory of removed container %s' % os.path.basename(p)[:12]
+                 for p in self.containers.leftovers]
+        notes += ['snapshot of removed container %s' % key[:12]
+                  for key in self._orphan_snapshots()]
+        return notes
 
     # -- container plumbing ----------------------------------------------------
     @staticmethod
