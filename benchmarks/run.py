@@ -693,8 +693,8 @@ def main(argv=None):
     p.add_argument('--rounds', type=int, default=5,
                    help='rounds of the concurrent benchmark')
     p.add_argument('--sleepers', type=int, default=50)
-    p.add_argument('--settle', type=float, default=0.25,
-                   help='seconds of pause after each timed run (default 0.25)')
+    p.add_argument('--settle', type=float, default=1.0,
+                   help='seconds of pause after each timed run (default 1.0)')
     p.add_argument('--cli', default=daemons.DOCKER_CLI,
                    help='docker CLI for benchmark b')
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))
