@@ -370,25 +370,28 @@ class ContainerService:
             else:
                 code, finished, oom = status
                 error = ''
-            self._cleanup_runtime(c)
             c.record['State'] = self._state(
                 EXITED, ExitCode=code, OOMKilled=oom, Error=error,
                 StartedAt=c.state['StartedAt'], FinishedAt=util.rfc3339(finished))
             c.record['MonitorPid'] = 0
-            c.save()
             c.exit_count += 1
-            c.cond.notify_all()
             auto_remove = c.host_config.get('AutoRemove')
+            if auto_remove:
+                # Gone at once (`docker run --rm` waits for this); runtime
+                # and files are released below, after the waiters woke.
+                c.record['State']['Status'] = REMOVING
+                self._forget(c)
+            else:
+                self._cleanup_runtime(c)
+                c.save()
+                c.cond.notify_all()
         if oom:
             self.events.publish('container', 'oom', cid, self._event_attrs(c))
         self.events.publish('container', 'die', cid, self._event_attrs(c, exitCode=str(code)))
         if auto_remove:
-            try:
-                self.remove(cid, force=True)
-            except errors.NotFound:
-                pass
-            except errors.EngineError as exc:
-                LOG.warning('auto-removing %s failed: %s', cid[:12], exc)
+            self.events.publish('container', 'destroy', cid, self._event_attrs(c))
+            self._cleanup_runtime(c)
+            self._remove_dir(c.id, c.path)
 
     def reconcile(self):
         """After an engine (re)start: match every record with what is really running."""

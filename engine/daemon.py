@@ -108,6 +108,7 @@ class Engine:
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
         self.containers.reconcile()
+        self._collect_runtime_leftovers()
 
     def _orphan_snapshots(self):
         """Container snapshots whose container record is gone (a crash mid-removal)."""
@@ -122,6 +123,23 @@ class Engine:
                 self.snapshotter.remove(key)
             except errors.EngineError as exc:
                 LOG.warning('cannot remove orphan snapshot %s: %s', key[:12], exc)
+
+    def _collect_runtime_leftovers(self):
+        """Runtime state and cgroups of containers whose records are gone (a
+        crash between an auto-removal and its clean-up)."""
+        known = self.containers.snapshot_keys()
+        try:
+            runtime_ids = os.listdir(self.runtime.state_root)
+        except FileNotFoundError:
+            runtime_ids = []
+        for cid in set(self.tasks.known_tasks()) | set(runtime_ids):
+            if cid in known or not _CONTAINER_ID.match(cid):
+                continue
+            LOG.info('releasing the runtime state of removed container %s', cid[:12])
+            try:
+                self.tasks.delete(cid, force=True)
+            except errors.EngineError as exc:
+                LOG.warning('cannot release runtime state of %s: %s', cid[:12], exc)
 
     def check(self):
         """Problems in the store, as text lines; empty when consistent.
