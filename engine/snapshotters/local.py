@@ -223,7 +223,14 @@ class LocalSnapshotter(base.Snapshotter):
         try:
             os.chmod(tmp, 0o700)
             result = fill(tmp)
-            syncfs(tmp)
+            if kind == COMMITTED:
+                syncfs(tmp)
+            else:
+                # An active snapshot starts as empty directories: making
+                # their entries durable is enough, and much cheaper than
+                # flushing the whole filesystem on every container create.
+                for dirpath, _, _ in os.walk(tmp):
+                    util.fsync_dir(dirpath)
             with self._lock:
                 self._check_new(key, parent)
                 n = self._allocate_id()
