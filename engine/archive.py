@@ -11,9 +11,18 @@ Whiteouts follow the Docker/OCI layer format (``.wh.NAME`` deletes NAME from
 lower layers, ``.wh..wh..opq`` makes a directory opaque).  They are either
 turned into overlayfs' own upper-dir form (``whiteouts='overlay'``) or
 carried out on a full copy of the parent (``whiteouts='delete'``).
+
+Limits: ``max_size`` bounds the file data of a layer; the entry count and
+the free-space reserve of the destination's filesystem come from the
+``limits`` context (``with archive.limits(...)``) the image store sets
+around an unpack, or the module defaults.  Free space is checked against the
+running total of the layer, so many small entries cannot fill the disk
+either.
 """
 
 import bz2
+import contextlib
+import contextvars
 import errno
 import gzip
 import io
@@ -25,6 +34,7 @@ import tarfile
 
 from oslo_log import log as logging
 
+from engine import content as content_mod
 from engine import errors
 
 LOG = logging.getLogger(__name__)
@@ -40,8 +50,42 @@ _CHUNK = 1 << 20
 _MAX_SYMLINKS = 40
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 # Errors that say the host is in trouble, not that the layer is bad.
+# Entries (inodes) one layer may create when nobody configured a limit.
+DEFAULT_MAX_ENTRIES = 1000000
 _HOST_ERRNOS = frozenset((errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS,
                           errno.ENOMEM, errno.EMFILE, errno.ENFILE))
+
+
+class LayerLimits(object):
+    """Bounds of one unpack beyond ``max_size``.
+
+    ``max_entries`` (0 = unlimited) caps the tar entries of a layer;
+    ``min_free`` bytes and ``min_free_percent`` of the destination's
+    filesystem are kept free.  ``hint`` names the settings in messages.
+    """
+
+    def __init__(self, max_entries=DEFAULT_MAX_ENTRIES, min_free=0,
+                 min_free_percent=0, entries_hint='', space_hint='',
+                 size_hint=''):
+        self.max_entries = max_entries
+        self.min_free = min_free
+        self.min_free_percent = min_free_percent
+        self.entries_hint = entries_hint
+        self.space_hint = space_hint
+        self.size_hint = size_hint
+
+
+_LIMITS = contextvars.ContextVar('layer_limits', default=LayerLimits())
+
+
+@contextlib.contextmanager
+def limits(layer_limits):
+    """Apply ``layer_limits`` to every apply_tar of this thread inside."""
+    token = _LIMITS.set(layer_limits)
+    try:
+        yield
+    finally:
+        _LIMITS.reset(token)
 
 
 def _xattr_allowed(name):
@@ -281,6 +325,13 @@ class _LayerApplier(object):
         self.overlay = whiteouts == 'overlay'
         self.max_size = max_size
         self.lower_lookup = lower_lookup
+        self.limits = _LIMITS.get()
+        self.space = content_mod.SpaceGuard(
+            self.root.fd, 'unpacking the layer',
+            min_free=self.limits.min_free,
+            min_free_percent=self.limits.min_free_percent,
+            hint=self.limits.space_hint)
+        self.entries = 0
         self.written = 0
         self.dir_times = {}     # real path -> (atime_ns, mtime_ns)
         # Paths this layer created or changed, with all their ancestors: an
@@ -323,7 +374,15 @@ class _LayerApplier(object):
     # -- entry point -------------------------------------------------------
 
     def apply(self, tf):
+        max_entries = self.limits.max_entries
         for member in _members(tf):
+            self.entries += 1
+            if max_entries and self.entries > max_entries:
+                raise errors.LayerError(
+                    'the layer has more than %d entries%s'
+                    % (max_entries, self.limits.entries_hint))
+            # Every entry costs an inode and about a block, whatever its size.
+            self.space.claim(4096, 1)
             try:
                 self._apply_member(tf, member)
             except _EntryError as exc:
@@ -338,6 +397,11 @@ class _LayerApplier(object):
                 raise errors.LayerError('layer entry %r: invalid entry (%s)'
                                         % (member.name, exc))
             except OSError as exc:
+                full = content_mod.space_error(
+                    exc, 'layer entry %r' % member.name,
+                    self.limits.space_hint)
+                if full is not None:
+                    raise full
                 if exc.errno in _HOST_ERRNOS:
                     raise errors.EngineError(
                         'cannot apply layer entry %r: %s'
@@ -390,11 +454,15 @@ class _LayerApplier(object):
     def _account(self, size):
         if self.max_size and self.written + size > self.max_size:
             raise _EntryError('the layer is larger than the limit of %d '
-                              'bytes' % self.max_size)
-        free = os.statvfs(self.root.fd)
-        if size > free.f_bavail * free.f_frsize:
-            raise _EntryError('claims %d bytes, more than the free disk '
-                              'space' % size)
+                              'bytes%s' % (self.max_size,
+                                           self.limits.size_hint))
+        if size > content_mod.SpaceGuard.RECHECK:
+            # A header no disk could satisfy is a bad layer, not a full disk.
+            free = os.statvfs(self.root.fd)
+            if size > free.f_bavail * free.f_frsize:
+                raise _EntryError('claims %d bytes, more than the free disk '
+                                  'space' % size)
+        self.space.claim(size)
         self.written += size
 
     def _mkparent(self, parent_fd, name, real):

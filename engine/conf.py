@@ -51,15 +51,64 @@ engine_opts = [
                help='Seconds a container gets between its stop signal and '
                     'SIGKILL when the request gives none.'),
     cfg.IntOpt('max_layer_size',
-               default=0,
+               default=64 << 30,
                min=0,
-               help='Largest unpacked size in bytes of one image layer or '
-                    'imported rootfs; 0 means no limit beyond free disk.'),
+               help='Largest size in bytes of one image layer or imported '
+                    'rootfs: its blob, its uncompressed tar and the file data '
+                    'it unpacks to. 0 means no limit beyond the free-space '
+                    'reserve (min_free_space, min_free_percent).'),
+    cfg.IntOpt('max_archive_size',
+               default=64 << 30,
+               min=0,
+               help='Largest size in bytes of a docker load or docker import '
+                    'upload after decompression (the tar the engine spools '
+                    'to <root>/images/tmp, or the rootfs tar of an import). '
+                    'A larger upload is refused with 400. 0 means no limit '
+                    'beyond the free-space reserve, which applies in any '
+                    'case: the effective limit is the smaller of this and '
+                    'the free space above the reserve.'),
+    cfg.IntOpt('max_layer_entries',
+               default=1000000,
+               min=0,
+               help='Most tar entries (files, directories, links: each an '
+                    'inode) one image layer or imported rootfs may have; a '
+                    'layer with more is refused with 400. 0 means no limit '
+                    'beyond the free-inode reserve.'),
+    cfg.IntOpt('min_free_space',
+               default=1 << 30,
+               min=0,
+               help='Bytes the engine keeps free on the filesystem of its '
+                    'root while it writes loads, imports, commits and their '
+                    'unpacked layers. An operation that would go below the '
+                    'reserve fails with 507 (not enough space) and removes '
+                    'what it wrote. The reserve is the larger of this and '
+                    'min_free_percent.'),
+    cfg.IntOpt('min_free_percent',
+               default=5,
+               min=0,
+               max=50,
+               help='Percent of the size (and of the inodes) of the '
+                    'filesystem of the engine root kept free, as '
+                    'min_free_space; the larger of the two applies.'),
     cfg.IntOpt('api_request_limit',
                default=1 << 20,
                min=1024,
                help='Largest JSON request body in bytes the API accepts.'),
 ]
+
+
+def engine_option(name):
+    """The value of ``[engine] name``: configured when the options are
+    registered on CONF (the daemon), else the option's default (a store
+    built by a test or a tool)."""
+    try:
+        return CONF.engine[name]
+    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
+        pass
+    for opt in engine_opts:
+        if opt.name == name:
+            return opt.default
+    raise KeyError(name)
 
 
 def register_opts(conf=CONF):

@@ -89,6 +89,17 @@ def validate_create(body):
         config['Entrypoint'] = [config['Entrypoint']]
     if not config.get('Image'):
         raise errors.InvalidArgument('Config.Image is required')
+    # Accepted by Docker's schema but not honoured here yet: refuse rather
+    # than run a container that silently lacks what was asked.
+    if config.get('Volumes'):
+        raise errors.InvalidArgument('Config.Volumes (anonymous volumes, docker run -v /path) '
+                                     'is not supported by this engine yet')
+    health = config.get('Healthcheck') or {}
+    if health.get('Test') and health['Test'] != ['NONE']:
+        raise errors.InvalidArgument('Config.Healthcheck is not supported by this engine yet')
+    if config.get('MacAddress'):
+        raise errors.InvalidArgument('Config.MacAddress needs a bridge network, which this '
+                                     'engine does not offer yet')
     for env in config.get('Env') or []:
         if env.startswith('=') or not env:
             raise errors.InvalidArgument('invalid environment variable: %r' % env)
@@ -112,6 +123,8 @@ def validate_create(body):
                                      % (log_type, ', '.join(LOG_DRIVERS)))
     if host.get('Init'):
         raise errors.InvalidArgument('HostConfig.Init is not supported by this engine yet')
+    if config.get('NetworkDisabled'):
+        host['NetworkMode'] = 'none'
     mode = host.get('NetworkMode') or 'default'
     if mode not in NETWORK_MODES_FALLBACK + ('none', 'host') and not mode.startswith('container:'):
         raise errors.InvalidArgument(
@@ -122,10 +135,27 @@ def validate_create(body):
             spec_mod.normalize_cap(cap)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])
+    console = host.get('ConsoleSize')
+    if console is not None:
+        check_console_size(console, 'HostConfig.ConsoleSize')
     networking = body.get('NetworkingConfig') or {}
     if not isinstance(networking, dict):
         raise errors.InvalidArgument('NetworkingConfig must be a JSON object')
     return copy.deepcopy(config), copy.deepcopy(host)
+
+
+def check_console_size(size, what):
+    """[height, width] of a terminal: two integers in 0..65535."""
+    if (not isinstance(size, list) or len(size) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 65535
+                       for v in size)):
+        raise errors.InvalidArgument('%s must be [height, width] with values 0-65535' % what)
+
+
+def check_terminal_size(height, width):
+    if not (0 < height <= 65535 and 0 < width <= 65535):
+        raise errors.InvalidArgument('invalid terminal size %sx%s: height and width must be '
+                                     '1-65535' % (height, width))
 
 
 # 'SIGTERM', 'TERM', '15' -> signal number; bad names raise InvalidArgument.

@@ -6,6 +6,7 @@ runc) does the work; this module decides what is allowed, records what
 happened, and reconciles records with reality when the engine starts.
 """
 
+import collections
 import os
 import shutil
 import signal
@@ -20,6 +21,9 @@ from engine import names
 from engine import util
 
 LOG = logging.getLogger(__name__)
+
+# Longer waits than this are taken as "wait for ever" would be: a year.
+MAX_STOP_TIMEOUT = 365 * 24 * 3600
 
 CREATED, RUNNING, PAUSED, EXITED, REMOVING, DEAD = (
     'created', 'running', 'paused', 'exited', 'removing', 'dead')
@@ -36,6 +40,7 @@ class Container:
         self.pending_attaches = []
         self.exit_count = 0      # bumped on every exit, for wait condition=next-exit
         self.removed = False
+        self.busy = 0            # exports reading a stopped container's filesystem
 
     @property
     def id(self):
@@ -106,6 +111,7 @@ class ContainerService:
         self._names = {}
         self.watcher = None  # set by the daemon: engine.exits.ExitWatcher
         self.leftovers = []  # record-less directories found by load_all
+        self._creating = collections.Counter()  # image id -> creates in progress
 
     # -- lookup -------------------------------------------------------------
     def load_all(self, collect=True):
@@ -137,7 +143,10 @@ class ContainerService:
                 return c
             cid = self._names.get(ref.lstrip('/'))
             if cid:
-                return self._by_id[cid]
+                c = self._by_id.get(cid)
+                if c is None:  # the name is reserved by a create in progress
+                    raise errors.NoSuchContainer(ref)
+                return c
             matches = [c for cid, c in self._by_id.items() if cid.startswith(ref)]
         if len(matches) == 1:
             return matches[0]
@@ -146,11 +155,19 @@ class ContainerService:
         raise errors.NoSuchContainer(ref)
 
     def image_in_use(self, image_id):
-        """A container (short ID) that uses the image, or None: rmi asks this."""
-        for c in self.list():
-            if c.record['Image'] == image_id:
-                return c.id[:12]
-        return None
+        """rmi asks this: (short ID, running) of a container using the image, or None.
+
+        A create in progress counts as running: its image must not go.
+        """
+        with self._lock:
+            if self._creating[image_id]:
+                return ('(being created)', True)
+        users = [c for c in self.list() if c.record['Image'] == image_id]
+        if not users:
+            return None
+        running = [c for c in users if c.is_running()]
+        chosen = (running or users)[0]
+        return chosen.id[:12], bool(running)
 
     def snapshot_keys(self):
         return {c.id for c in self.list()}
@@ -159,6 +176,18 @@ class ContainerService:
     def create(self, body, name=None):
         config, host_config = containerconfig.validate_create(body)
         image = self.images.resolve(config['Image'])
+        with self._lock:
+            self._creating[image.id] += 1
+        try:
+            image = self.images.resolve(image.id)  # still there now that it is held
+            return self._create(config, host_config, image, name)
+        finally:
+            with self._lock:
+                self._creating[image.id] -= 1
+                if not self._creating[image.id]:
+                    del self._creating[image.id]
+
+    def _create(self, config, host_config, image, name):
         merged, args = containerconfig.merge_image_config(
             config, self.images.image_config_for_container(image.id))
         mode = host_config.get('NetworkMode') or 'default'
@@ -248,6 +277,9 @@ class ContainerService:
                 raise errors.Conflict('container %s is being removed' % c.id[:12])
             if c.is_running():
                 raise errors.NotModified('container already started')
+            if c.busy:
+                raise errors.Conflict('container %s is being exported: start it once the '
+                                      'export is done' % c.id[:12])
             try:
                 self._start_locked(c)
             except errors.EngineError as exc:
@@ -274,12 +306,27 @@ class ContainerService:
         cfg = c.config
         mode = c.host_config.get('NetworkMode') or 'default'
         netns = None
+        netns_owner = None
         if mode.startswith('container:'):
             other = self.get(mode.split(':', 1)[1])
-            if not other.is_running() or not other.state['Pid']:
-                raise errors.Conflict('cannot join the network of container %s: it is not running'
-                                      % other.id[:12])
-            netns = '/proc/%d/ns/net' % other.state['Pid']
+            # No lock on the other container (two containers joining each
+            # other would deadlock): a pidfd pins the process whose namespace
+            # we name by pid, and its record must still name that pid after.
+            pid = other.state['Pid'] if other.is_running() else 0
+            netns_owner = self.watcher.open_pidfd(pid) if pid else None
+            if netns_owner is None or not other.is_running() or other.state['Pid'] != pid:
+                if netns_owner is not None:
+                    os.close(netns_owner)
+                raise errors.Conflict('cannot join the network of container %s: it is '
+                                      'not running' % other.id[:12])
+            netns = '/proc/%d/ns/net' % pid
+        try:
+            self._start_with_netns(c, cfg, mode, netns, netns_owner)
+        finally:
+            if netns_owner is not None:
+                os.close(netns_owner)
+
+    def _start_with_netns(self, c, cfg, mode, netns, netns_owner):
         self.snapshotter.mount(c.id, c.rootfs)
         try:
             etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
@@ -287,6 +334,9 @@ class ContainerService:
             info = self.tasks.create(
                 c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
                 stdin_once=cfg['StdinOnce'], log_path=c.log_path)
+            if netns_owner is not None and _exited(netns_owner):
+                raise errors.Conflict('the container whose network this one joins exited '
+                                      'while it was being created')
         except BaseException:
             self._cleanup_runtime(c)
             raise
@@ -400,9 +450,11 @@ class ContainerService:
                 if c.status == REMOVING:
                     self._finish_remove(c, runtime_clean=False)
                     continue
+                if c.status == CREATED and self._adopt_started(c):
+                    continue
                 if not c.is_running():
                     if c.status == CREATED:
-                        self.snapshotter.unmount(c.rootfs)
+                        self._cleanup_runtime(c)
                     continue
                 pid = c.record.get('MonitorPid') or 0
                 pidfd = self.watcher.open_pidfd(pid) if pid else None
@@ -419,6 +471,33 @@ class ContainerService:
                     os.close(pidfd)
             LOG.info('container %s exited while the engine was away', c.id[:12])
             self.handle_exit(c.id)
+
+    def _adopt_started(self, c):
+        """A CREATED record whose start got as far as the runtime before a
+        crash: adopt a live container as running; anything else is cleaned
+        up by the caller."""
+        if c.id not in self.tasks.known_tasks():
+            return False
+        pid = self.tasks.monitor_pid(c.id)
+        pidfd = self.watcher.open_pidfd(pid) if pid else None
+        if pidfd is None:
+            return False
+        state = self.tasks.state(c.id) or {}
+        if not self.tasks.monitor_alive(c.id, pid) or state.get('status') not in (
+                'running', 'paused', 'created'):
+            os.close(pidfd)
+            return False
+        if state.get('status') == 'created':
+            self.tasks.start(c.id)  # the crash came between create and start
+        status = PAUSED if state.get('status') == 'paused' else RUNNING
+        c.record['State'] = self._state(status, Pid=self.tasks.container_pid(c.id) or 0,
+                                        StartedAt=util.rfc3339())
+        c.record['MonitorPid'] = pid
+        c.record['LogPath'] = c.log_path
+        c.save()
+        self.watcher.watch(c.id, pidfd)
+        LOG.info('container %s was started just before the engine stopped: adopted', c.id[:12])
+        return True
 
     # -- stop, kill, pause --------------------------------------------------
     def _wait_exit(self, c, timeout):
@@ -463,6 +542,8 @@ class ContainerService:
             LOG.debug('stop signal to %s: %s', c.id[:12], exc)
         if timeout < 0:
             timeout = None
+        else:
+            timeout = min(timeout, MAX_STOP_TIMEOUT)
         if not self._wait_exit(c, timeout):
             LOG.info('container %s ignored signal %d for %ss: killing it', c.id[:12], stop_sig, timeout)
             self.events.publish('container', 'kill', c.id, self._event_attrs(c, signal='9'))
@@ -566,8 +647,7 @@ class ContainerService:
         c = self.get(ref)
         if not c.is_running():
             raise errors.Conflict('Container %s is not running' % c.id)
-        if height <= 0 or width <= 0 or height > 65535 or width > 65535:
-            raise errors.InvalidArgument('invalid terminal size %sx%s' % (height, width))
+        containerconfig.check_terminal_size(height, width)
         if c.config.get('Tty'):
             self.tasks.resize(c.id, height, width)
 
@@ -610,6 +690,9 @@ class ContainerService:
         with c.lock:
             if c.removed:
                 return
+            if c.busy:
+                raise errors.Conflict('container %s is being exported: remove it once the '
+                                      'export is done' % c.id[:12])
             if c.status == REMOVING:
                 raise errors.Conflict('removal of container %s is already in progress' % c.id)
             if c.is_running():
@@ -668,3 +751,9 @@ class ContainerService:
             except errors.NotFound:
                 problems.append('container %s uses missing image %s' % (c.id[:12], c.record['Image']))
         return problems
+
+
+def _exited(pidfd):
+    """A pidfd becomes readable once its process has exited."""
+    import select
+    return bool(select.select([pidfd], [], [], 0)[0])

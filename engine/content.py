@@ -4,14 +4,28 @@ Blobs live at ``<root>/blobs/sha256/<hex>``.  Ingestion streams into a
 temporary file under ``<root>/ingest``, hashing as it goes, fsyncs it,
 verifies the digest and only then renames it into place: a blob is never
 visible under its digest unless its bytes match it.
+
+Two things protect the disk and the blobs of operations in flight:
+
+* ``SpaceGuard`` refuses writes that would eat into the free-space reserve of
+  a filesystem (``InsufficientStorage``, HTTP 507), counting the running
+  total of what an operation writes, not each write alone.
+* A ``Lease`` holds blobs an operation ingested or deduplicated against until
+  it has recorded them (or given up): ``delete`` leaves leased blobs alone.
+  The lease is taken under the store's lock before the blob is looked for,
+  so a concurrent delete either happens before (and the ingest writes the
+  blob anew) or is refused.
 """
 
+import collections
+import errno
 import hashlib
 import io
 import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 
 from oslo_log import log as logging
@@ -41,6 +55,137 @@ def sha256_digest(data):
     return 'sha256:' + hashlib.sha256(data).hexdigest()
 
 
+class InsufficientStorage(errors.EngineError):
+    """Not enough space on the engine's disk (WebDAV's 507, as registries
+    answer): the operation would leave less free than the configured
+    reserve, or the filesystem is full."""
+    status = 507
+
+
+_SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def space_error(exc, what, hint=''):
+    """InsufficientStorage for an OSError that says the disk is full, else None."""
+    if isinstance(exc, OSError) and exc.errno in _SPACE_ERRNOS:
+        return InsufficientStorage(
+            'not enough space on the engine\'s disk for %s: %s%s'
+            % (what, exc.strerror, hint))
+    return None
+
+
+class SpaceGuard(object):
+    """Keeps a reserve of free space (and inodes) on one filesystem.
+
+    Call ``claim(nbytes, inodes)`` before writing.  ``statvfs`` is looked at
+    again whenever what was claimed since the last look could have used up
+    the room left above the reserve, and at least every ``RECHECK`` bytes, so
+    the running total of an operation is what counts, and writes of other
+    operations are noticed.  The reserve is the larger of ``min_free`` bytes
+    and ``min_free_percent`` of the filesystem; inodes keep the same percent.
+    """
+
+    RECHECK = 16 << 20
+    RECHECK_INODES = 4096
+
+    def __init__(self, path, what, min_free=0, min_free_percent=0, hint=''):
+        self.path = path
+        self.what = what
+        self.min_free = max(0, int(min_free or 0))
+        self.min_free_percent = max(0, min(100, int(min_free_percent or 0)))
+        self.hint = hint
+        self.claimed = 0
+        self._room = None           # (bytes, inodes) above the reserve
+        self._pending = [0, 0]      # claimed since the last look
+
+    def _look(self):
+        st = os.statvfs(self.path)
+        total = st.f_blocks * st.f_frsize
+        reserve = max(self.min_free, total * self.min_free_percent // 100)
+        room_bytes = st.f_bavail * st.f_frsize - reserve
+        if st.f_files:
+            room_inodes = st.f_favail - st.f_files * self.min_free_percent // 100
+        else:
+            room_inodes = float('inf')  # no inode limit (btrfs, tmpfs 0 …)
+        self._room = (room_bytes, room_inodes, reserve)
+        self._pending = [0, 0]
+
+    def claim(self, nbytes, inodes=0):
+        pb, pi = self._pending
+        if self._room is None or \
+                pb + nbytes > min(self._room[0], self.RECHECK) or \
+                pi + inodes > min(self._room[1], self.RECHECK_INODES):
+            self._look()
+            room_bytes, room_inodes, reserve = self._room
+            if nbytes > room_bytes or inodes > room_inodes:
+                raise InsufficientStorage(
+                    'not enough space on the engine\'s disk for %s: after %d '
+                    'bytes it would leave less than %d bytes (or %d%% of the '
+                    'inodes) free on the filesystem of %s%s'
+                    % (self.what, self.claimed, reserve,
+                       self.min_free_percent, self.path, self.hint))
+        self._pending[0] += nbytes
+        self._pending[1] += inodes
+        self.claimed += nbytes
+
+
+class Ingested(tuple):
+    """``(digest, size)`` of an ingest; ``created`` tells whether this call
+    put the blob in the store (False: it was there already)."""
+
+    def __new__(cls, digest, size, created):
+        self = super().__new__(cls, (digest, size))
+        self.created = created
+        return self
+
+    @property
+    def digest(self):
+        return self[0]
+
+    @property
+    def size(self):
+        return self[1]
+
+
+class Lease(object):
+    """Blobs held for one operation; ``ContentStore.delete`` skips them.
+
+    A context manager: leaving it releases every blob it holds.
+    """
+
+    def __init__(self, store):
+        self.store = store
+        self.digests = collections.Counter()
+
+    def _add_locked(self, digest):
+        self.store._leased[digest] += 1
+        self.digests[digest] += 1
+
+    def add(self, digest):
+        validate_digest(digest)
+        with self.store._lease_lock:
+            self._add_locked(digest)
+
+    def drop(self, digest):
+        """Give up this lease's holds on ``digest``."""
+        with self.store._lease_lock:
+            n = self.digests.pop(digest, 0)
+            if n:
+                self.store._leased[digest] -= n
+                if self.store._leased[digest] <= 0:
+                    del self.store._leased[digest]
+
+    def release(self):
+        for d in list(self.digests):
+            self.drop(d)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+
+
 class ContentStore(object):
 
     def __init__(self, root):
@@ -49,6 +194,8 @@ class ContentStore(object):
         self.ingest_dir = os.path.join(root, 'ingest')
         util.makedirs(self.blob_dir)
         util.makedirs(self.ingest_dir)
+        self._lease_lock = threading.RLock()
+        self._leased = collections.Counter()
 
     # -- paths -----------------------------------------------------------
 
@@ -95,29 +242,63 @@ class ContentStore(object):
                 yield 'sha256:' + name
 
     def delete(self, digest):
-        """Remove a blob; a missing blob is not an error."""
-        try:
-            os.unlink(self.path(digest))
-        except FileNotFoundError:
-            return False
+        """Remove a blob unless a lease holds it; returns whether it went.
+
+        A missing blob is not an error.
+        """
+        path = self.path(digest)
+        with self._lease_lock:
+            if self._leased.get(digest):
+                LOG.debug('Blob %s is leased by an operation in progress; '
+                          'not deleting it', digest)
+                return False
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                return False
         return True
+
+    # -- leases ----------------------------------------------------------
+
+    def lease(self):
+        """A new, empty Lease (use it as a context manager)."""
+        return Lease(self)
+
+    def leased(self):
+        """The digests some lease holds right now."""
+        with self._lease_lock:
+            return set(self._leased)
 
     # -- writing ---------------------------------------------------------
 
-    def ingest(self, fileobj, expected_digest=None, max_size=0):
+    def ingest(self, fileobj, expected_digest=None, max_size=0, lease=None,
+               guard=None, limit_hint=''):
         """Stream ``fileobj`` into the store; return ``(digest, size)``.
 
+        The result is an ``Ingested`` tuple whose ``created`` tells whether
+        the blob is new (False when the store had it already).
         ``expected_digest`` is verified before the blob becomes visible (a
         mismatch raises ContentError naming both digests).  ``max_size``
-        (0 = unlimited) bounds the blob; exceeding it raises InvalidArgument.
+        (0 = unlimited) bounds the blob; exceeding it raises InvalidArgument
+        (``limit_hint`` is appended to that message, to name the setting).
+        ``lease`` (a Lease) holds the blob from before it is looked for:
+        nothing deletes it until the lease is released.  ``guard`` (a
+        SpaceGuard) is asked before every chunk is written; a full disk
+        raises InsufficientStorage, never a bare OSError.
         """
         if expected_digest is not None:
             validate_digest(expected_digest)
-        fd, tmp = _mkstemp(self.ingest_dir)
+        try:
+            fd, tmp = _mkstemp(self.ingest_dir)
+        except OSError as e:
+            raise space_error(e, 'a blob', limit_hint) or e
         h = hashlib.sha256()
         size = 0
+        created = False
         try:
             with os.fdopen(fd, 'wb') as out:
+                if guard is not None:
+                    guard.claim(0, 1)
                 while True:
                     chunk = fileobj.read(CHUNK)
                     if not chunk:
@@ -125,8 +306,10 @@ class ContentStore(object):
                     size += len(chunk)
                     if max_size and size > max_size:
                         raise errors.InvalidArgument(
-                            'content is larger than the limit of %d bytes'
-                            % max_size)
+                            'content is larger than the limit of %d bytes%s'
+                            % (max_size, limit_hint))
+                    if guard is not None:
+                        guard.claim(len(chunk))
                     h.update(chunk)
                     out.write(chunk)
                 out.flush()
@@ -137,29 +320,37 @@ class ContentStore(object):
                     'digest mismatch: expected %s, got %s'
                     % (expected_digest, digest))
             final = self.path(digest)
-            if os.path.exists(final):
-                os.unlink(tmp)
-            else:
-                os.chmod(tmp, 0o644)
-                os.rename(tmp, final)
+            with self._lease_lock:
+                if lease is not None:
+                    lease._add_locked(digest)
+                if os.path.exists(final):
+                    os.unlink(tmp)
+                else:
+                    os.chmod(tmp, 0o644)
+                    os.rename(tmp, final)
+                    created = True
+            if created:
                 util.fsync_dir(self.blob_dir)
-        except BaseException:
+        except BaseException as e:
             try:
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+            full = space_error(e, 'a blob', limit_hint)
+            if full is not None:
+                raise full
             raise
-        return digest, size
+        return Ingested(digest, size, created)
 
-    def write(self, data, expected=None):
-        """Store bytes; return their digest."""
+    def write(self, data, expected=None, lease=None):
+        """Store bytes; return their digest (``lease``: see ingest)."""
         digest = sha256_digest(data)
         if expected is not None and validate_digest(expected) != digest:
             raise errors.ContentError('digest mismatch: expected %s, got %s'
                                       % (expected, digest))
-        if self.has(digest):
+        if lease is None and self.has(digest):
             return digest
-        got, _ = self.ingest(io.BytesIO(data), digest)
+        got, _ = self.ingest(io.BytesIO(data), digest, lease=lease)
         return got
 
     # -- maintenance -----------------------------------------------------

@@ -1,6 +1,5 @@
 """The engine: wires the parts together for one root directory."""
 
-import contextlib
 import fcntl
 import hashlib
 import os
@@ -21,6 +20,7 @@ from engine import exits
 from engine import images as images_mod
 from engine import network as network_mod
 from engine import snapshotters
+from engine.snapshotters import local as local_snap
 from engine import util
 from engine.api import http
 from engine.runtime import monitor
@@ -44,8 +44,10 @@ class Engine:
         self._lock_fd = self._lock_root()
         exec_root = conf.engine.exec_root or os.path.join(self.root, 'run')
         self.exec_root = util.makedirs(exec_root, 0o711)
+        self.exports_dir = util.makedirs(os.path.join(self.exec_root, 'exports'))
         # A tag unique to this root keeps cgroups of side-by-side engines apart.
         self.tag = hashlib.sha256(self.root.encode()).hexdigest()[:8]
+        self.cgroup_parent = 'novadocker-' + self.tag
         self.events = events_mod.EventBus()
         self.content = content_mod.ContentStore(os.path.join(self.root, 'content'))
         name = self._bind_snapshotter(conf.engine.snapshotter, follow_root)
@@ -101,6 +103,7 @@ class Engine:
                                            self.build_exec_process, self.events)
 
     def start(self):
+        self._clean_exports()
         self.content.cleanup()
         self.snapshotter.cleanup()
         self.containers.load_all()
@@ -109,6 +112,7 @@ class Engine:
         self.open_runtime()
         self.containers.reconcile()
         self._collect_runtime_leftovers()
+        oci.cleanup_cgroup_parent(self.cgroup_parent)
 
     def _orphan_snapshots(self):
         """Container snapshots whose container record is gone (a crash mid-removal)."""
@@ -195,7 +199,7 @@ class Engine:
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
             uts='host' if mode == 'host' else 'private',
             mounts=mounts, labels=cfg.get('Labels'),
-            cgroups_path=spec_mod.cgroups_path('novadocker-' + self.tag, c.id),
+            cgroups_path=spec_mod.cgroups_path(self.cgroup_parent, c.id),
             privileged=bool(host.get('Privileged')),
             cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or (),
             console_size=console)
@@ -224,6 +228,8 @@ class Engine:
         c = self.containers.get(ref)
         paused_here = False
         with c.lock:
+            if c.removed:
+                raise errors.NoSuchContainer(ref)
             if pause and c.status == containers_mod.RUNNING:
                 self.containers.pause(c.id)
                 paused_here = True
@@ -242,30 +248,46 @@ class Engine:
         return image_id
 
     def export_container(self, c, out, before_write=None):
-        """Write the container's whole filesystem as a tar to ``out``."""
+        """Write the container's whole filesystem as a tar to ``out``.
+
+        The container's lock is held only to set up a private mount: a client
+        reading slowly (or not at all) must not block stop or kill.  Start
+        and remove are refused while the export runs.
+        """
         with c.lock:
-            if c.is_running():
-                return self._export_dir(c.rootfs, out, before_write)
-            with self._temporary_mount(c) as path:
-                return self._export_dir(path, out, before_write)
-
-    @staticmethod
-    def _export_dir(path, out, before_write):
-        if before_write:
-            before_write()
-        archive.write_tree_tar(path, out)
-
-    @contextlib.contextmanager
-    def _temporary_mount(self, c):
-        target = tempfile.mkdtemp(prefix='export-', dir=c.path)
-        try:
-            self.snapshotter.mount(c.id, target)
+            if c.removed:
+                raise errors.NoSuchContainer(c.id)
+            target = tempfile.mkdtemp(prefix='export-', dir=self.exports_dir)
             try:
-                yield target
-            finally:
-                self.snapshotter.unmount(target)
+                if c.is_running():
+                    # A bind mount keeps the tree even if the container exits
+                    # and its own mount goes away meanwhile.
+                    local_snap.sys_mount(c.rootfs, target, '', local_snap.MS_BIND)
+                else:
+                    self.snapshotter.mount(c.id, target)
+            except BaseException:
+                os.rmdir(target)
+                raise
+            c.busy += 1
+        try:
+            if before_write:
+                before_write()
+            archive.write_tree_tar(target, out)
         finally:
+            local_snap.unmount(target)
             os.rmdir(target)
+            with c.lock:
+                c.busy -= 1
+
+    def _clean_exports(self):
+        """Mounts of exports a crash interrupted."""
+        for name in os.listdir(self.exports_dir):
+            path = os.path.join(self.exports_dir, name)
+            local_snap.unmount(path)
+            try:
+                os.rmdir(path)
+            except OSError as exc:
+                LOG.warning('cannot remove %s: %s', path, exc)
 
     # -- system ------------------------------------------------------------------
     def version_info(self):
@@ -349,6 +371,8 @@ class Engine:
     def close(self):
         if self.containers.watcher is not None:
             self.containers.watcher.stop()
+            # Empty when no container runs; running ones keep theirs.
+            oci.cleanup_cgroup_parent(self.cgroup_parent)
         os.close(self._lock_fd)
 
 

@@ -73,8 +73,12 @@ class ExecService:
             raise errors.InvalidArgument('exec config must be a JSON object')
         for name, kind in _EXEC_TYPES.items():
             containerconfig._check_type('ExecConfig', name, body.get(name), kind)
+        if isinstance(body.get('Cmd'), str):
+            body = dict(body, Cmd=[body['Cmd']])
         if not body.get('Cmd'):
             raise errors.InvalidArgument('No exec command specified')
+        if body.get('ConsoleSize') is not None:
+            containerconfig.check_console_size(body['ConsoleSize'], 'ConsoleSize')
         if body.get('Privileged'):
             raise errors.InvalidArgument('privileged exec is not supported by this engine yet')
         if not c.is_running():
@@ -176,6 +180,7 @@ class ExecService:
 
     def resize(self, eid, height, width):
         inst = self.get(eid)
+        containerconfig.check_terminal_size(height, width)
         if not inst.running or inst.process is None:
             raise errors.Conflict('exec %s is not running' % eid)
         if inst.config.get('Tty'):

@@ -26,6 +26,12 @@ API_VERSION = '1.44'
 MIN_API_VERSION = '1.24'
 
 _VERSION_PREFIX = re.compile(r'^/v(\d+\.\d+)(/.*)$')
+# Plain hex digits only: int() would also take a sign, '0x' or underscores.
+_CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,15}')
+
+# Seconds a connection may sit idle (or dribble its request headers) before
+# the engine drops it; long-lived streams lift it once they begin.
+IDLE_TIMEOUT = 120
 
 
 def version_tuple(text):
@@ -59,10 +65,10 @@ class ChunkedReader(_BodyReader):
         if not line:
             raise errors.InvalidArgument('request body ended inside a chunk')
         size_text = line.split(b';', 1)[0].strip()
-        try:
-            self._left = int(size_text, 16)
-        except ValueError:
-            raise errors.InvalidArgument('malformed chunked request body')
+        if not _CHUNK_SIZE.fullmatch(size_text):
+            raise errors.InvalidArgument('malformed chunk size in request body: %r'
+                                         % size_text[:20])
+        self._left = int(size_text, 16)
         if self._left == 0:
             # Trailers, then the blank line ending the body.
             while True:
@@ -86,8 +92,9 @@ class ChunkedReader(_BodyReader):
             self._left -= len(data)
             if want is not None:
                 want -= len(data)
-            if self._left == 0:
-                self._rfile.readline(16)  # CRLF after the chunk's data
+            if self._left == 0 and self._rfile.readline(16) not in (b'\r\n', b'\n'):
+                raise errors.InvalidArgument('malformed chunked request body: '
+                                             'chunk data longer than its size')
         return b''.join(out)
 
 
@@ -233,6 +240,7 @@ class Stream:
         if self.started:
             return
         h = self._handler
+        h.connection.settimeout(None)
         h.send_response(self.status)
         h.send_common_headers()
         if self.content_type:
@@ -289,6 +297,7 @@ class Hijacked:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    timeout = IDLE_TIMEOUT
     server_version = 'novadocker-engine'
     sys_version = ''
 
@@ -341,7 +350,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
         except Exception as exc:  # a bug: log it, answer 500 without a traceback
             LOG.exception('API request %s %s failed', self.command, self.path)
-            self._send_error(500, '%s: %s' % (type(exc).__name__, exc), stream)
+            self._send_error(500, 'internal error (%s) in the engine; its log has the '
+                             'details' % type(exc).__name__, stream)
 
     def _send(self, response):
         self.send_response(response.status)

@@ -8,6 +8,7 @@ import select
 
 from oslo_log import log as logging
 
+from engine import containerconfig
 from engine import containers as containers_mod
 from engine import errors
 from engine import logs as logs_mod
@@ -42,6 +43,7 @@ def hijack(handler, request, content_type):
     handler.end_headers()
     handler.wfile.flush()
     handler.close_connection = True
+    handler.connection.settimeout(None)  # an attach may stay quiet for days
     return http.Hijacked(handler)
 
 
@@ -300,6 +302,8 @@ def build(engine):
             raise errors.InvalidArgument('exec start config must be a JSON object')
         inst = execs.get(request.params['id'])
         tty = body.get('Tty', inst.config.get('Tty', False))
+        if body.get('ConsoleSize') is not None:
+            containerconfig.check_console_size(body['ConsoleSize'], 'ConsoleSize')
         if body.get('Detach'):
             execs.start(inst.id, tty=tty, console_size=body.get('ConsoleSize'))
             return http.json_response({})

@@ -53,7 +53,7 @@ def signal_number(sig):
         num = sig
     else:
         text = str(sig).strip().upper()
-        if text.isdigit():
+        if text.isascii() and text.isdecimal():
             num = int(text)
         else:
             if not text.startswith('SIG'):

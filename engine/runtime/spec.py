@@ -506,7 +506,7 @@ def _read_db(rootfs, path):
 
 
 def _parse_id(text):
-    if text.isdigit():
+    if text.isascii() and text.isdecimal():
         value = int(text)
         if value > _MAX_ID:
             raise errors.InvalidArgument('uids and gids must be in range 0-%d' % _MAX_ID)
