@@ -379,8 +379,8 @@ class _LayerApplier(object):
             self.entries += 1
             if max_entries and self.entries > max_entries:
                 raise errors.LayerError(
-                    'the layer has more than %d entries%s'
-                    % (max_entries, self.limits.entries_hint))
+                    'layer entry %r: the layer has more than %d entries%s'
+                    % (member.name, max_entries, self.limits.entries_hint))
             # Every entry costs an inode and about a block, whatever its size.
             self.space.claim(4096, 1)
             try:

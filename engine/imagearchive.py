@@ -15,6 +15,12 @@ Archives are untrusted: the upload is spooled to a scratch file under the
 image store's ``tmp/`` (removed whatever happens), every path a manifest
 names must stay inside the archive, links are resolved inside the archive
 only, sizes are bounded and every blob is verified against its digest.
+The spooled upload, uncompressed, is bounded by ``[engine]
+max_archive_size`` and by the free-space reserve (min_free_space,
+min_free_percent); its entries by max_layer_entries.
+
+Each image of an archive is loaded under a content lease: the blobs it
+ingests or finds already stored stay put until its record is written.
 """
 
 import collections
@@ -81,16 +87,27 @@ def member_path(name):
 class _Archive(object):
     """Random access to the members of a spooled tar, links kept inside."""
 
-    def __init__(self, path):
+    def __init__(self, path, max_entries=0):
         try:
             self.tar = tarfile.open(path, 'r:')
+        except tarfile.TarError as e:
+            raise _bad('not a tar archive (%s)' % e)
+        try:
             self.members = {}
-            for m in self.tar:
+            # The index is kept in memory: bound it like a layer's entries.
+            for i, m in enumerate(self.tar):
+                if max_entries and i >= max_entries:
+                    raise _bad('more than %d entries%s'
+                               % (max_entries, images_mod.HINT_ENTRIES))
                 norm = _norm(m.name)
                 if norm is not None:
                     self.members[norm] = m
         except tarfile.TarError as e:
+            self.tar.close()
             raise _bad('not a tar archive (%s)' % e)
+        except BaseException:
+            self.tar.close()
+            raise
 
     def close(self):
         self.tar.close()
@@ -146,28 +163,45 @@ class _Archive(object):
             raise _bad('%s is not valid JSON' % name)
 
 
-def _spool(stream, tmp):
-    """Copy the upload to a file, decompressing gzip/bzip2/xz/zstd."""
-    raw = os.path.join(tmp, 'upload')
-    with open(raw, 'wb') as out:
+def _copy(src, path, max_size, guard):
+    """Copy a reader to a new file, bounded by size and the space reserve."""
+    with open(path, 'wb') as f:
+        out = images_mod.GuardedWriter(f, guard, max_size,
+                                       images_mod.HINT_ARCHIVE)
         while True:
-            chunk = stream.read(images_mod.CHUNK)
+            chunk = src.read(images_mod.CHUNK)
             if not chunk:
                 break
             out.write(chunk)
+
+
+def _spool(stream, tmp, max_size=0, guard=None):
+    """Copy the upload to a file, decompressing gzip/bzip2/xz/zstd.
+
+    ``max_size`` (0 = unlimited) bounds the upload as received and after
+    decompression (InvalidArgument); ``guard`` (a SpaceGuard) keeps the
+    disk's reserve (InsufficientStorage).  The caller removes ``tmp``.
+    """
+    raw = os.path.join(tmp, 'upload')
+    try:
+        _copy(stream, raw, max_size, guard)
+    except errors.InvalidArgument as e:
+        raise errors.InvalidArgument('the upload is too large: %s' % e)
     with open(raw, 'rb') as f:
         kind = images_mod.sniff(f.read(8))
     if kind is None:
         return raw
     plain = os.path.join(tmp, 'archive.tar')
-    with open(raw, 'rb') as f, images_mod.open_uncompressed(f) as u, \
-            open(plain, 'wb') as out:
-        while True:
-            chunk = u.read(images_mod.CHUNK)
-            if not chunk:
-                break
-            out.write(chunk)
-    os.unlink(raw)
+    try:
+        with open(raw, 'rb') as f, images_mod.open_uncompressed(f) as u:
+            _copy(u, plain, max_size, guard)
+    except errors.InvalidArgument as e:
+        if isinstance(e, errors.LayerError):
+            raise
+        raise errors.InvalidArgument('the %s-compressed upload is too large '
+                                     'uncompressed: %s' % (kind, e))
+    finally:
+        os.unlink(raw)
     return plain
 
 
@@ -176,8 +210,13 @@ def _spool(stream, tmp):
 def load(store, stream, quiet=False):
     """Load every image of an archive; returns Docker's messages."""
     with store.tempdir('load-') as tmp:
-        path = _spool(stream, tmp)
-        arc = _Archive(path)
+        guard = store.space_guard(tmp, 'the uploaded archive')
+        try:
+            path = _spool(stream, tmp, store.max_archive_size, guard)
+        except errors.EngineError:
+            images_mod.discard_rest(stream)
+            raise
+        arc = _Archive(path, store.max_layer_entries)
         try:
             if arc.has('manifest.json'):
                 return _load_docker(store, arc)
@@ -202,10 +241,11 @@ def _tags(values):
     return out
 
 
-def _register(store, config_bytes, layers, tags, new, messages, manifests=()):
+def _register(store, config_bytes, layers, tags, new, messages, lease,
+              manifests=()):
     image_id, moved = store.create_image(
         config_bytes, layers, repo_tags=[str(t) for t in tags],
-        manifests=manifests, new_blobs=new, event='load')
+        manifests=manifests, new_blobs=new, event='load', lease=lease)
     for ref, old in moved:
         messages.append('The image %s already exists, renaming the old one '
                         'with ID %s to empty string' % (ref.familiar(), old))
@@ -231,26 +271,28 @@ def _load_docker(store, arc):
     messages = []
     for config, layer_paths, tags in entries:
         config_bytes = arc.read(config, images_mod.MAX_CONFIG_SIZE)
-        new = []
-        try:
-            diff_ids = images_mod._parse_config(config_bytes)['rootfs']['diff_ids']
-            if len(diff_ids) != len(layer_paths):
-                raise _bad('layers length mismatch in the manifest of %s'
-                           % config)
-            layers = []
-            for p, diff_id in zip(layer_paths, diff_ids):
-                with arc.open(p) as f:
-                    layer, blobs = store._ingest_layer_blob(f)
-                new += blobs
-                if layer['diff_id'] != diff_id:
-                    raise errors.ContentError(
-                        'invalid diffID for layer %s: expected %s, got %s'
-                        % (p, diff_id, layer['diff_id']))
-                layers.append(layer)
-        except BaseException:
-            store._undo([], new)
-            raise
-        _register(store, config_bytes, layers, tags, new, messages)
+        with store.lease() as lease:
+            new = []
+            try:
+                diff_ids = images_mod._parse_config(
+                    config_bytes)['rootfs']['diff_ids']
+                if len(diff_ids) != len(layer_paths):
+                    raise _bad('layers length mismatch in the manifest of %s'
+                               % config)
+                layers = []
+                for p, diff_id in zip(layer_paths, diff_ids):
+                    with arc.open(p) as f:
+                        layer, blobs = store._ingest_layer_blob(f, lease=lease)
+                    new += blobs
+                    if layer['diff_id'] != diff_id:
+                        raise errors.ContentError(
+                            'invalid diffID for layer %s: expected %s, got %s'
+                            % (p, diff_id, layer['diff_id']))
+                    layers.append(layer)
+            except BaseException:
+                store._undo([], new, lease)
+                raise
+            _register(store, config_bytes, layers, tags, new, messages, lease)
     return messages
 
 
@@ -345,36 +387,47 @@ def _load_oci(store, arc):
     for mdigest, (manifest, names, mbytes) in loaded.items():
         config_bytes = _read_blob(arc, manifest.get('config'),
                                   images_mod.MAX_CONFIG_SIZE)
-        new = []
-        try:
-            diff_ids = images_mod._parse_config(config_bytes)['rootfs']['diff_ids']
-            descs = manifest.get('layers') or []
-            if not isinstance(descs, list) or len(descs) != len(diff_ids):
-                raise _bad('layers length mismatch in manifest %s' % mdigest)
-            layers = []
-            for d, diff_id in zip(descs, diff_ids):
-                bname, digest = _blob_name(d)
-                if isinstance(d.get('size'), int) and arc.size(bname) != d['size']:
-                    raise errors.ContentError(
-                        'blob %s has size %d, descriptor says %d'
-                        % (bname, arc.size(bname), d['size']))
-                with arc.open(bname) as f:
-                    layer, blobs = store._ingest_layer_blob(
-                        f, expected_digest=digest)
-                new += blobs
-                if layer['diff_id'] != diff_id:
-                    raise errors.ContentError(
-                        'invalid diffID for layer %s: expected %s, got %s'
-                        % (digest, diff_id, layer['diff_id']))
-                layers.append(layer)
-            mblob = store.content.write(mbytes)
-            new.append(mblob)
-        except BaseException:
-            store._undo([], new)
-            raise
-        _register(store, config_bytes, layers, names, new, messages,
-                  manifests=[mblob])
+        with store.lease() as lease:
+            _load_oci_image(store, arc, mdigest, manifest, names, mbytes,
+                            config_bytes, lease, messages)
     return messages
+
+
+def _load_oci_image(store, arc, mdigest, manifest, names, mbytes,
+                    config_bytes, lease, messages):
+    new = []
+    try:
+        diff_ids = images_mod._parse_config(config_bytes)['rootfs']['diff_ids']
+        descs = manifest.get('layers') or []
+        if not isinstance(descs, list) or len(descs) != len(diff_ids):
+            raise _bad('layers length mismatch in manifest %s' % mdigest)
+        layers = []
+        for d, diff_id in zip(descs, diff_ids):
+            bname, digest = _blob_name(d)
+            if isinstance(d.get('size'), int) and arc.size(bname) != d['size']:
+                raise errors.ContentError(
+                    'blob %s has size %d, descriptor says %d'
+                    % (bname, arc.size(bname), d['size']))
+            with arc.open(bname) as f:
+                layer, blobs = store._ingest_layer_blob(
+                    f, expected_digest=digest, lease=lease)
+            new += blobs
+            if layer['diff_id'] != diff_id:
+                raise errors.ContentError(
+                    'invalid diffID for layer %s: expected %s, got %s'
+                    % (digest, diff_id, layer['diff_id']))
+            layers.append(layer)
+        got = store.content.ingest(
+            io.BytesIO(mbytes), content_mod.sha256_digest(mbytes),
+            lease=lease)
+        mblob = got.digest
+        if got.created:
+            new.append(mblob)
+    except BaseException:
+        store._undo([], new, lease)
+        raise
+    _register(store, config_bytes, layers, names, new, messages, lease,
+              manifests=[mblob])
 
 
 def _load_legacy(store, arc):
@@ -404,29 +457,34 @@ def _load_legacy(store, arc):
             chain.append((v1id, meta))
             v1id = meta.get('parent')
         chain.reverse()
-        new = []
-        try:
-            layers, history = [], []
-            for v1id, meta in chain:
-                with arc.open(v1id + '/layer.tar') as f:
-                    layer, blobs = store._ingest_layer_blob(f)
-                new += blobs
-                layers.append(layer)
-                cmd = ((meta.get('container_config') or {}).get('Cmd')) or []
-                history.append({'created': meta.get('created') or util.ZERO_TIME,
-                                'created_by': ' '.join(cmd)})
-            top_meta = dict(chain[-1][1]) if chain else {}
-            for k in ('id', 'parent', 'Size', 'parent_id', 'layer_id'):
-                top_meta.pop(k, None)
-            top_meta['rootfs'] = {'type': 'layers',
-                                  'diff_ids': [l['diff_id'] for l in layers]}
-            top_meta['history'] = history
-            config_bytes = images_mod._dump(top_meta)
-        except BaseException:
-            store._undo([], new)
-            raise
-        _register(store, config_bytes, layers, tags, new, messages)
+        with store.lease() as lease:
+            _load_legacy_image(store, arc, chain, tags, lease, messages)
     return messages
+
+
+def _load_legacy_image(store, arc, chain, tags, lease, messages):
+    new = []
+    try:
+        layers, history = [], []
+        for v1id, meta in chain:
+            with arc.open(v1id + '/layer.tar') as f:
+                layer, blobs = store._ingest_layer_blob(f, lease=lease)
+            new += blobs
+            layers.append(layer)
+            cmd = ((meta.get('container_config') or {}).get('Cmd')) or []
+            history.append({'created': meta.get('created') or util.ZERO_TIME,
+                            'created_by': ' '.join(cmd)})
+        top_meta = dict(chain[-1][1]) if chain else {}
+        for k in ('id', 'parent', 'Size', 'parent_id', 'layer_id'):
+            top_meta.pop(k, None)
+        top_meta['rootfs'] = {'type': 'layers',
+                              'diff_ids': [l['diff_id'] for l in layers]}
+        top_meta['history'] = history
+        config_bytes = images_mod._dump(top_meta)
+    except BaseException:
+        store._undo([], new, lease)
+        raise
+    _register(store, config_bytes, layers, tags, new, messages, lease)
 
 
 # -- save --------------------------------------------------------------------------

@@ -11,6 +11,17 @@ On-disk state under ``root``::
     references.json       {"refs": {"docker.io/library/busybox:latest": id}}
     tmp/                  scratch space of loads and imports in progress
 
+Untrusted uploads are bounded (``[engine]`` max_archive_size,
+max_layer_size, max_layer_entries) and every write keeps a free-space
+reserve on the engine's disk (min_free_space, min_free_percent): a
+decompression bomb fails with 400 or 507 and leaves nothing behind.
+
+Blobs an operation ingests or deduplicates against are held by a content
+lease until its image record is written (or it gave up), so a concurrent
+``rmi``, a failing load's undo or the blob GC never deletes a blob another
+operation is about to record; an undo deletes only blobs its own operation
+created.
+
 Every operation writes in the order blobs -> snapshots -> image record ->
 references, each step atomic, so a SIGKILL leaves at worst unreferenced
 blobs and snapshots (removed by ``cleanup``), never a name pointing at an
@@ -23,6 +34,7 @@ import contextlib
 import copy
 import gzip
 import hashlib
+import io
 import json
 import lzma
 import os
@@ -35,7 +47,10 @@ import threading
 
 from oslo_log import log as logging
 
+from engine import archive as archive_mod
 from engine import changes as changes_mod
+from engine import conf as conf_mod
+from engine import content as content_mod
 from engine import errors
 from engine import reference
 from engine import util
@@ -48,6 +63,12 @@ MEDIA_TAR_ZSTD = 'application/vnd.oci.image.layer.v1.tar+zstd'
 DOCKER_LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
 MAX_CONFIG_SIZE = 16 << 20
 CHUNK = 1 << 20
+
+HINT_ARCHIVE = ' (the [engine] max_archive_size option)'
+HINT_LAYER = ' (the [engine] max_layer_size option)'
+HINT_ENTRIES = ' (the [engine] max_layer_entries option)'
+HINT_SPACE = ('; the reserve is set by the [engine] min_free_space and '
+              'min_free_percent options')
 
 GOARCH = {
     'x86_64': 'amd64', 'amd64': 'amd64', 'aarch64': 'arm64', 'arm64': 'arm64',
@@ -204,12 +225,68 @@ class HashingReader(object):
         return 'sha256:' + self.h.hexdigest()
 
 
-def digest_uncompressed(path):
-    """(diff_id, size) of the tar inside a possibly compressed file."""
+def digest_uncompressed(path, max_size=0, hint=''):
+    """(diff_id, size) of the tar inside a possibly compressed file.
+
+    ``max_size`` (0 = unlimited) bounds the uncompressed size: a
+    decompression bomb raises InvalidArgument instead of being read to its
+    end.
+    """
     with open(path, 'rb') as f, open_uncompressed(f) as u:
         r = HashingReader(u)
-        r.drain()
+        while r.read(CHUNK):
+            if max_size and r.n > max_size:
+                raise errors.InvalidArgument(
+                    'the layer is larger than the limit of %d bytes '
+                    'uncompressed%s' % (max_size, hint))
         return r.digest, r.n
+
+
+class GuardedWriter(object):
+    """A file writer that claims space from a SpaceGuard before writing and
+    turns a full disk into InsufficientStorage."""
+
+    def __init__(self, f, guard, max_size=0, hint=''):
+        self.f = f
+        self.guard = guard
+        self.max_size = max_size
+        self.hint = hint
+        self.n = 0
+
+    def write(self, data):
+        self.n += len(data)
+        if self.max_size and self.n > self.max_size:
+            raise errors.InvalidArgument(
+                'the data is larger than the limit of %d bytes%s'
+                % (self.max_size, self.hint))
+        self.guard.claim(len(data))
+        try:
+            return self.f.write(data)
+        except OSError as e:
+            raise content_mod.space_error(e, self.guard.what,
+                                          self.guard.hint) or e
+
+    def flush(self):
+        self.f.flush()
+
+
+def discard_rest(stream, limit=1 << 40):
+    """Read what is left of a refused upload, so the client, still sending,
+    gets the error response instead of a broken pipe.  Costs no disk."""
+    try:
+        while limit > 0:
+            chunk = stream.read(CHUNK)
+            if not chunk:
+                return
+            limit -= len(chunk)
+    except (OSError, ValueError, errors.EngineError):
+        pass
+
+
+def _smallest_limit(*limits):
+    """The tightest of several size limits where 0 means unlimited."""
+    set_ = [l for l in limits if l]
+    return min(set_) if set_ else 0
 
 
 # -- the Image object ---------------------------------------------------------
@@ -242,12 +319,20 @@ class Image(object):
 
 class ImageStore(object):
 
-    def __init__(self, root, content, snapshotter, max_layer_size=0,
-                 emit=None):
+    def __init__(self, root, content, snapshotter, max_layer_size=None,
+                 emit=None, max_archive_size=None, max_layer_entries=None,
+                 min_free_space=None, min_free_percent=None):
+        """Limits left as None take the ``[engine]`` options (see conf)."""
+        def opt(value, name):
+            return conf_mod.engine_option(name) if value is None else value
         self.root = root
         self.content = content
         self.snapshotter = snapshotter
-        self.max_layer_size = max_layer_size
+        self.max_layer_size = opt(max_layer_size, 'max_layer_size')
+        self.max_archive_size = opt(max_archive_size, 'max_archive_size')
+        self.max_layer_entries = opt(max_layer_entries, 'max_layer_entries')
+        self.min_free_space = opt(min_free_space, 'min_free_space')
+        self.min_free_percent = opt(min_free_percent, 'min_free_percent')
         self.emit = emit
         self.images_dir = util.makedirs(os.path.join(root, 'images'))
         self.tmp_dir = util.makedirs(os.path.join(root, 'tmp'))
@@ -299,6 +384,24 @@ class ImageStore(object):
             self.emit(action, image_id, attrs)
         except Exception:  # an event sink must never break an image operation
             LOG.exception('Image event callback failed for %s', action)
+
+    def space_guard(self, path, what):
+        """A SpaceGuard keeping the configured reserve on ``path``'s disk."""
+        return content_mod.SpaceGuard(
+            path, what, min_free=self.min_free_space,
+            min_free_percent=self.min_free_percent, hint=HINT_SPACE)
+
+    def layer_limits(self):
+        return archive_mod.LayerLimits(
+            max_entries=self.max_layer_entries,
+            min_free=self.min_free_space,
+            min_free_percent=self.min_free_percent,
+            entries_hint=HINT_ENTRIES, space_hint=HINT_SPACE,
+            size_hint=HINT_LAYER)
+
+    def lease(self):
+        """Hold blobs for an operation in progress (see content.Lease)."""
+        return self.content.lease()
 
     @contextlib.contextmanager
     def tempdir(self, prefix):
@@ -688,7 +791,8 @@ class ImageStore(object):
         return removed
 
     def _used_blobs(self):
-        used = set()
+        """Blobs an image record refers to or an operation in progress holds."""
+        used = self.content.leased()
         for r in self._records.values():
             used.add(r['id'])
             used.update(l['digest'] for l in r['layers'])
@@ -751,8 +855,9 @@ class ImageStore(object):
             with self.content.open(layer['digest']) as f, \
                     open_uncompressed(f) as u:
                 reader = HashingReader(u)
-                usage = self.snapshotter.apply_layer(
-                    chain, parent, reader, max_size=self.max_layer_size)
+                with archive_mod.limits(self.layer_limits()):
+                    usage = self.snapshotter.apply_layer(
+                        chain, parent, reader, max_size=self.max_layer_size)
                 reader.drain()
             if reader.digest != layer['diff_id']:
                 self.snapshotter.remove(chain)
@@ -764,7 +869,13 @@ class ImageStore(object):
                 self.snapshotter.usage(chain)
             layer['diff_size'] = reader.n
 
-    def _undo(self, created_chains, new_blobs):
+    def _undo(self, created_chains, new_blobs, lease=None):
+        """Remove what a failed operation created: its new snapshots and
+        blobs, unless an image or another operation's lease needs them.
+        ``lease`` is the failed operation's own; it stops holding them."""
+        if lease is not None:
+            for d in new_blobs:
+                lease.drop(d)
         with self._lock:
             used = self._used_chains()
             for chain in reversed(created_chains):
@@ -781,7 +892,7 @@ class ImageStore(object):
 
     def create_image(self, config_bytes, layers, repo_tags=(),
                      repo_digests=(), parent=None, manifests=(),
-                     new_blobs=(), event=None):
+                     new_blobs=(), event=None, lease=None):
         """Register an image from blobs already in the content store.
 
         ``layers`` is a list of ``{'digest', 'media_type'}`` (optionally
@@ -791,8 +902,23 @@ class ImageStore(object):
         Returns ``(image_id, moved)`` where moved lists ``(ref, old_id)`` of
         references taken from another image.  On failure nothing is
         registered and ``new_blobs`` plus any new snapshots are removed.
+        ``lease`` should hold the layer blobs (from their ingest on) so that
+        nothing deletes them before the record is written; without one the
+        blobs are leased here, from the start.
         """
+        if lease is None:
+            with self.lease() as own:
+                for layer in layers:
+                    own.add(layer['digest'])
+                for d in manifests:
+                    own.add(d)
+                return self.create_image(
+                    config_bytes, layers, repo_tags=repo_tags,
+                    repo_digests=repo_digests, parent=parent,
+                    manifests=manifests, new_blobs=new_blobs, event=event,
+                    lease=own)
         created = []
+        new_blobs = list(new_blobs)
         try:
             if len(config_bytes) > MAX_CONFIG_SIZE:
                 raise errors.InvalidArgument('image config is too large')
@@ -804,8 +930,11 @@ class ImageStore(object):
                     'got %d' % (len(diff_ids), len(layers)))
             refs = [reference.parse(t, default_tag=True) for t in repo_tags]
             refs += [reference.parse(d) for d in repo_digests]
-            image_id = self.content.write(config_bytes)
-            new_blobs = list(new_blobs) + [image_id]
+            image_id, _size = cfg_blob = self.content.ingest(
+                io.BytesIO(config_bytes), content_mod.sha256_digest(
+                    config_bytes), lease=lease)
+            if cfg_blob.created:
+                new_blobs.append(image_id)
             chains = chain_ids(diff_ids)
             recs = []
             for i, (layer, diff_id) in enumerate(zip(layers, diff_ids)):
@@ -846,45 +975,59 @@ class ImageStore(object):
                     self._configs[image_id] = config
                     moved = self._set_refs(image_id, refs) if refs else []
         except BaseException:
-            self._undo(created, new_blobs)
+            self._undo(created, new_blobs, lease)
             raise
         if event:
             self._emit(event, image_id, name=image_id)
         return image_id, moved
 
-    def _ingest_layer_blob(self, fileobj, expected_digest=None):
+    def _ingest_layer_blob(self, fileobj, expected_digest=None, lease=None,
+                           max_size=None, hint=HINT_LAYER):
         """Ingest a layer stream; decompress formats OCI layers can't be.
 
         Returns ``{'digest', 'media_type', 'diff_id'}`` and the list of
-        blobs newly stored.
+        blobs this call created (a blob the store had already is not
+        listed: undoing the operation must not delete it).  ``lease`` holds
+        the layer blob from its ingest on.  ``max_size`` (default
+        max_layer_size) bounds the blob and its uncompressed tar.
         """
-        digest, _ = self.content.ingest(fileobj, expected_digest,
-                                        max_size=self.max_layer_size)
+        if lease is None:
+            raise ValueError('a layer blob is ingested under a lease')
+        if max_size is None:
+            max_size = self.max_layer_size
+        guard = self.space_guard(self.content.ingest_dir, 'storing the layer')
+        got = self.content.ingest(fileobj, expected_digest, max_size=max_size,
+                                  lease=lease, guard=guard, limit_hint=hint)
+        new = [got.digest] if got.created else []
         try:
-            return self._classify_layer_blob(digest)
+            layer, more = self._classify_layer_blob(got.digest, new, lease,
+                                                    max_size, hint, guard)
         except BaseException:
-            self._undo([], [digest])
+            self._undo([], new, lease)
             raise
+        return layer, more
 
-    def _classify_layer_blob(self, digest):
+    def _classify_layer_blob(self, digest, new, lease, max_size, hint, guard):
         with self.content.open(digest) as f:
             kind = sniff(f.read(8))
         if kind in ('bzip2', 'xz'):
-            try:
-                with self.content.open(digest) as f, open_uncompressed(f) as u:
-                    plain, _ = self.content.ingest(
-                        HashingReader(u), max_size=self.max_layer_size)
-            finally:
-                self._undo([], [digest])
-            return {'digest': plain, 'media_type': MEDIA_TAR,
-                    'diff_id': plain}, [plain]
+            with self.content.open(digest) as f, open_uncompressed(f) as u:
+                plain = self.content.ingest(
+                    HashingReader(u), max_size=max_size, lease=lease,
+                    guard=guard, limit_hint=hint)
+            # The compressed blob is not kept: only what this call stored.
+            self._undo([], new, lease)
+            return {'digest': plain.digest, 'media_type': MEDIA_TAR,
+                    'diff_id': plain.digest}, \
+                [plain.digest] if plain.created else []
         if kind is None:
             return {'digest': digest, 'media_type': MEDIA_TAR,
-                    'diff_id': digest}, [digest]
-        diff_id, _ = digest_uncompressed(self.content.path(digest))
+                    'diff_id': digest}, new
+        diff_id, _ = digest_uncompressed(self.content.path(digest),
+                                         max_size=max_size, hint=hint)
         media = MEDIA_TAR_GZIP if kind == 'gzip' else MEDIA_TAR_ZSTD
         return {'digest': digest, 'media_type': media,
-                'diff_id': diff_id}, [digest]
+                'diff_id': diff_id}, new
 
     def import_rootfs(self, stream, repo=None, tag=None, changes=(),
                       message='', platform=None, source='-'):
@@ -898,18 +1041,28 @@ class ImageStore(object):
                 ref = ref.with_tag(tag)
             ref = ref.tagged()
         cfg = full_config(changes_mod.parse_changes(changes, {}))
-        layer, new = self._ingest_layer_blob(stream)
-        created = util.rfc3339()
-        comment = message or 'Imported from %s' % source
-        config = {'architecture': arch, 'os': os_name, 'created': created,
-                  'comment': comment, 'config': cfg,
-                  'history': [{'created': created, 'comment': comment}],
-                  'rootfs': {'type': 'layers', 'diff_ids': [layer['diff_id']]}}
-        if variant:
-            config['variant'] = variant
-        image_id, _ = self.create_image(
-            _dump(config), [layer], repo_tags=[str(ref)] if ref else (),
-            new_blobs=new, event='import')
+        # The upload is the layer: both size limits bound it, uncompressed.
+        limit = _smallest_limit(self.max_layer_size, self.max_archive_size)
+        hint = HINT_ARCHIVE if limit == self.max_archive_size else HINT_LAYER
+        with self.lease() as lease:
+            try:
+                layer, new = self._ingest_layer_blob(stream, lease=lease,
+                                                     max_size=limit, hint=hint)
+            except errors.EngineError:
+                discard_rest(stream)
+                raise
+            created = util.rfc3339()
+            comment = message or 'Imported from %s' % source
+            config = {'architecture': arch, 'os': os_name,
+                      'created': created, 'comment': comment, 'config': cfg,
+                      'history': [{'created': created, 'comment': comment}],
+                      'rootfs': {'type': 'layers',
+                                 'diff_ids': [layer['diff_id']]}}
+            if variant:
+                config['variant'] = variant
+            image_id, _ = self.create_image(
+                _dump(config), [layer], repo_tags=[str(ref)] if ref else (),
+                new_blobs=new, event='import', lease=lease)
         return image_id
 
     def commit(self, snapshot_key, parent_image_id, container_config,
@@ -927,12 +1080,24 @@ class ImageStore(object):
         base = parent.config if parent else {}
         new_cfg = full_config(changes_mod.parse_changes(changes,
                                                         container_config))
-        with self.tempdir('commit-') as tmp:
-            diff_path = os.path.join(tmp, 'diff.tar')
-            with open(diff_path, 'wb') as out:
-                self.snapshotter.diff(snapshot_key, out)
-            with open(diff_path, 'rb') as f:
-                layer, new = self._ingest_layer_blob(f)
+        lease = self.lease()
+        try:
+            with self.tempdir('commit-') as tmp:
+                diff_path = os.path.join(tmp, 'diff.tar')
+                guard = self.space_guard(tmp, 'the diff of the container')
+                with open(diff_path, 'wb') as out:
+                    self.snapshotter.diff(snapshot_key, GuardedWriter(
+                        out, guard, self.max_layer_size, HINT_LAYER))
+                with open(diff_path, 'rb') as f:
+                    layer, new = self._ingest_layer_blob(f, lease=lease)
+            return self._commit_image(lease, layer, new, parent, base,
+                                      new_cfg, container_config, author,
+                                      comment, ref, container_id)
+        finally:
+            lease.release()
+
+    def _commit_image(self, lease, layer, new, parent, base, new_cfg,
+                      container_config, author, comment, ref, container_id):
         created = util.rfc3339()
         hist = {'created': created,
                 'created_by': ' '.join((container_config or {}).get('Cmd')
@@ -963,7 +1128,7 @@ class ImageStore(object):
         image_id, _ = self.create_image(
             _dump(config), layers, repo_tags=[str(ref)] if ref else (),
             parent=parent.id if parent else None, new_blobs=new,
-            event='commit')
+            event='commit', lease=lease)
         return image_id
 
     # -- archives (implemented in engine.imagearchive) ---------------------------

@@ -951,3 +951,230 @@ def test_import_corrupt_zstd_is_refused(ov):
     with pytest.raises(errors.LayerError):
         ov.store.import_rootfs(io.BytesIO(z[:len(z) // 2]), repo='z')
     ov.assert_empty()
+
+
+# -- limits: decompression bombs and a full disk ----------------------------------------
+
+class _Zeros(object):
+    def __init__(self, n):
+        self.left = n
+
+    def read(self, n=-1):
+        n = self.left if n is None or n < 0 else min(n, self.left)
+        self.left -= n
+        return b'\0' * n
+
+
+_BOMBS = {}
+
+
+def zero_bomb(files=1, size=200 << 20):
+    """gzip of a tar of ``files`` files of zeros, ``size`` bytes in all:
+    a few hundred KB that unpack to ``size``."""
+    key = (files, size)
+    if key not in _BOMBS:
+        out = io.BytesIO()
+        with gzip.GzipFile(fileobj=out, mode='wb', mtime=0) as g:
+            with tarfile.open(fileobj=g, mode='w|') as t:
+                for i in range(files):
+                    ti = tarfile.TarInfo('zeros%03d' % i)
+                    ti.size = size // files
+                    t.addfile(ti, _Zeros(ti.size))
+        _BOMBS[key] = out.getvalue()
+    return _BOMBS[key]
+
+
+def limited(e, **limits):
+    """Reopen an Env's store with limits."""
+    e.store = images.ImageStore(os.path.join(e.base, 'images'), e.content,
+                                e.snap, **limits)
+    return e.store
+
+
+def test_load_of_gzip_bomb_is_refused_by_max_archive_size(ov):
+    bomb = zero_bomb()
+    assert len(bomb) < 1 << 20
+    store = limited(ov, max_archive_size=50 << 20)
+    with pytest.raises(errors.InvalidArgument) as ei:
+        store.load(io.BytesIO(bomb))
+    assert ei.value.status == 400
+    assert 'max_archive_size' in str(ei.value)
+    assert 'too large' in str(ei.value)
+    ov.assert_empty()
+
+
+def test_import_of_gzip_bomb_is_refused_by_max_archive_size(ov):
+    store = limited(ov, max_archive_size=50 << 20)
+    with pytest.raises(errors.InvalidArgument) as ei:
+        store.import_rootfs(io.BytesIO(zero_bomb()), repo='bomb')
+    assert 'max_archive_size' in str(ei.value)
+    ov.assert_empty()
+
+
+def test_gzip_bomb_layer_in_an_archive_is_refused_by_max_layer_size(ov):
+    # The archive itself is small: the layer blob inside it is the bomb.
+    data, _ = docker_archive([b'unused'], layer_blobs=[zero_bomb()],
+                             diff_ids=[sha(b'whatever')])
+    store = limited(ov, max_layer_size=50 << 20)
+    with pytest.raises(errors.InvalidArgument) as ei:
+        store.load(io.BytesIO(data))
+    assert 'max_layer_size' in str(ei.value)
+    ov.assert_empty()
+
+
+def test_layer_with_too_many_entries_is_refused(ov):
+    layer = make_tar([('f%03d' % i, b'x') for i in range(50)])
+    store = limited(ov, max_layer_entries=20)
+    with pytest.raises(errors.LayerError) as ei:
+        store.import_rootfs(io.BytesIO(layer), repo='many')
+    assert 'more than 20 entries' in str(ei.value)
+    assert 'max_layer_entries' in str(ei.value)
+    with pytest.raises(errors.LayerError):
+        store.load(io.BytesIO(docker_archive([layer])[0]))
+    ov.assert_empty()
+    # Within the limit it loads.
+    limited(ov, max_layer_entries=60).import_rootfs(io.BytesIO(layer),
+                                                    repo='many')
+    assert ov.store.check() == []
+
+
+def test_reserve_refuses_load_and_import_with_507(ov):
+    # A reserve larger than the disk: nothing may be written.
+    free = os.statvfs(ov.base)
+    huge = free.f_blocks * free.f_frsize * 2
+    store = limited(ov, min_free_space=huge)
+    for op in (lambda: store.load(io.BytesIO(two_layer_archive()[0])),
+               lambda: store.import_rootfs(io.BytesIO(rootfs_tar()),
+                                           repo='r')):
+        with pytest.raises(content.InsufficientStorage) as ei:
+            op()
+        assert ei.value.status == 507
+        assert 'not enough space' in str(ei.value)
+        assert 'min_free_space' in str(ei.value)
+    ov.assert_empty()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """An Env on its own 64 MiB tmpfs, every size limit off."""
+    if os.geteuid() != 0:
+        pytest.skip('mounting a tmpfs needs root')
+    mnt = tmp_path / 'disk'
+    mnt.mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=64m', 'tmpfs',
+                    str(mnt)], check=True)
+    try:
+        e = Env(str(mnt), 'vfs')
+        limited(e, max_archive_size=0, max_layer_size=0, min_free_space=0,
+                min_free_percent=0)
+        yield e
+    finally:
+        subprocess.run(['umount', '-l', str(mnt)], check=True)
+
+
+def test_load_bomb_filling_the_disk_is_507_not_oserror(small_disk):
+    # Unlimited sizes and no reserve: only the running free-space check
+    # stands between the bomb and ENOSPC.
+    with pytest.raises(content.InsufficientStorage) as ei:
+        small_disk.store.load(io.BytesIO(zero_bomb()))
+    assert ei.value.status == 507
+    small_disk.assert_empty()
+    # The disk is usable again.
+    small_disk.store.load(io.BytesIO(two_layer_archive()[0]))
+    assert small_disk.store.check() == []
+
+
+def test_import_of_many_files_filling_the_disk_is_507(small_disk):
+    # 40 files of 5 MiB: each fits the free space, their sum does not.
+    with pytest.raises(content.InsufficientStorage) as ei:
+        small_disk.store.import_rootfs(io.BytesIO(zero_bomb(40)),
+                                       repo='bomb')
+    assert 'not enough space' in str(ei.value)
+    small_disk.assert_empty()
+
+
+# -- blobs of loads in flight --------------------------------------------------------------
+
+def test_undo_keeps_a_blob_the_failed_load_only_deduplicated(ov):
+    # Another load in flight has stored the base layer and holds it; a
+    # failing load finds it stored, so its undo must leave it alone.
+    layer = sha(rootfs_tar())
+    bad, _ = docker_archive([rootfs_tar(), make_tar([('x', b'1')])],
+                            diff_ids=[layer, sha(b'nope')], tags=('bad:1',))
+    with ov.store.lease() as other:
+        got = ov.content.ingest(io.BytesIO(rootfs_tar()), lease=other)
+        assert got.created and got.digest == layer
+        with pytest.raises(errors.ContentError):
+            ov.store.load(io.BytesIO(bad))
+        assert ov.content.has(layer)
+        # The other load records it.
+        ov.store.load(io.BytesIO(docker_archive([rootfs_tar()],
+                                                tags=('ok:1',))[0]))
+    assert ov.store.check() == []
+    ov.store.remove('ok:1')
+    ov.assert_empty()
+
+
+def test_lease_keeps_blob_from_rmi_and_gc(ov):
+    bb, _ = docker_archive([rootfs_tar()], tags=('bb:1',))
+    ov.store.load(io.BytesIO(bb))
+    layer = sha(rootfs_tar())
+    with ov.store.lease() as lease:
+        got = ov.content.ingest(io.BytesIO(rootfs_tar()), lease=lease)
+        assert not got.created
+        ov.store.remove('bb:1')
+        assert ov.content.has(layer)          # rmi left the leased blob
+        ov.store.cleanup(gc_content=True)
+        assert ov.content.has(layer)          # and so did the GC
+    ov.store.cleanup(gc_content=True)
+    ov.assert_empty()
+
+
+def test_loads_sharing_a_layer_overlap_with_rmi(ov):
+    """``docker load`` of an image sharing busybox's layer while busybox is
+    loaded and removed over and over: every load succeeds."""
+    base = rootfs_tar()
+    bb, _ = docker_archive([base], tags=('busybox:latest',))
+    shared = [docker_archive([base, make_tar([('n', str(i).encode())])],
+                             tags=('c%d:1' % i,)) for i in range(3)]
+    ov.store.load(io.BytesIO(bb))
+    stop = threading.Event()
+    failures = []
+    removals = [0]
+
+    def remover():
+        while not stop.is_set():
+            try:
+                if not ov.store.exists('busybox:latest'):
+                    ov.store.load(io.BytesIO(bb))
+                ov.store.remove('busybox:latest')
+                removals[0] += 1
+            except Exception as e:  # noqa: BLE001 - reported below
+                failures.append(('rmi', e))
+
+    def loader(i):
+        data, image_id = shared[i]
+        for _ in range(25):
+            try:
+                ov.store.load(io.BytesIO(data))
+                assert ov.store.resolve('c%d:1' % i).id == image_id
+                ov.store.remove('c%d:1' % i)
+            except Exception as e:  # noqa: BLE001 - reported below
+                failures.append(('load', e))
+
+    r = threading.Thread(target=remover)
+    r.start()
+    loaders = [threading.Thread(target=loader, args=(i,)) for i in range(3)]
+    for t in loaders:
+        t.start()
+    for t in loaders:
+        t.join()
+    stop.set()
+    r.join()
+    assert failures == []
+    assert removals[0] > 0
+    assert ov.store.check() == []
+    if ov.store.exists('busybox:latest'):
+        ov.store.remove('busybox:latest')
+    ov.store.cleanup(gc_content=True)
+    ov.assert_empty()

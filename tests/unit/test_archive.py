@@ -297,6 +297,45 @@ def test_max_size(box):
                        max_size=1000)
 
 
+def test_max_entries(box):
+    builder = TarBuilder()
+    for i in range(11):
+        builder.file('f%d' % i, b'')
+    with archive.limits(archive.LayerLimits(max_entries=10,
+                                            entries_hint=' (opt)')):
+        assert_layer_error(box, builder, 'f10', 'more than 10 entries (opt)')
+
+
+def test_running_total_of_small_entries_keeps_the_reserve(tmp_path):
+    """Each 1 MiB entry fits the free space; their sum does not.  The
+    unpack stops before the disk is full, with 507, not ENOSPC."""
+    disk = tmp_path / 'disk'
+    disk.mkdir()
+    os.system('mount -t tmpfs -o size=16m tmpfs %s' % disk)
+    try:
+        dest = disk / 'dest'
+        dest.mkdir()
+        builder = TarBuilder()
+        for i in range(40):
+            builder.file('f%02d' % i, b'\0' * (1 << 20))
+        data = builder.stream().getvalue()
+        with pytest.raises(errors.EngineError) as ei:
+            archive.apply_tar(io.BytesIO(data), str(dest))
+        assert ei.value.status == 507
+        assert 'not enough space' in str(ei.value)
+        for name in os.listdir(str(dest)):
+            os.unlink(str(dest / name))
+        # With a reserve, the unpack stops short of it.
+        with archive.limits(archive.LayerLimits(min_free=4 << 20)):
+            with pytest.raises(errors.EngineError) as ei:
+                archive.apply_tar(io.BytesIO(data), str(dest))
+        assert ei.value.status == 507
+        st = os.statvfs(str(disk))
+        assert st.f_bavail * st.f_frsize >= 3 << 20
+    finally:
+        os.system('umount -l %s' % disk)
+
+
 def test_returns_file_bytes_and_reads_to_eof(box):
     data = TarBuilder().file('a', b'x' * 600).dir('d') \
         .file('d/b', b'y' * 100).stream().getvalue() + b'\0' * 8192

@@ -89,6 +89,36 @@ class ContentStoreTest(unittest.TestCase):
         d3, _ = self.cs.ingest(io.BytesIO(b'hello'))
         self.assertEqual(d1, d3)
 
+    def test_ingest_tells_whether_the_blob_is_new(self):
+        first = self.cs.ingest(io.BytesIO(b'same'))
+        again = self.cs.ingest(io.BytesIO(b'same'))
+        self.assertTrue(first.created)
+        self.assertFalse(again.created)
+        self.assertEqual(tuple(first), tuple(again))
+        self.assertEqual(digest_of(b'same'), again.digest)
+
+    def test_leased_blob_is_not_deleted(self):
+        with self.cs.lease() as lease:
+            d, _ = self.cs.ingest(io.BytesIO(b'held'), lease=lease)
+            self.assertEqual({d}, self.cs.leased())
+            self.assertFalse(self.cs.delete(d))
+            self.assertTrue(self.cs.has(d))
+        self.assertEqual(set(), self.cs.leased())
+        self.assertTrue(self.cs.delete(d))
+
+    def test_space_guard_refuses_with_507_and_leaves_nothing(self):
+        st = os.statvfs(self.root)
+        guard = content.SpaceGuard(self.root, 'a test blob',
+                                   min_free=st.f_blocks * st.f_frsize,
+                                   hint=' (the reserve option)')
+        with self.assertRaises(content.InsufficientStorage) as cm:
+            self.cs.ingest(io.BytesIO(b'x' * 100), guard=guard)
+        self.assertEqual(507, cm.exception.status)
+        self.assertIn('not enough space', str(cm.exception))
+        self.assertIn('the reserve option', str(cm.exception))
+        self.assertEqual([], self.ingest_dir_entries())
+        self.assertEqual([], list(self.cs.list()))
+
     def test_bad_digests_never_become_paths(self):
         for bad in ('sha256:../../etc/passwd', 'sha256:' + 'A' * 64,
                     'md5:abc', '', None, 'sha256:' + 'a' * 63):
