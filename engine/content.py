@@ -55,11 +55,8 @@ def sha256_digest(data):
     return 'sha256:' + hashlib.sha256(data).hexdigest()
 
 
-class InsufficientStorage(errors.EngineError):
-    """Not enough space on the engine's disk (WebDAV's 507, as registries
-    answer): the operation would leave less free than the configured
-    reserve, or the filesystem is full."""
-    status = 507
+# Re-exported: the store raises it, callers catch it from here or errors.
+InsufficientStorage = errors.InsufficientStorage
 
 
 _SPACE_ERRNOS = (errno.ENOSPC, errno.EDQUOT)

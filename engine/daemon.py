@@ -54,7 +54,11 @@ class Engine:
         self.snapshotter = snapshotters.load(name, os.path.join(self.root, 'snapshots', name))
         self.images = images_mod.ImageStore(
             os.path.join(self.root, 'images'), self.content, self.snapshotter,
-            max_layer_size=conf.engine.max_layer_size, emit=self._image_event)
+            max_layer_size=conf.engine.max_layer_size,
+            max_archive_size=conf.engine.max_archive_size,
+            max_layer_entries=conf.engine.max_layer_entries,
+            min_free_space=conf.engine.min_free_space,
+            min_free_percent=conf.engine.min_free_percent, emit=self._image_event)
         self.runtime = None
         self.tasks = None
         self.containers = containers_mod.ContainerService(

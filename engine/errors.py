@@ -56,5 +56,12 @@ class ContentError(EngineError):
     """A blob does not match its digest, or the store is damaged."""
 
 
+class InsufficientStorage(EngineError):
+    """Not enough space on the engine's disk (WebDAV's 507, as registries
+    answer): the operation would leave less free than the configured
+    reserve, or the filesystem is full."""
+    status = 507
+
+
 class RuntimeFailure(EngineError):
     """The OCI runtime or the monitor failed; the message carries its words."""

@@ -211,11 +211,7 @@ def load(store, stream, quiet=False):
     """Load every image of an archive; returns Docker's messages."""
     with store.tempdir('load-') as tmp:
         guard = store.space_guard(tmp, 'the uploaded archive')
-        try:
-            path = _spool(stream, tmp, store.max_archive_size, guard)
-        except errors.EngineError:
-            images_mod.discard_rest(stream)
-            raise
+        path = _spool(stream, tmp, store.max_archive_size, guard)
         arc = _Archive(path, store.max_layer_entries)
         try:
             if arc.has('manifest.json'):

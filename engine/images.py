@@ -270,19 +270,6 @@ class GuardedWriter(object):
         self.f.flush()
 
 
-def discard_rest(stream, limit=1 << 40):
-    """Read what is left of a refused upload, so the client, still sending,
-    gets the error response instead of a broken pipe.  Costs no disk."""
-    try:
-        while limit > 0:
-            chunk = stream.read(CHUNK)
-            if not chunk:
-                return
-            limit -= len(chunk)
-    except (OSError, ValueError, errors.EngineError):
-        pass
-
-
 def _smallest_limit(*limits):
     """The tightest of several size limits where 0 means unlimited."""
     set_ = [l for l in limits if l]
@@ -1045,12 +1032,8 @@ class ImageStore(object):
         limit = _smallest_limit(self.max_layer_size, self.max_archive_size)
         hint = HINT_ARCHIVE if limit == self.max_archive_size else HINT_LAYER
         with self.lease() as lease:
-            try:
-                layer, new = self._ingest_layer_blob(stream, lease=lease,
-                                                     max_size=limit, hint=hint)
-            except errors.EngineError:
-                discard_rest(stream)
-                raise
+            layer, new = self._ingest_layer_blob(stream, lease=lease,
+                                                 max_size=limit, hint=hint)
             created = util.rfc3339()
             comment = message or 'Imported from %s' % source
             config = {'architecture': arch, 'os': os_name,

@@ -33,6 +33,9 @@ _CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,15}')
 # the engine drops it; long-lived streams lift it once they begin.
 IDLE_TIMEOUT = 120
 
+# How much of a refused upload the engine reads (and drops) before it closes.
+DISCARD_LIMIT = 1 << 40
+
 
 def version_tuple(text):
     major, _, minor = text.partition('.')
@@ -195,12 +198,19 @@ class Request:
         except ValueError as exc:
             raise errors.InvalidArgument('malformed JSON in request body: %s' % exc)
 
-    def drain(self):
+    def drain(self, limit=None):
+        """Read and drop the rest of the body (at most ``limit`` bytes)."""
         if self._body is not None or self.headers.get('Content-Length') \
                 or 'chunked' in (self.headers.get('Transfer-Encoding') or '').lower():
             stream = self.body_stream()
-            while stream.read(65536):
-                pass
+            while True:
+                chunk = stream.read(65536)
+                if not chunk:
+                    return
+                if limit is not None:
+                    limit -= len(chunk)
+                    if limit <= 0:
+                        return
 
 
 class Response:
@@ -346,12 +356,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self._send(result)
         except errors.EngineError as exc:
             self._send_error(exc.status, str(exc), stream)
+            self._discard_body(request)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # a bug: log it, answer 500 without a traceback
             LOG.exception('API request %s %s failed', self.command, self.path)
             self._send_error(500, 'internal error (%s) in the engine; its log has the '
                              'details' % type(exc).__name__, stream)
+
+    @staticmethod
+    def _discard_body(request):
+        """Read what is left of a refused upload: a client still sending
+        (docker load, import) then reads the error instead of a broken pipe.
+        Nothing is stored; the idle timeout bounds a client that stalls."""
+        try:
+            request.drain(limit=DISCARD_LIMIT)
+        except (OSError, errors.EngineError):
+            pass
 
     def _send(self, response):
         self.send_response(response.status)

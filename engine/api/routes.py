@@ -72,13 +72,24 @@ def parse_filters(request):
 
 
 class StreamWriter:
-    """A file-like object writing chunks into a streamed response."""
+    """A file-like object writing chunks into a streamed response.
+
+    Once the client is gone the first write raises; later ones (a tar
+    writer flushing while it is collected) are dropped quietly.
+    """
 
     def __init__(self, stream):
         self._stream = stream
+        self._broken = False
 
     def write(self, data):
-        self._stream.write(bytes(data))
+        if self._broken:
+            return len(data)
+        try:
+            self._stream.write(bytes(data))
+        except OSError:
+            self._broken = True
+            raise
         return len(data)
 
     def flush(self):
