@@ -1020,13 +1020,7 @@ class ImageStore(object):
                       message='', platform=None, source='-'):
         """``docker import``: one layer from a (compressed) rootfs tar."""
         os_name, arch, variant = _parse_platform(platform)
-        ref = None
-        if repo:
-            ref = reference.parse(repo)
-            if tag:
-                reference.validate_tag(tag)
-                ref = ref.with_tag(tag)
-            ref = ref.tagged()
+        ref = _target_reference(repo, tag)
         cfg = full_config(changes_mod.parse_changes(changes, {}))
         # The upload is the layer: both size limits bound it, uncompressed.
         limit = _smallest_limit(self.max_layer_size, self.max_archive_size)
@@ -1052,13 +1046,7 @@ class ImageStore(object):
                changes=(), author='', comment='', repo=None, tag=None,
                container_id='', pause=None):
         """``docker commit``: one new layer with the container's changes."""
-        ref = None
-        if repo:
-            ref = reference.parse(repo)
-            if tag:
-                reference.validate_tag(tag)
-                ref = ref.with_tag(tag)
-            ref = ref.tagged()
+        ref = _target_reference(repo, tag)
         parent = self.resolve(parent_image_id) if parent_image_id else None
         base = parent.config if parent else {}
         new_cfg = full_config(changes_mod.parse_changes(changes,
@@ -1201,6 +1189,17 @@ class ImageStore(object):
 
 
 # -- helpers -----------------------------------------------------------------------
+
+def _target_reference(repo, tag):
+    """The name an import or commit gives its image (None without a repo)."""
+    if not repo:
+        return None
+    ref = reference.parse(repo)
+    if tag:
+        reference.validate_tag(tag)
+        ref = ref.with_tag(tag)
+    return ref.tagged()
+
 
 def _dump(obj):
     return json.dumps(obj, separators=(',', ':')).encode()

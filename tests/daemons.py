@@ -314,7 +314,41 @@ def _stop_process(proc, timeout):
 # Our engine
 
 
-class Engine:
+class _ApiDaemon:
+    """What both daemons offer through their API socket (``self.sock``)."""
+
+    def api(self, method, path, body=None, **kw):
+        return api(self.sock, method, path, body, **kw)
+
+    def api_json(self, method, path, body=None, **kw):
+        return api_json(self.sock, method, path, body, **kw)
+
+    def load(self, archive_path):
+        return load_image(self.sock, archive_path)
+
+    def remove_all_containers(self):
+        """Ask the daemon itself to force-remove every container; best effort."""
+        if not self.running():
+            return
+        try:
+            status, items = self.api_json('GET', '/containers/json?all=1',
+                                          timeout=30)
+        except Exception:
+            return
+        if status != 200 or not isinstance(items, list):
+            return
+        for c in items:
+            try:
+                self.api('DELETE', '/containers/%s?force=1&v=1' % c['Id'],
+                         timeout=60)
+            except Exception:
+                pass
+
+    def log_tail(self, n=60):
+        return _log_tail(self.log_path, n)
+
+
+class Engine(_ApiDaemon):
     """One private novadocker-engine: its own root, socket and log file.
 
     start/stop/kill/restart keep the same root, so a test can SIGKILL the
@@ -389,33 +423,6 @@ class Engine:
         self.stop()
         return self.start(timeout)
 
-    def api(self, method, path, body=None, **kw):
-        return api(self.sock, method, path, body, **kw)
-
-    def api_json(self, method, path, body=None, **kw):
-        return api_json(self.sock, method, path, body, **kw)
-
-    def load(self, archive_path):
-        return load_image(self.sock, archive_path)
-
-    def remove_all_containers(self):
-        """Ask the engine itself to force-remove every container; best effort."""
-        if not self.running():
-            return
-        try:
-            status, items = self.api_json('GET', '/containers/json?all=1',
-                                          timeout=30)
-        except Exception:
-            return
-        if status != 200 or not isinstance(items, list):
-            return
-        for c in items:
-            try:
-                self.api('DELETE', '/containers/%s?force=1&v=1' % c['Id'],
-                         timeout=60)
-            except Exception:
-                pass
-
     def check(self, timeout=120):
         """``novadocker-engine --root ROOT check``: CompletedProcess (text)."""
         return subprocess.run([self.binary, '--root', self.root, 'check'],
@@ -427,15 +434,12 @@ class Engine:
             self.stop(10)
         scrub(self.base, remove=remove)
 
-    def log_tail(self, n=60):
-        return _log_tail(self.log_path, n)
-
 
 # --------------------------------------------------------------------------
 # Docker 20.10 (Debian's docker.io), only as anchor and interop peer
 
 
-class Dockerd:
+class Dockerd(_ApiDaemon):
     """A private dockerd with its own containerd, all under ``base``.
 
     The path is kept short: unix socket paths (containerd's among them) must
@@ -501,30 +505,6 @@ class Dockerd:
         return [p for p in pids_mentioning(self.exec_root)
                 if 'containerd-shim' in _cmdline(p).split(' ')[0]]
 
-    def api(self, method, path, body=None, **kw):
-        return api(self.sock, method, path, body, **kw)
-
-    def api_json(self, method, path, body=None, **kw):
-        return api_json(self.sock, method, path, body, **kw)
-
-    def load(self, archive_path):
-        return load_image(self.sock, archive_path)
-
-    def remove_all_containers(self):
-        if not self.running():
-            return
-        try:
-            status, items = self.api_json('GET', '/containers/json?all=1',
-                                          timeout=30)
-        except Exception:
-            return
-        for c in items or []:
-            try:
-                self.api('DELETE', '/containers/%s?force=1&v=1' % c['Id'],
-                         timeout=60)
-            except Exception:
-                pass
-
     def stop(self, timeout=30):
         _stop_process(self.proc, timeout)
 
@@ -532,9 +512,6 @@ class Dockerd:
         self.remove_all_containers()
         self.stop()
         scrub(self.base, remove=remove)
-
-    def log_tail(self, n=60):
-        return _log_tail(self.log_path, n)
 
 
 def short_tmpdir(prefix):
