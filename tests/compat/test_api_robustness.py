@@ -27,8 +27,18 @@ def _raw(sock_path, data, read=True, timeout=10):
         if not chunk:
             break
         out += chunk
+    head, _, body = out.partition(b'\r\n\r\n')
+    length = 0
+    for line in head.split(b'\r\n'):
+        if line.lower().startswith(b'content-length:'):
+            length = int(line.split(b':', 1)[1])
+    while len(body) < length:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
     s.close()
-    return out
+    return head + b'\r\n\r\n' + body
 
 
 def _status(response):
