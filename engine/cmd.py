@@ -84,7 +84,8 @@ def serve():
     gid = None
     if CONF.engine.socket_group:
         gid = grp.getgrnam(CONF.engine.socket_group).gr_gid
-    server = http.UnixServer(path, routes.build(eng), mode=0o660, gid=gid)
+    server = http.UnixServer(path, routes.build(eng), mode=0o660, gid=gid,
+                             max_connections=CONF.engine.max_connections)
     stopping = threading.Event()
 
     def shutdown(signum, frame):

@@ -94,6 +94,12 @@ engine_opts = [
                default=1 << 20,
                min=1024,
                help='Largest JSON request body in bytes the API accepts.'),
+    cfg.IntOpt('max_connections',
+               default=512,
+               min=8,
+               help='API connections served at once (each holds a thread; '
+                    'attach, logs -f and events hold theirs while they '
+                    'stream). Further connections get a 503.'),
 ]
 
 

@@ -14,6 +14,7 @@ import os
 import re
 import socket
 import socketserver
+import threading
 import urllib.parse
 
 from oslo_log import log as logging
@@ -32,6 +33,9 @@ _CHUNK_SIZE = re.compile(rb'[0-9A-Fa-f]{1,15}')
 # Seconds a connection may sit idle (or dribble its request headers) before
 # the engine drops it; long-lived streams lift it once they begin.
 IDLE_TIMEOUT = 120
+
+BUSY_MESSAGE = ('the engine is serving its maximum number of API connections '
+                '([engine] max_connections); try again')
 
 # How much of a refused upload the engine reads (and drops) before it closes.
 DISCARD_LIMIT = 1 << 40
@@ -416,9 +420,12 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     allow_reuse_address = False
     request_queue_size = 128
 
-    def __init__(self, path, router, mode=0o660, gid=None):
+    def __init__(self, path, router, mode=0o660, gid=None, max_connections=512):
         self.router = router
         self.socket_path = path
+        # Each connection holds a thread: beyond the cap new ones are
+        # answered 503 and closed instead of exhausting the engine.
+        self._slots = threading.BoundedSemaphore(max_connections)
         _remove_stale_socket(path)
         os.makedirs(os.path.dirname(path) or '.', mode=0o755, exist_ok=True)
         old = os.umask(0o117)
@@ -433,6 +440,26 @@ class UnixServer(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
     def get_request(self):
         conn, addr = super().get_request()
         return conn, 'unix'
+
+    def process_request(self, request, client_address):
+        if not self._slots.acquire(blocking=False):
+            LOG.warning('API connection refused: %s', BUSY_MESSAGE)
+            try:
+                body = json.dumps({'message': BUSY_MESSAGE}).encode()
+                request.sendall(b'HTTP/1.1 503 Service Unavailable\r\nContent-Type: '
+                                b'application/json\r\nConnection: close\r\n'
+                                b'Content-Length: %d\r\n\r\n%s' % (len(body), body))
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
     def server_close(self):
         super().server_close()

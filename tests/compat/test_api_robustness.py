@@ -194,3 +194,27 @@ def test_a_crash_between_runtime_start_and_the_record_is_adopted(engine_factory,
     while os.path.exists('/proc/%d' % pid) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not os.path.exists('/proc/%d' % pid)
+
+
+def test_connections_beyond_the_cap_get_503_and_the_engine_recovers(engine_factory):
+    eng = engine_factory(config='[engine]\nmax_connections = 8\n', load_busybox=False)
+    idle = []
+    try:
+        for _ in range(8):
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(eng.sock)
+            idle.append(s)
+        time.sleep(0.3)
+        resp = _raw(eng.sock, b'GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n')
+        assert _status(resp) == 503
+        assert b'max_connections' in resp
+    finally:
+        for s in idle:
+            s.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if eng.api('GET', '/_ping')[0] == 200:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail('the engine did not serve again once the idle connections closed')
