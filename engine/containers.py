@@ -547,13 +547,16 @@ class ContainerService:
         if not self._wait_exit(c, timeout):
             LOG.info('container %s ignored signal %d for %ss: killing it', c.id[:12], stop_sig, timeout)
             self.events.publish('container', 'kill', c.id, self._event_attrs(c, signal='9'))
-            try:
-                self._signal(c, signal.SIGKILL)
-            except errors.RuntimeFailure as exc:
-                LOG.debug('SIGKILL to %s: %s', c.id[:12], exc)
-            if not self._wait_exit(c, 30):
-                raise errors.RuntimeFailure('container %s did not exit after SIGKILL' % c.id[:12])
+            self._kill_and_wait(c)
         self.events.publish('container', 'stop', c.id, self._event_attrs(c))
+
+    def _kill_and_wait(self, c, timeout=30):
+        try:
+            self._signal(c, signal.SIGKILL)
+        except errors.RuntimeFailure as exc:
+            LOG.debug('SIGKILL to %s: %s', c.id[:12], exc)
+        if not self._wait_exit(c, timeout):
+            raise errors.RuntimeFailure('container %s did not exit after SIGKILL' % c.id[:12])
 
     def kill(self, ref, sig='SIGKILL'):
         c = self.get(ref)
@@ -681,12 +684,7 @@ class ContainerService:
                                           'force remove' % c.id)
                 raise errors.Conflict('You cannot remove a running container %s. Stop the '
                                       'container before attempting removal or force remove' % c.id)
-            try:
-                self._signal(c, signal.SIGKILL)
-            except errors.RuntimeFailure as exc:
-                LOG.debug('SIGKILL before remove of %s: %s', c.id[:12], exc)
-            if not self._wait_exit(c, 30):
-                raise errors.RuntimeFailure('container %s did not exit after SIGKILL' % c.id[:12])
+            self._kill_and_wait(c)
         with c.lock:
             if c.removed:
                 return
