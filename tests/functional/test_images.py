@@ -955,16 +955,6 @@ def test_import_corrupt_zstd_is_refused(ov):
 
 # -- limits: decompression bombs and a full disk ----------------------------------------
 
-class _Zeros(object):
-    def __init__(self, n):
-        self.left = n
-
-    def read(self, n=-1):
-        n = self.left if n is None or n < 0 else min(n, self.left)
-        self.left -= n
-        return b'\0' * n
-
-
 _BOMBS = {}
 
 
@@ -975,11 +965,13 @@ def zero_bomb(files=1, size=200 << 20):
     if key not in _BOMBS:
         out = io.BytesIO()
         with gzip.GzipFile(fileobj=out, mode='wb', mtime=0) as g:
-            with tarfile.open(fileobj=g, mode='w|') as t:
+            with tarfile.open(fileobj=g, mode='w|') as t, \
+                    open('/dev/zero', 'rb') as zeros:
                 for i in range(files):
+                    # addfile copies exactly ti.size bytes of /dev/zero.
                     ti = tarfile.TarInfo('zeros%03d' % i)
                     ti.size = size // files
-                    t.addfile(ti, _Zeros(ti.size))
+                    t.addfile(ti, zeros)
         _BOMBS[key] = out.getvalue()
     return _BOMBS[key]
 
