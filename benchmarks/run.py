@@ -11,7 +11,12 @@ loads the same locally built busybox archive into both and measures:
   c. N containers created and started concurrently: containers per second;
   d. per-container memory of the engine side with N sleeping containers
      (PSS of conmon vs containerd-shim-runc-v2), daemon RSS growth, and
-     idle daemon RSS (our engine vs dockerd + containerd).
+     idle daemon RSS (our engine vs dockerd + containerd);
+  e. the floor under a and b: runc alone (create, start, wait, delete) of
+     ``true`` with the spec
+     our engine generates (default seccomp profile, capabilities, masked
+     paths, cgroup), no engine and no monitor, so the engine's own share of
+     a run is visible.
 
 Results (with date, machine and versions) go to benchmarks/results/ as JSON
 and Markdown, and a table is printed. Missing a target is reported, never a
@@ -25,6 +30,7 @@ import datetime
 import json
 import os
 import platform
+import select
 import signal
 import statistics
 import subprocess
@@ -282,6 +288,63 @@ def run_rm_cli(target, cli, docker_config):
     return elapsed
 
 
+class RuncFloor:
+    """runc of ``true`` in a bundle made with our engine's spec, no engine."""
+
+    def __init__(self, work, rootfs_tar):
+        from engine.runtime import spec as spec_mod
+        self.bundle = os.path.join(work, 'floor')
+        self.state = os.path.join(work, 'floor-state')
+        os.makedirs(self.state)
+        rootfs = os.path.join(self.bundle, 'rootfs')
+        os.makedirs(rootfs)
+        subprocess.run(['tar', '-xf', rootfs_tar, '-C', rootfs], check=True)
+        self.cgroup_parent = 'novadocker-bench-%d' % os.getpid()
+        spec = spec_mod.generate(
+            ['true'], rootfs, network='private', hostname='floor',
+            cgroups_path=spec_mod.cgroups_path(self.cgroup_parent, 'floor'))
+        with open(os.path.join(self.bundle, 'config.json'), 'w') as f:
+            json.dump(spec, f)
+        self.count = 0
+
+    def run(self):
+        """create, start, wait for the exit, delete: what the engine has runc do."""
+        self.count += 1
+        cid = 'floor-%d' % self.count
+        base = ['runc', '--root', self.state]
+        pid_file = os.path.join(self.state, cid + '.pid')
+        t0 = time.perf_counter()
+        self._runc(base + ['create', '--bundle', self.bundle, '--pid-file', pid_file, cid])
+        with open(pid_file) as f:
+            pidfd = os.pidfd_open(int(f.read()))
+        try:
+            self._runc(base + ['start', cid])
+            select.select([pidfd], [], [], 60)
+        finally:
+            os.close(pidfd)
+        self._runc(base + ['delete', cid])
+        elapsed = time.perf_counter() - t0
+        os.unlink(pid_file)
+        return elapsed
+
+    def _runc(self, cmd):
+        # A file, not a pipe, for stderr: the container inherits runc
+        # create's stdio, and a pipe would stay open until it exits.
+        with tempfile.TemporaryFile(dir=self.state) as err:
+            res = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                                 stdout=subprocess.DEVNULL, stderr=err, timeout=120)
+            if res.returncode != 0:
+                err.seek(0)
+                raise RuntimeError('runc %s failed (%d): %s' % (
+                    cmd[3], res.returncode, err.read().decode(errors='replace').strip()))
+
+    def cleanup(self):
+        from engine.runtime import oci
+        subprocess.run(['runc', '--root', self.state, 'delete', '-f',
+                        'floor-%d' % self.count], capture_output=True)
+        oci.cleanup_cgroup_parent(self.cgroup_parent)
+
+
 def create_and_start(target, cmd, name=None):
     t0 = time.perf_counter()
     path = API + '/containers/create' + ('?name=' + name if name else '')
@@ -497,6 +560,24 @@ class Bench:
             'run_rm_cli', lambda t: run_rm_cli(t, a.cli, self.docker_config),
             a.runs, a.warmup)}
 
+        self.log('e. runc alone with the same spec, %d runs' % a.runs)
+        b['runc_floor'] = {'unit': 's', 'results': {}}
+        try:
+            floor = RuncFloor(self.work, daemons.build_busybox_archive(
+                self.work, 'rootfs.tar', rootfs=True))
+            try:
+                samples = []
+                for i in range(a.warmup + a.runs):
+                    elapsed = floor.run()
+                    if i >= a.warmup:
+                        samples.append(elapsed)
+                    time.sleep(a.settle)
+                b['runc_floor']['results']['runc'] = summary(samples)
+            finally:
+                floor.cleanup()
+        except Exception as exc:
+            self.error('runc_floor', exc)
+
         self.log('c. %d containers created and started concurrently, %d rounds'
                  % (a.concurrency, a.rounds))
 
@@ -583,6 +664,16 @@ def rows(results):
             r = _ratio(o, d)
             tgt, ver = verdict(key, o, r) if stat == 'median' else ('', '')
             out.append(('%s (%s, s)' % (label, stat), d, o, r, tgt, ver))
+    floor = get(['runc_floor', 'median'], 'runc')
+    if floor is not None:
+        d = get(['run_rm_api', 'median'], DOCKER)
+        out.append(('runc alone, same spec (median, s; floor under a/b)',
+                    None, floor, _ratio(floor, d), '', ''))
+        o = get(['run_rm_api', 'median'], OURS)
+        if o is not None:
+            out.append(('run --rm true, API, above the runc floor (median, s)',
+                        None if d is None else d - floor, o - floor,
+                        _ratio(o - floor, None if d is None else d - floor), '', ''))
     for stat in ('median', 'p90'):
         d = get(['concurrent_start', 'containers_per_s', stat], DOCKER)
         o = get(['concurrent_start', 'containers_per_s', stat], OURS)
