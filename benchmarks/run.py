@@ -47,6 +47,7 @@ from tests import daemons  # noqa: E402
 API = '/v1.41'  # what Docker 20.10 speaks; our engine accepts it as well
 DOCKER = 'docker'
 OURS = 'novadocker'
+FLOOR = 'runc'
 
 TARGETS = {
     'run_rm_api': ('ratio_max', 0.25),
@@ -312,7 +313,7 @@ class RuncFloor:
         self.count += 1
         cid = 'floor-%d' % self.count
         base = ['runc', '--root', self.state]
-        pid_file = os.path.join(self.state, cid + '.pid')
+        pid_file = os.path.join(self.bundle, cid + '.pid')
         t0 = time.perf_counter()
         self._runc(base + ['create', '--bundle', self.bundle, '--pid-file', pid_file, cid])
         with open(pid_file) as f:
@@ -327,16 +328,20 @@ class RuncFloor:
         os.unlink(pid_file)
         return elapsed
 
-    def _runc(self, cmd):
-        # A file, not a pipe, for stderr: the container inherits runc
-        # create's stdio, and a pipe would stay open until it exits.
-        with tempfile.TemporaryFile(dir=self.state) as err:
-            res = subprocess.run(cmd, stdin=subprocess.DEVNULL,
-                                 stdout=subprocess.DEVNULL, stderr=err, timeout=120)
-            if res.returncode != 0:
+    @staticmethod
+    def _runc(cmd):
+        # The container inherits runc create's stdio: its stderr goes to a
+        # file read after runc exits, not to a pipe that stays open as long
+        # as the container.  No timeout: subprocess polls a timed wait with
+        # sleeps of up to 50 ms, which would be measured.
+        with tempfile.TemporaryFile() as err:
+            proc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
+                                  stdout=subprocess.DEVNULL, stderr=err)
+            if proc.returncode != 0:
                 err.seek(0)
-                raise RuntimeError('runc %s failed (%d): %s' % (
-                    cmd[3], res.returncode, err.read().decode(errors='replace').strip()))
+                raise RuntimeError('%s failed (%d): %s' % (
+                    ' '.join(cmd), proc.returncode,
+                    err.read().decode(errors='replace').strip()))
 
     def cleanup(self):
         from engine.runtime import oci
@@ -498,17 +503,18 @@ class Bench:
                     pass
         return out
 
-    def interleaved(self, key, fn, runs, warmup):
+    def interleaved(self, key, fn, runs, warmup, targets=None):
         """Alternate the daemons run by run so drift hits both alike.
 
         Each run is followed by a pause (--settle) so the asynchronous tail
         of one daemon's run (a shim exiting, garbage collection) does not
         land inside the next measurement, which is the other daemon's.
         """
-        samples = {name: [] for name in self.targets}
+        targets = targets or self.targets
+        samples = {name: [] for name in targets}
         failed = set()
         for i in range(warmup + runs):
-            for name, target in self.targets.items():
+            for name, target in targets.items():
                 if name in failed:
                     continue
                 try:
@@ -551,32 +557,33 @@ class Bench:
         b['memory_per_container'] = {'unit': 'KiB', 'results': self.each(
             'memory', lambda t: memory_with_sleepers(t, a.sleepers))}
 
-        self.log('a. run --rm busybox true via the API, %d runs each' % a.runs)
-        b['run_rm_api'] = {'unit': 's', 'results': self.interleaved(
-            'run_rm_api', run_rm_api, a.runs, a.warmup)}
+        self.log('a. run --rm busybox true via the API, %d runs each, and '
+                 'e. runc alone with the same spec, interleaved' % a.runs)
+        targets = dict(self.targets)
+        floor = None
+        try:
+            floor = RuncFloor(self.work, daemons.build_busybox_archive(
+                self.work, 'rootfs.tar', rootfs=True))
+            targets[FLOOR] = floor
+        except Exception as exc:
+            self.error('runc floor setup', exc)
+        try:
+            api = self.interleaved(
+                'run_rm_api',
+                lambda t: t.run() if t is floor else run_rm_api(t),
+                a.runs, a.warmup, targets=targets)
+        finally:
+            if floor is not None:
+                floor.cleanup()
+        b['runc_floor'] = {'unit': 's', 'results': {
+            name: v for name, v in api.items() if name == FLOOR}}
+        b['run_rm_api'] = {'unit': 's', 'results': {
+            name: v for name, v in api.items() if name != FLOOR}}
         self.log('b. docker run --rm busybox true via %s, %d runs each'
                  % (a.cli, a.runs))
         b['run_rm_cli'] = {'unit': 's', 'results': self.interleaved(
             'run_rm_cli', lambda t: run_rm_cli(t, a.cli, self.docker_config),
             a.runs, a.warmup)}
-
-        self.log('e. runc alone with the same spec, %d runs' % a.runs)
-        b['runc_floor'] = {'unit': 's', 'results': {}}
-        try:
-            floor = RuncFloor(self.work, daemons.build_busybox_archive(
-                self.work, 'rootfs.tar', rootfs=True))
-            try:
-                samples = []
-                for i in range(a.warmup + a.runs):
-                    elapsed = floor.run()
-                    if i >= a.warmup:
-                        samples.append(elapsed)
-                    time.sleep(a.settle)
-                b['runc_floor']['results']['runc'] = summary(samples)
-            finally:
-                floor.cleanup()
-        except Exception as exc:
-            self.error('runc_floor', exc)
 
         self.log('c. %d containers created and started concurrently, %d rounds'
                  % (a.concurrency, a.rounds))
@@ -664,7 +671,7 @@ def rows(results):
             r = _ratio(o, d)
             tgt, ver = verdict(key, o, r) if stat == 'median' else ('', '')
             out.append(('%s (%s, s)' % (label, stat), d, o, r, tgt, ver))
-    floor = get(['runc_floor', 'median'], 'runc')
+    floor = get(['runc_floor', 'median'], FLOOR)
     if floor is not None:
         d = get(['run_rm_api', 'median'], DOCKER)
         out.append(('runc alone, same spec (median, s; floor under a/b)',
