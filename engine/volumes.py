@@ -440,7 +440,7 @@ class ContainerMounts:
                 if p['Type'] != mounts_mod.VOLUME:
                     continue
                 vol, made = self.volumes.create(
-                    p['Name'] or None, labels=p['VolumeLabels'],
+                    p['Name'] or None, labels=p.get('VolumeLabels'),
                     anonymous=p['Anonymous'], hold_for=cid)
                 held.append(vol.name)
                 if made:
