@@ -183,11 +183,17 @@ _VOLUME_NAME = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]+$')
 
 
 def validate_volume_name(name):
-    if not isinstance(name, str) or not _VOLUME_NAME.match(name) or len(name) > 255:
+    """The local driver's rule for names; messages as Docker's ("create <name>: ...")."""
+    if not isinstance(name, str):
+        raise errors.InvalidArgument('volume name must be a string')
+    if len(name) == 1:
+        raise errors.InvalidArgument('create %s: volume name is too short, names should be '
+                                     'at least two alphanumeric characters' % name)
+    if not _VOLUME_NAME.match(name) or len(name) > 255:
         raise errors.InvalidArgument(
-            '"%s" includes invalid characters for a local volume name, only '
+            'create %s: "%s" includes invalid characters for a local volume name, only '
             '"[a-zA-Z0-9][a-zA-Z0-9_.-]" are allowed. If you intended to pass a host '
-            'directory, use absolute path' % (name if isinstance(name, str) else name,))
+            'directory, use absolute path' % (name[:300], name[:300]))
     return name
 
 

@@ -86,7 +86,7 @@ class Volume:
         out = {
             'CreatedAt': self.meta['CreatedAt'],
             'Driver': DRIVER,
-            'Labels': dict(self.labels),
+            'Labels': dict(self.labels) or None,
             'Mountpoint': self.data_path,
             'Name': self.name,
             'Options': dict(self.meta.get('Options') or {}) or None,
@@ -175,8 +175,8 @@ class VolumeService:
         names it.
         """
         if driver not in (None, '', DRIVER):
-            raise errors.NotFound('error looking up volume plugin %s: plugin "%s" not found'
-                                  % (driver, driver))
+            raise errors.NotFound('create %s: error looking up volume plugin %s: plugin "%s" '
+                                  'not found' % (name or '', driver, driver))
         labels = dict(labels or {})
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
             raise errors.InvalidArgument('volume labels must map strings to strings')
@@ -417,7 +417,10 @@ class ContainerMounts:
                         'yet' % ', '.join(sorted(p['VolumeOptions'])))
         inherited = []
         for ref, rw in volumes_from:
-            other = self.get_container(ref)
+            try:
+                other = self.get_container(ref)
+            except errors.NotFound as exc:
+                raise errors.InvalidArgument(str(exc))  # as Docker: a bad parameter
             for op in other.record.get('MountPoints') or []:
                 if op['Type'] == mounts_mod.TMPFS:
                     continue

@@ -371,7 +371,7 @@ def build(engine):
     @r.route('GET', '/volumes')
     def volume_list(request, handler):
         selected = volumes.select(parse_filters(request))
-        return http.json_response({'Volumes': [v.view() for v in selected], 'Warnings': []})
+        return http.json_response({'Volumes': [v.view() for v in selected], 'Warnings': None})
 
     @r.route('POST', '/volumes/prune')
     def volume_prune(request, handler):

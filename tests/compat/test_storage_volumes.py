@@ -82,7 +82,7 @@ def test_named_volume_is_shared_and_survives_container_removal(engine, docker_cl
     info = json.loads(ok(docker_cli(['volume', 'inspect', vol])))[0]
     assert info['Name'] == vol and info['Driver'] == 'local' and info['Scope'] == 'local'
     assert info['Mountpoint'] == os.path.join(engine.root, 'volumes', vol, '_data')
-    assert 'com.docker.volume.anonymous' not in (info['Labels'] or {})
+    assert info['Labels'] is None and info['Options'] is None
     m = mounts_by_dest(engine, writer)['/data']
     assert m == {'Type': 'volume', 'Name': vol, 'Source': info['Mountpoint'],
                  'Destination': '/data', 'Driver': 'local', 'Mode': 'z', 'RW': True,
@@ -144,10 +144,15 @@ def test_volume_in_use_cannot_be_removed(engine, docker_cli, names, vols):
 
 def test_bad_volume_names_and_options(engine, docker_cli, names):
     before = volume_names(engine)
-    for bad in ('x', '-lead', 'a/b', 'has space', '../up'):
+    for bad in ('-lead', 'a/b', 'has space', '../up'):
         status, data = engine.api_json('POST', '/volumes/create', {'Name': bad})
         assert status == 400, (bad, data)
-        assert 'includes invalid characters for a local volume name' in data['message']
+        assert data['message'].startswith('create %s: "%s" includes invalid characters for a '
+                                          'local volume name' % (bad, bad)), data
+    status, data = engine.api_json('POST', '/volumes/create', {'Name': 'x'})
+    assert status == 400 and data['message'] == (
+        'create x: volume name is too short, names should be at least two alphanumeric '
+        'characters')
     status, data = engine.api_json('POST', '/volumes/create',
                                    {'Name': 'compat-opts-x', 'DriverOpts': {'type': 'tmpfs'}})
     assert status == 400 and 'not supported' in data['message'], data
@@ -406,7 +411,8 @@ def test_volumes_from_a_missing_container(engine, docker_cli):
     status, data = engine.api_json('POST', '/containers/create',
                                    {'Image': 'busybox', 'Volumes': {'/d': {}},
                                     'HostConfig': {'VolumesFrom': ['nope-no-such-ctr']}})
-    assert status == 404, data
+    assert status == 400, data
+    assert data['message'] == 'No such container: nope-no-such-ctr'
     assert volume_names(engine) == before
 
 
