@@ -256,10 +256,10 @@ class ContainerService:
             if mount_token is not None:
                 self.mounts.abort_create(cid, mount_token)
             raise
-        if mount_token is not None:
-            self.mounts.finish_create(cid, mount_token)
         with self._lock:
             self._by_id[cid] = c
+        if mount_token is not None:
+            self.mounts.finish_create(cid, mount_token)  # the record holds them now
         self.events.publish('container', 'create', cid, self._event_attrs(c))
         return c, warnings
 

@@ -503,6 +503,12 @@ def container_matches(c, filters, images):
         elif key == 'exited':
             if c.status != 'exited' or str(c.state['ExitCode']) not in values:
                 return False
+        elif key == 'volume':
+            points = c.record.get('MountPoints') or []
+            known = {p['Destination'] for p in points}
+            known |= {p.get('Name') or p.get('Source') for p in points}
+            if not any(v in known for v in values):
+                return False
         else:
             raise errors.InvalidArgument('invalid filter \'%s\'' % key)
     return True

@@ -92,6 +92,10 @@ def test_named_volume_is_shared_and_survives_container_removal(engine, docker_cl
                    'sleep', '300']))
     assert ok(docker_cli(['exec', reader, 'cat', '/vol/f'])) == 'hello\n'
     assert ok(docker_cli(['exec', reader, 'stat', '-c', '%u:%g', '/vol/f'])) == '1234:5678\n'
+    listed = ok(docker_cli(['ps', '-a', '-q', '--no-trunc', '--filter', 'volume=' + vol]))
+    assert set(listed.split()) == {inspect(engine, writer)['Id'], inspect(engine, reader)['Id']}
+    listed = ok(docker_cli(['ps', '-a', '-q', '--no-trunc', '--filter', 'volume=/vol']))
+    assert listed.split() == [inspect(engine, reader)['Id']]
     # Removing both containers (even with -v) keeps the named volume.
     ok(docker_cli(['rm', '-f', '-v', writer, reader]))
     assert vol in volume_names(engine)
