@@ -83,6 +83,8 @@ def container_inspect(c, exec_ids=()):
     host_config.setdefault('ReadonlyRootfs', False)
     host_config.setdefault('CapAdd', None)
     host_config.setdefault('CapDrop', None)
+    host_config.setdefault('VolumeDriver', '')
+    host_config.setdefault('VolumesFrom', None)
     return {
         'Id': r['Id'],
         'Created': r['Created'],

@@ -345,6 +345,58 @@ def test_bind_propagation_shared_needs_a_shared_source(engine, docker_cli, names
     assert 'shared:' not in line and 'master:' not in line
 
 
+@pytest.mark.parametrize('mode', ['rshared', 'rslave'])
+def test_bind_propagation_carries_host_mounts_into_the_container(engine, docker_cli, names,
+                                                                 tmp_path, mode):
+    import subprocess
+    src = tmp_path / 'prop'
+    src.mkdir()
+    subprocess.run(['mount', '--bind', str(src), str(src)], check=True)
+    try:
+        subprocess.run(['mount', '--make-shared', str(src)], check=True)
+        name = names()
+        ok(docker_cli(['run', '-d', '--name', name, '-v', '%s:/p:%s' % (src, mode),
+                       'busybox', 'sleep', '300']))
+        (src / 'sub').mkdir()
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(src / 'sub')],
+                       check=True)
+        try:
+            (src / 'sub' / 'late').write_text('propagated\n')
+            # Mounted on the host after the container started: seen inside.
+            out = ok(docker_cli(['exec', name, 'cat', '/p/sub/late']))
+            assert out == 'propagated\n'
+            assert mounts_by_dest(engine, name)['/p']['Propagation'] == mode
+        finally:
+            ok(docker_cli(['rm', '-f', name]))
+            subprocess.run(['umount', str(src / 'sub')], check=True)
+    finally:
+        subprocess.run(['umount', '-l', str(src)], check=True)
+
+
+def test_private_bind_does_not_see_later_host_mounts(engine, docker_cli, names, tmp_path):
+    import subprocess
+    src = tmp_path / 'priv'
+    src.mkdir()
+    subprocess.run(['mount', '--bind', str(src), str(src)], check=True)
+    try:
+        subprocess.run(['mount', '--make-shared', str(src)], check=True)
+        name = names()
+        ok(docker_cli(['run', '-d', '--name', name, '-v', '%s:/p' % src,
+                       'busybox', 'sleep', '300']))
+        (src / 'sub').mkdir()
+        subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(src / 'sub')],
+                       check=True)
+        try:
+            (src / 'sub' / 'late').write_text('x\n')
+            res = docker_cli(['exec', name, 'cat', '/p/sub/late'])
+            assert res.returncode != 0  # rprivate: the host's new mount stays out
+        finally:
+            ok(docker_cli(['rm', '-f', name]))
+            subprocess.run(['umount', str(src / 'sub')], check=True)
+    finally:
+        subprocess.run(['umount', '-l', str(src)], check=True)
+
+
 # -- tmpfs -------------------------------------------------------------------
 
 def test_tmpfs_mounts_have_the_size_and_mode_asked(engine, docker_cli, names):
