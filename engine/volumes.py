@@ -582,8 +582,22 @@ def populate(rootfs, destination, data_path):
     st = os.lstat(source)
     if not stat.S_ISDIR(st.st_mode):
         return False
-    _copy_tree(source, data_path, {})
-    _copy_meta(source, data_path, st)
+    try:
+        _copy_tree(source, data_path, {})
+        _copy_meta(source, data_path, st)
+    except BaseException:
+        # The volume was empty: leave it empty so the next start copies
+        # again, instead of a half copy that would count as content.
+        for name in os.listdir(data_path):
+            path = os.path.join(data_path, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.unlink(path)
+                except OSError:
+                    pass
+        raise
     return True
 
 

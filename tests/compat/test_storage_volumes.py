@@ -501,6 +501,12 @@ BAD_CREATES = [
     ({'Mounts': 'nope'}, 'Mounts'),
     ({'VolumesFrom': ['']}, 'volumes-from specification cannot be an empty string'),
     ({'VolumeDriver': 'flocker'}, 'volume driver'),
+    ({'Mounts': [{'Type': 'volume', 'Source': 'compat-optvol', 'Target': '/x',
+                  'VolumeOptions': {'DriverConfig': {'Options': {'type': 'tmpfs'}}}}]},
+     'local volume driver options (type) are not supported'),
+    ({'Mounts': [{'Type': 'volume', 'Source': 'compat-drvvol', 'Target': '/x',
+                  'VolumeOptions': {'DriverConfig': {'Name': 'flocker'}}}]},
+     'volume driver "flocker" is not supported'),
 ]
 
 

@@ -442,3 +442,18 @@ class TestPopulate(unittest.TestCase):
             f.write('m')
         self.assertFalse(volumes.populate(self.rootfs, '/data', self.dest))
         self.assertEqual(os.listdir(self.dest), ['mine'])
+
+    def test_a_failed_copy_leaves_the_volume_empty(self):
+        from unittest import mock
+        with open(os.path.join(self.rootfs, 'data', 'sub', 'f'), 'w') as f:
+            f.write('x')
+        real_copy = volumes._copy_data
+
+        def fail_after_first(fd_in, fd_out, size):
+            real_copy(fd_in, fd_out, size)
+            raise OSError(28, 'No space left on device')
+        with mock.patch.object(volumes, '_copy_data', fail_after_first):
+            self.assertRaises(OSError, volumes.populate, self.rootfs, '/data', self.dest)
+        self.assertEqual(os.listdir(self.dest), [])
+        self.assertTrue(volumes.populate(self.rootfs, '/data', self.dest))
+        self.assertEqual(os.listdir(os.path.join(self.dest, 'sub')), ['f'])
