@@ -189,6 +189,25 @@ def test_anonymous_volume_from_run_v_and_rm_v(engine, docker_cli, names, vols):
     assert named in left
 
 
+def test_run_v_volumes_are_populated_from_the_image_path(engine, docker_cli, names, vols):
+    named = vols()
+    name = names()
+    # busybox's /etc holds passwd and group: both kinds of volume start with them.
+    out = ok(docker_cli(['run', '--name', name, '-v', '/etc', '-v', named + ':/usr/share',
+                         '-v', vols() + ':/empty', 'busybox', 'sh', '-c',
+                         'head -1 /etc/passwd; ls -A /empty | wc -l']))
+    assert out.splitlines() == ['root:x:0:0:root:/root:/bin/sh', '0']
+    anon = mounts_by_dest(engine, name)['/etc']
+    with open(os.path.join(anon['Source'], 'passwd')) as f:
+        assert f.readline().startswith('root:')
+    # A named volume with content keeps its own content over the image's.
+    ok(docker_cli(['run', '--rm', '-v', named + ':/etc', 'busybox', 'sh', '-c',
+                   'rm -rf /etc/*; echo mine > /etc/own']))
+    out = ok(docker_cli(['run', '--rm', '-v', named + ':/etc', 'busybox', 'ls', '/etc']))
+    assert out.split() == ['own']
+    ok(docker_cli(['rm', '-v', name]))
+
+
 def test_rm_without_v_keeps_anonymous_volumes_and_prune_removes_them(
         engine, docker_cli, names, vols):
     named = vols()
