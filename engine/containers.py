@@ -394,6 +394,8 @@ class ContainerService:
             ExitCode=code, Error=message,
             StartedAt=c.state['StartedAt'], FinishedAt=c.state['FinishedAt'])
         c.save()
+        if self.mounts is not None:
+            self.mounts.stopped(c, publish=False)
         for p in c.pending_attaches:
             p.error = exc
             p.event.set()

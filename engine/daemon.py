@@ -66,11 +66,11 @@ class Engine:
             self.root, self.images, self.snapshotter, None, self.events,
             network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
-        self.volumes = volumes_mod.VolumeService(self.root, self.events)
+        forbidden = [('root', self.root), ('exec root', self.exec_root)]
+        self.volumes = volumes_mod.VolumeService(self.root, self.events, forbidden)
         self.volumes.users = self._volume_users
         self.containers.mounts = volumes_mod.ContainerMounts(
-            self.volumes, self.events, self.containers.get,
-            forbidden=[('root', self.root), ('exec root', self.exec_root)])
+            self.volumes, self.events, self.containers.get, forbidden)
         self.execs = None
 
     def _bind_snapshotter(self, configured, follow_root):
@@ -130,6 +130,7 @@ class Engine:
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
         self.containers.reconcile()
+        self.containers.mounts.reconcile(self.containers.list())
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
 

@@ -44,6 +44,75 @@ class NoSuchVolume(errors.NotFound):
     pass
 
 
+# mount(2) flags the local driver's "o" option may set: name -> (flag, set?).
+_MS = {'rdonly': 1, 'nosuid': 2, 'nodev': 4, 'noexec': 8, 'sync': 16, 'remount': 32,
+       'dirsync': 128, 'noatime': 1024, 'nodiratime': 2048, 'bind': 4096, 'rec': 16384,
+       'relatime': 1 << 21, 'strictatime': 1 << 24}
+_MOUNT_FLAGS = {
+    'defaults': (0, True), 'ro': (_MS['rdonly'], True), 'rw': (_MS['rdonly'], False),
+    'nosuid': (_MS['nosuid'], True), 'suid': (_MS['nosuid'], False),
+    'nodev': (_MS['nodev'], True), 'dev': (_MS['nodev'], False),
+    'noexec': (_MS['noexec'], True), 'exec': (_MS['noexec'], False),
+    'sync': (_MS['sync'], True), 'async': (_MS['sync'], False),
+    'dirsync': (_MS['dirsync'], True),
+    'noatime': (_MS['noatime'], True), 'atime': (_MS['noatime'], False),
+    'nodiratime': (_MS['nodiratime'], True), 'diratime': (_MS['nodiratime'], False),
+    'relatime': (_MS['relatime'], True), 'norelatime': (_MS['relatime'], False),
+    'strictatime': (_MS['strictatime'], True),
+    'nostrictatime': (_MS['strictatime'], False),
+    'bind': (_MS['bind'], True), 'rbind': (_MS['bind'] | _MS['rec'], True),
+}
+LOCAL_OPTIONS = ('type', 'device', 'o')
+
+
+def parse_local_options(opts, forbidden=()):
+    """The local driver's ``type``/``device``/``o`` -> (fstype, device, flags, data).
+
+    Two kinds are offered: ``type=tmpfs`` (a tmpfs mounted on the volume
+    while containers use it) and ``type=none,o=bind,device=/path`` (the
+    volume is that host directory).  Anything else is refused.
+    """
+    for key in opts:
+        if key not in LOCAL_OPTIONS:
+            if key == 'size':
+                raise errors.InvalidArgument('volume option "size" needs an xfs quota, which '
+                                             'this engine does not offer')
+            raise errors.InvalidArgument('invalid option: "%s"' % key)
+    for key, value in opts.items():
+        if not isinstance(value, str) or '\x00' in value or len(value) > 4096:
+            raise errors.InvalidArgument('volume option %s is not a valid string' % key)
+    fstype, device, options = opts.get('type', ''), opts.get('device', ''), opts.get('o', '')
+    if not fstype:
+        raise errors.InvalidArgument('volume options need "type" (tmpfs, or none with '
+                                     'o=bind)')
+    if not device:
+        raise errors.InvalidArgument('volume options need "device"')
+    flags = 0
+    data = []
+    for opt in [o for o in options.split(',') if o]:
+        if opt in _MOUNT_FLAGS:
+            flag, on = _MOUNT_FLAGS[opt]
+            flags = (flags | flag) if on else (flags & ~flag)
+        else:
+            data.append(opt)
+    is_bind = bool(flags & _MS['bind'])
+    if fstype == 'tmpfs' and not is_bind:
+        mounts_mod.merge_tmpfs_options(data)  # only tmpfs's own key=value options
+    elif fstype in ('none', 'bind') or is_bind:
+        if not is_bind:
+            raise errors.InvalidArgument('volume type %s needs o=bind (or rbind)' % fstype)
+        if data:
+            raise errors.InvalidArgument('invalid bind volume option: %s' % ','.join(data))
+        if not device.startswith('/'):
+            raise errors.InvalidArgument('bind volume device must be an absolute path: %s'
+                                         % device)
+        mounts_mod.check_bind_source(device, forbidden)
+    else:
+        raise errors.InvalidArgument('local volumes of type %s are not supported by this '
+                                     'engine yet: use tmpfs, or none with o=bind' % fstype)
+    return fstype, device, flags, ','.join(data)
+
+
 def _size(path):
     """Apparent size of a tree (each inode once), as Docker's directory.Size."""
     seen = set()
@@ -104,9 +173,11 @@ class VolumeService:
     ids]} from the container records.
     """
 
-    def __init__(self, root, events):
+    def __init__(self, root, events, forbidden=()):
         self.root = util.makedirs(os.path.join(root, 'volumes'), 0o701)
         self.events = events
+        self.forbidden = list(forbidden)  # (what, path): never a bind volume's device
+        self.active = {}  # volume with options -> container ids it is mounted for
         self.users = lambda: {}
         self._lock = threading.RLock()
         self._holds = {}   # volume name -> set of container ids being created
@@ -188,11 +259,7 @@ class VolumeService:
                        for k, v in driver_opts.items()):
                 raise errors.InvalidArgument('volume driver options must map strings to '
                                              'strings')
-            # The local driver's type/device/o mount a filesystem on the
-            # volume at each use; not done here yet: refuse, never ignore.
-            raise errors.InvalidArgument(
-                'local volume driver options (%s) are not supported by this engine yet: '
-                'create the volume without --opt' % ', '.join(sorted(driver_opts)))
+            parse_local_options(driver_opts, self.forbidden)
         if name:
             mounts_mod.validate_volume_name(name)
         else:
@@ -211,7 +278,7 @@ class VolumeService:
                 os.chmod(tmp, 0o701)
                 os.mkdir(os.path.join(tmp, '_data'), 0o755)
                 meta = {'Name': name, 'Driver': DRIVER, 'Labels': labels,
-                        'Options': {}, 'CreatedAt': util.utcnow().strftime(
+                        'Options': driver_opts, 'CreatedAt': util.utcnow().strftime(
                             '%Y-%m-%dT%H:%M:%SZ')}
                 util.atomic_write_json(os.path.join(tmp, 'volume.json'), meta, mode=0o600)
                 os.rename(tmp, self._path(name))  # the commit point
@@ -223,6 +290,63 @@ class VolumeService:
                 self._holds.setdefault(name, set()).add(hold_for)
         self.events.publish('volume', 'create', name, {'driver': DRIVER})
         return Volume(meta, self._path(name)), True
+
+    # -- volumes with mount options: mounted while containers use them ------------
+    def activate(self, vol, cid):
+        """Mount a volume with options for container ``cid`` (once for all users)."""
+        opts = vol.meta.get('Options') or {}
+        if not opts:
+            return
+        with self.volume_lock(vol.name):
+            users = self.active.setdefault(vol.name, set())
+            if not users and not local_snap.is_mounted(vol.data_path):
+                fstype, device, flags, data = parse_local_options(opts, self.forbidden)
+                if flags & _MS['bind']:
+                    local_snap.sys_mount(device, vol.data_path, '', flags & (
+                        _MS['bind'] | _MS['rec']))
+                    if flags & ~(_MS['bind'] | _MS['rec']):
+                        # A bind takes its other flags only on a remount.
+                        try:
+                            local_snap.sys_mount('', vol.data_path, '', flags | _MS['remount'])
+                        except BaseException:
+                            local_snap.unmount(vol.data_path)
+                            raise
+                else:
+                    local_snap.sys_mount(device, vol.data_path, fstype, flags, data)
+            users.add(cid)
+
+    def deactivate(self, name, cid):
+        """Container ``cid`` stopped using the volume: unmount after the last one."""
+        vol = self._load(name)
+        with self.volume_lock(name):
+            users = self.active.get(name)
+            if users is None or cid not in users:
+                return
+            users.discard(cid)
+            if users:
+                return
+            del self.active[name]
+            if vol is not None:
+                self._unmount_data(vol)
+
+    def _unmount_data(self, vol):
+        if vol.meta.get('Options') and local_snap.is_mounted(vol.data_path):
+            try:
+                local_snap.unmount(vol.data_path)
+            except errors.EngineError as exc:
+                LOG.warning('cannot unmount volume %s: %s', vol.name, exc)
+
+    def reconcile_active(self, running):
+        """After a restart: ``running`` is {volume name: running container ids}.
+        Volumes with options stay mounted for those; others are unmounted."""
+        for vol in self.list():
+            if not vol.meta.get('Options'):
+                continue
+            users = set(running.get(vol.name) or ())
+            if users and local_snap.is_mounted(vol.data_path):
+                self.active[vol.name] = users
+            elif not users:
+                self._unmount_data(vol)
 
     def release(self, names, cid):
         """Drop the holds of a create in progress (its record now names them)."""
@@ -248,6 +372,7 @@ class VolumeService:
             if users:
                 raise errors.Conflict('remove %s: volume is in use - [%s]'
                                       % (name, ', '.join(users)))
+            self._unmount_data(vol)
             trash = os.path.join(self.root, TRASH_PREFIX + util.new_id()[:16])
             os.rename(vol.path, trash)  # the commit point: the volume is gone
             util.fsync_dir(self.root)
@@ -412,9 +537,7 @@ class ContainerMounts:
                                                  'engine offers the local driver only'
                                                  % p['Driver'])
                 if p['VolumeOptions']:
-                    raise errors.InvalidArgument(
-                        'local volume driver options (%s) are not supported by this engine '
-                        'yet' % ', '.join(sorted(p['VolumeOptions'])))
+                    parse_local_options(p['VolumeOptions'], self.forbidden)
         inherited = []
         for ref, rw in volumes_from:
             try:
@@ -444,7 +567,8 @@ class ContainerMounts:
                     continue
                 vol, made = self.volumes.create(
                     p['Name'] or None, labels=p.get('VolumeLabels'),
-                    anonymous=p['Anonymous'], hold_for=cid)
+                    driver_opts=p.get('VolumeOptions'), anonymous=p['Anonymous'],
+                    hold_for=cid)
                 held.append(vol.name)
                 if made:
                     created.append(vol.name)
@@ -491,6 +615,7 @@ class ContainerMounts:
                 out.append(mounts_mod.oci_mount(p, real))
             else:
                 vol = self.volumes.get(p['Name'])
+                self.volumes.activate(vol, c.id)
                 if p.get('CopyData'):
                     with self.volumes.volume_lock(vol.name):
                         populate(c.rootfs, p['Destination'], vol.data_path)
@@ -507,11 +632,25 @@ class ContainerMounts:
                     'read/write': 'true' if p['RW'] else 'false',
                     'propagation': p['Propagation']})
 
-    def stopped(self, c):
+    def stopped(self, c, publish=True):
+        """The container exited (or its start failed): release its volumes."""
         for p in c.record.get('MountPoints') or []:
             if p['Type'] == mounts_mod.VOLUME:
-                self.events.publish('volume', 'unmount', p['Name'], {
-                    'driver': p['Driver'] or DRIVER, 'container': c.id})
+                self.volumes.deactivate(p['Name'], c.id)
+                if publish:
+                    self.events.publish('volume', 'unmount', p['Name'], {
+                        'driver': p['Driver'] or DRIVER, 'container': c.id})
+
+    def reconcile(self, containers):
+        """After an engine start: volumes with options stay mounted for running
+        containers only."""
+        running = {}
+        for c in containers:
+            if c.is_running():
+                for p in c.record.get('MountPoints') or []:
+                    if p['Type'] == mounts_mod.VOLUME:
+                        running.setdefault(p['Name'], set()).add(c.id)
+        self.volumes.reconcile_active(running)
 
     # -- removal -------------------------------------------------------------
     def removed(self, c, remove_volumes):

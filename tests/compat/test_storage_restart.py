@@ -96,3 +96,29 @@ def test_auto_remove_takes_anonymous_volumes_only(engine_factory, docker_cli):
     while volume_names(eng) != {'named'} and time.monotonic() < deadline:
         time.sleep(0.05)
     assert volume_names(eng) == {'named'}
+
+
+def _mounted(path):
+    with open('/proc/self/mountinfo') as f:
+        return (' %s ' % path) in f.read()
+
+
+def test_tmpfs_volume_mount_follows_its_users_across_a_kill(engine_factory, docker_cli):
+    eng = engine_factory()
+    run = lambda args: docker_cli(args, host=eng.url)  # noqa: E731
+    ok(run(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs',
+            '--opt', 'o=size=1m', 'mem']))
+    data = os.path.join(eng.root, 'volumes', 'mem', '_data')
+    ok(run(['run', '-d', '--name', 'user', '-v', 'mem:/m', 'busybox', 'sh', '-c',
+            'echo kept > /m/f; sleep 300']))
+    assert _mounted(data)
+    eng.kill()
+    eng.start()
+    # Still mounted for the running container; later users share it.
+    assert _mounted(data)
+    assert ok(run(['run', '--rm', '-v', 'mem:/m', 'busybox', 'cat', '/m/f'])) == 'kept\n'
+    assert _mounted(data)
+    ok(run(['stop', '-t', '0', 'user']))
+    assert not _mounted(data)
+    ok(run(['rm', 'user']))
+    ok(run(['volume', 'rm', 'mem']))

@@ -157,15 +157,71 @@ def test_bad_volume_names_and_options(engine, docker_cli, names):
     assert status == 400 and data['message'] == (
         'create x: volume name is too short, names should be at least two alphanumeric '
         'characters')
-    status, data = engine.api_json('POST', '/volumes/create',
-                                   {'Name': 'compat-opts-x', 'DriverOpts': {'type': 'tmpfs'}})
-    assert status == 400 and 'not supported' in data['message'], data
+    for opts, message in (({'type': 'tmpfs'}, 'need "device"'),
+                          ({'type': 'ext4', 'device': '/dev/vda'}, 'not supported'),
+                          ({'type': 'tmpfs', 'device': 'tmpfs', 'foo': 'x'},
+                           'invalid option: "foo"'),
+                          ({'type': 'tmpfs', 'device': 'tmpfs', 'o': 'size=big'},
+                           'Invalid tmpfs option'),
+                          ({'type': 'none', 'device': '/tmp', 'o': 'ro'}, 'needs o=bind'),
+                          ({'type': 'none', 'device': engine.root, 'o': 'bind'},
+                           "engine's root"),
+                          ({'type': 'none', 'device': '/no/such/dir', 'o': 'bind'},
+                           'bind source path does not exist')):
+        status, data = engine.api_json('POST', '/volumes/create',
+                                       {'Name': 'compat-opts-x', 'DriverOpts': opts})
+        assert status == 400 and message in data['message'], (opts, data)
     status, data = engine.api_json('POST', '/volumes/create', {'Name': 5})
     assert status == 400, data
     status, data = engine.api_json('POST', '/volumes/create',
                                    {'Name': 'compat-drv-x', 'Driver': 'nfs-plugin'})
     assert status == 404 and 'plugin' in data['message'], data
     assert volume_names(engine) == before
+
+
+def test_tmpfs_volume_is_shared_while_used_and_mounted_only_then(engine, docker_cli, names,
+                                                                 vols):
+    vol = vols()
+    ok(docker_cli(['volume', 'create', '--opt', 'type=tmpfs', '--opt', 'device=tmpfs',
+                   '--opt', 'o=size=2m,uid=1234,mode=0750', vol]))
+    info = json.loads(ok(docker_cli(['volume', 'inspect', vol])))[0]
+    assert info['Options'] == {'type': 'tmpfs', 'device': 'tmpfs',
+                               'o': 'size=2m,uid=1234,mode=0750'}
+    a, b = names('a'), names('b')
+    ok(docker_cli(['run', '-d', '--name', a, '-v', vol + ':/t', 'busybox', 'sh', '-c',
+                   'echo shared > /t/f; sleep 300']))
+    ok(docker_cli(['run', '-d', '--name', b, '--mount', 'source=%s,target=/u' % vol,
+                   'busybox', 'sleep', '300']))
+    out = ok(docker_cli(['exec', b, 'sh', '-c',
+                         'cat /u/f; grep " /u " /proc/mounts; stat -c "%u %a" /u']))
+    lines = out.splitlines()
+    assert lines[0] == 'shared'
+    assert lines[1].split()[2] == 'tmpfs' and 'size=2048k' in lines[1]
+    assert lines[2] == '1234 750'
+    with open('/proc/self/mountinfo') as f:
+        assert (' %s ' % info['Mountpoint']) in f.read()
+    ok(docker_cli(['rm', '-f', a]))
+    with open('/proc/self/mountinfo') as f:
+        assert (' %s ' % info['Mountpoint']) in f.read()  # b still uses it
+    ok(docker_cli(['rm', '-f', b]))
+    with open('/proc/self/mountinfo') as f:
+        assert (' %s ' % info['Mountpoint']) not in f.read()
+    # Its content lived in memory only.
+    out = ok(docker_cli(['run', '--rm', '-v', vol + ':/t', 'busybox', 'ls', '-A', '/t']))
+    assert out == ''
+
+
+def test_bind_volume_is_the_host_directory(engine, docker_cli, names, vols, tmp_path):
+    vol = vols()
+    (tmp_path / 'seed').write_text('host\n')
+    ok(docker_cli(['volume', 'create', '--opt', 'type=none', '--opt', 'o=bind',
+                   '--opt', 'device=%s' % tmp_path, vol]))
+    out = ok(docker_cli(['run', '--rm', '-v', vol + ':/b', 'busybox', 'sh', '-c',
+                         'cat /b/seed; echo back > /b/out']))
+    assert out == 'host\n'
+    assert (tmp_path / 'out').read_text() == 'back\n'
+    ok(docker_cli(['volume', 'rm', vol]))
+    assert (tmp_path / 'out').exists()  # removing the volume leaves the host directory
 
 
 # -- anonymous volumes -------------------------------------------------------------
@@ -521,8 +577,9 @@ BAD_CREATES = [
     ({'VolumesFrom': ['']}, 'volumes-from specification cannot be an empty string'),
     ({'VolumeDriver': 'flocker'}, 'volume driver'),
     ({'Mounts': [{'Type': 'volume', 'Source': 'compat-optvol', 'Target': '/x',
-                  'VolumeOptions': {'DriverConfig': {'Options': {'type': 'tmpfs'}}}}]},
-     'local volume driver options (type) are not supported'),
+                  'VolumeOptions': {'DriverConfig': {'Options': {'type': 'btrfs',
+                                                                 'device': '/dev/x'}}}}]},
+     'local volumes of type btrfs are not supported'),
     ({'Mounts': [{'Type': 'volume', 'Source': 'compat-drvvol', 'Target': '/x',
                   'VolumeOptions': {'DriverConfig': {'Name': 'flocker'}}}]},
      'volume driver "flocker" is not supported'),

@@ -382,10 +382,48 @@ class TestVolumeStore(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(os.path.join(self.tmp, 'volumes'))), ['broken'])
         self.assertEqual([v.name for v in self.svc.list()], [])
 
-    def test_driver_options_are_refused(self):
+    def test_driver_options(self):
         self.assertRaises(errors.InvalidArgument, self.svc.create, 'data',
                           driver_opts={'type': 'tmpfs'})
         self.assertRaises(errors.NotFound, self.svc.create, 'data', driver='nfs')
+        vol, _ = self.svc.create('data', driver_opts={'type': 'tmpfs', 'device': 'tmpfs',
+                                                      'o': 'size=1m'})
+        self.assertEqual(vol.view()['Options'],
+                         {'type': 'tmpfs', 'device': 'tmpfs', 'o': 'size=1m'})
+
+
+@ddt.ddt
+class TestLocalOptions(unittest.TestCase):
+
+    @ddt.unpack
+    @ddt.data(
+        ({'type': 'tmpfs', 'device': 'tmpfs', 'o': 'size=10m,uid=1000,ro'},
+         ('tmpfs', 'tmpfs', 1, 'size=10m,uid=1000')),
+        ({'type': 'tmpfs', 'device': 'x'}, ('tmpfs', 'x', 0, '')),
+        ({'type': 'none', 'device': '/', 'o': 'bind'}, ('none', '/', 4096, '')),
+        ({'type': 'none', 'device': '/', 'o': 'rbind,ro,nosuid'},
+         ('none', '/', 4096 | 16384 | 1 | 2, '')),
+    )
+    def test_valid(self, opts, expected):
+        self.assertEqual(volumes.parse_local_options(opts), expected)
+
+    @ddt.unpack
+    @ddt.data(
+        ({'type': 'tmpfs'}, 'need "device"'),
+        ({'device': 'tmpfs'}, 'need "type"'),
+        ({'type': 'tmpfs', 'device': 't', 'o': 'bogus'}, 'Invalid tmpfs option'),
+        ({'type': 'tmpfs', 'device': 't', 'x': '1'}, 'invalid option: "x"'),
+        ({'type': 'tmpfs', 'device': 't', 'size': '1g'}, 'xfs quota'),
+        ({'type': 'nfs', 'device': ':/export', 'o': 'addr=1.2.3.4'}, 'not supported'),
+        ({'type': 'none', 'device': '/tmp'}, 'needs o=bind'),
+        ({'type': 'none', 'device': 'rel', 'o': 'bind'}, 'absolute path'),
+        ({'type': 'none', 'device': '/tmp', 'o': 'bind,size=1'}, 'invalid bind volume'),
+        ({'type': 'tmpfs', 'device': 't\x00'}, 'not a valid string'),
+    )
+    def test_invalid(self, opts, message):
+        with self.assertRaises(errors.InvalidArgument) as ctx:
+            volumes.parse_local_options(opts)
+        self.assertIn(message, str(ctx.exception))
 
 
 class TestPopulate(unittest.TestCase):
