@@ -472,6 +472,38 @@ def test_private_bind_does_not_see_later_host_mounts(engine, docker_cli, names, 
         subprocess.run(['umount', '-l', str(src)], check=True)
 
 
+def test_non_recursive_bind_leaves_submounts_out(engine, docker_cli, names, tmp_path):
+    import subprocess
+    (tmp_path / 'sub').mkdir()
+    subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', str(tmp_path / 'sub')],
+                   check=True)
+    try:
+        (tmp_path / 'sub' / 'inner').write_text('x\n')
+        script = 'ls -A /r/sub; echo --; ls -A /n/sub'
+        out = ok(docker_cli(['run', '--rm', '--name', names(),
+                             '--mount', 'type=bind,src=%s,dst=/r' % tmp_path,
+                             '--mount', 'type=bind,src=%s,dst=/n,bind-recursive=disabled'
+                             % tmp_path, 'busybox', 'sh', '-c', script]))
+        recursive, non_recursive = out.split('--\n')
+        assert recursive.split() == ['inner']
+        assert non_recursive.split() == []
+    finally:
+        subprocess.run(['umount', str(tmp_path / 'sub')], check=True)
+
+
+def test_mount_api_volume_labels_and_nocopy(engine, docker_cli, names, vols):
+    vol = vols()
+    name = names()
+    ok(docker_cli(['run', '--name', name, '--mount',
+                   'type=volume,src=%s,dst=/etc,volume-label=team=db,volume-nocopy' % vol,
+                   'busybox', 'ls', '-A', '/etc']))
+    info = json.loads(ok(docker_cli(['volume', 'inspect', vol])))[0]
+    assert info['Labels'] == {'team': 'db'}
+    assert os.listdir(info['Mountpoint']) == []  # nocopy: busybox's /etc was not copied
+    m = mounts_by_dest(engine, name)['/etc']
+    assert m['Mode'] == '' and m['Name'] == vol and m['RW'] is True
+
+
 # -- tmpfs -------------------------------------------------------------------
 
 def test_tmpfs_mounts_have_the_size_and_mode_asked(engine, docker_cli, names):
