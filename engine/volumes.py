@@ -486,7 +486,8 @@ class VolumeService:
         for cid, points in sorted(container_points.items()):
             for p in points or ():
                 if p.get('Type') == mounts_mod.VOLUME and not self.exists(p.get('Name') or ''):
-                    problems.append('container %s uses missing volume %s' % (cid[:12], p.get('Name')))
+                    problems.append('container %s uses missing volume %s'
+                                    % (cid[:12], p.get('Name')))
         return problems
 
     def leftover_notes(self):

@@ -28,9 +28,11 @@ def test_references_survive_restart_and_kill(engine_factory, docker_cli):
     status, busy = eng.api_json('GET', '/containers/busy/json')
     anon = busy['Mounts'][0]['Name']
     eng.restart()
-    for name, cid in (('keep', 'idle'), (anon, 'busy')):
+    for name, ref in (('keep', 'idle'), (anon, 'busy')):
+        cid = eng.api_json('GET', '/containers/%s/json' % ref)[1]['Id']
         status, data = eng.api_json('DELETE', '/volumes/' + name)
         assert status == 409, data
+        assert data['message'] == 'remove %s: volume is in use - [%s]' % (name, cid)
     # The running container still sees its volume after the restart.
     assert ok(run(['exec', 'busy', 'cat', '/anon/f'])) == 'live\n'
     eng.kill()
