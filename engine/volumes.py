@@ -619,10 +619,26 @@ class ContainerMounts:
                 self.volumes.activate(vol, c.id)
                 if p.get('CopyData'):
                     with self.volumes.volume_lock(vol.name):
-                        populate(c.rootfs, p['Destination'], vol.data_path)
+                        # A running container could race the copy with
+                        # symlinks in the shared directory: copy only into a
+                        # volume no running container can write to.
+                        if not self._running_users(vol.name, c.id):
+                            populate(c.rootfs, p['Destination'], vol.data_path)
                     p['CopyData'] = False
                 out.append(mounts_mod.oci_mount(p, vol.data_path))
         return out, mounts_mod.rootfs_propagation(points)
+
+    def _running_users(self, name, exclude):
+        out = []
+        for cid in self.volumes.in_use(name):
+            if cid == exclude:
+                continue
+            try:
+                if self.get_container(cid).is_running():
+                    out.append(cid)
+            except errors.NotFound:
+                pass
+        return out
 
     def started(self, c):
         for p in c.record.get('MountPoints') or []:
