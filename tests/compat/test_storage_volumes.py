@@ -264,6 +264,20 @@ def test_run_v_volumes_are_populated_from_the_image_path(engine, docker_cli, nam
     ok(docker_cli(['rm', '-v', name]))
 
 
+def test_no_copy_into_a_volume_a_running_container_can_write(engine, docker_cli, names,
+                                                             vols):
+    vol = vols()
+    a = names('a')
+    ok(docker_cli(['run', '-d', '--name', a, '-v', vol + ':/nothing', 'busybox',
+                   'sleep', '300']))
+    # The volume is empty, but a running container could race the copy.
+    out = ok(docker_cli(['run', '--rm', '-v', vol + ':/etc', 'busybox', 'ls', '-A', '/etc']))
+    assert out == ''
+    ok(docker_cli(['rm', '-f', a]))
+    out = ok(docker_cli(['run', '--rm', '-v', vol + ':/etc', 'busybox', 'ls', '/etc']))
+    assert 'passwd' in out.split()
+
+
 def test_rm_without_v_keeps_anonymous_volumes_and_prune_removes_them(
         engine, docker_cli, names, vols):
     named = vols()
