@@ -214,7 +214,9 @@ class Engine:
         taken = {m['destination'] for m in user_mounts}
         mounts = [spec_mod.bind_mount(path, '/etc/' + name)
                   for name, path in sorted(etc_files.items()) if '/etc/' + name not in taken]
-        mounts += user_mounts
+        # Parents before children, as Docker sorts them: a volume on /etc
+        # must not hide the engine's /etc/hosts.
+        mounts = volumes_mod.sort_oci_mounts(mounts + user_mounts)
         console = host.get('ConsoleSize') or None
         if not (cfg.get('Tty') and console and len(console) == 2 and all(console)):
             console = None

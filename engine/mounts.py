@@ -173,9 +173,10 @@ def parse_bind(raw):
         raise errors.InvalidArgument('%s: %s' % (invalid_spec(raw), exc))
     if source:
         validate_volume_name(source)
-    # Docker shows mode "z" for a named local volume given without a mode.
+    # Docker shows mode "z" for a local volume given without a mode (its
+    # setBindModeIfNull); only Config.Volumes' anonymous volumes keep "".
     return _new_point(VOLUME, destination, name=source, rw='ro' not in opts,
-                      mode=mode or ('z' if source else ''), copy_data='nocopy' not in opts,
+                      mode=mode or 'z', copy_data='nocopy' not in opts,
                       anonymous=not source, driver='local')
 
 
@@ -293,7 +294,7 @@ def parse_mount(spec):
         if not isinstance(driver, str):
             raise MountConfigError(VOLUME, 'field DriverConfig.Name must be a string')
         driver_opts = _str_map(driver_cfg.get('Options'), 'DriverConfig.Options', VOLUME)
-        return _new_point(VOLUME, destination, name=source, rw=not readonly,
+        return _new_point(VOLUME, destination, name=source, rw=not readonly, mode='z',
                           copy_data=not no_copy, anonymous=not source, driver=driver,
                           labels=labels, driver_opts=driver_opts)
     # tmpfs

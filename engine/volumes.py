@@ -269,27 +269,39 @@ class VolumeService:
             labels.setdefault(ANONYMOUS_LABEL, '')
         with self._lock:
             existing = self._load(name)
-            if existing is not None:
-                if hold_for:
-                    self._holds.setdefault(name, set()).add(hold_for)
-                return existing, False
-            tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.root)
-            try:
-                os.chmod(tmp, 0o701)
-                os.mkdir(os.path.join(tmp, '_data'), 0o755)
+            if existing is None:
                 meta = {'Name': name, 'Driver': DRIVER, 'Labels': labels,
-                        'Options': driver_opts, 'CreatedAt': util.utcnow().strftime(
-                            '%Y-%m-%dT%H:%M:%SZ')}
-                util.atomic_write_json(os.path.join(tmp, 'volume.json'), meta, mode=0o600)
-                os.rename(tmp, self._path(name))  # the commit point
-            except BaseException:
-                shutil.rmtree(tmp, ignore_errors=True)
-                raise
-            util.fsync_dir(self.root)
+                        'Options': driver_opts,
+                        'CreatedAt': util.utcnow().strftime('%Y-%m-%dT%H:%M:%SZ')}
+                self._make(meta)
             if hold_for:
                 self._holds.setdefault(name, set()).add(hold_for)
+        # Docker logs "create" on every create call, also for a volume that
+        # exists (a container naming it, a repeated volume create).
         self.events.publish('volume', 'create', name, {'driver': DRIVER})
+        if existing is not None:
+            return existing, False
         return Volume(meta, self._path(name)), True
+
+    def hold(self, name, cid):
+        """Hold an existing volume for a create in progress (no event: Docker's Get)."""
+        with self._lock:
+            vol = self.get(name)
+            self._holds.setdefault(name, set()).add(cid)
+            return vol
+
+    def _make(self, meta):
+        """Build the volume aside and rename it into place: all or nothing."""
+        tmp = tempfile.mkdtemp(prefix=TMP_PREFIX, dir=self.root)
+        try:
+            os.chmod(tmp, 0o701)
+            os.mkdir(os.path.join(tmp, '_data'), 0o755)
+            util.atomic_write_json(os.path.join(tmp, 'volume.json'), meta, mode=0o600)
+            os.rename(tmp, self._path(meta['Name']))  # the commit point
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        util.fsync_dir(self.root)
 
     # -- volumes with mount options: mounted while containers use them ------------
     def activate(self, vol, cid):
@@ -548,7 +560,7 @@ class ContainerMounts:
             for op in other.record.get('MountPoints') or []:
                 if op['Type'] == mounts_mod.TMPFS:
                     continue
-                copied = dict(op, RW=op['RW'] and rw, CopyData=False)
+                copied = dict(op, RW=op['RW'] and rw, CopyData=False, Inherited=True)
                 copied.pop('FromTmpfs', None)
                 inherited.append(copied)
         # Binds, Mounts and tmpfs win over volumes-from (Docker's order), and
@@ -566,10 +578,13 @@ class ContainerMounts:
             for p in final.values():
                 if p['Type'] != mounts_mod.VOLUME:
                     continue
-                vol, made = self.volumes.create(
-                    p['Name'] or None, labels=p.get('VolumeLabels'),
-                    driver_opts=p.get('VolumeOptions'), anonymous=p['Anonymous'],
-                    hold_for=cid)
+                if p.pop('Inherited', False):
+                    vol, made = self.volumes.hold(p['Name'], cid), False
+                else:
+                    vol, made = self.volumes.create(
+                        p['Name'] or None, labels=p.get('VolumeLabels'),
+                        driver_opts=p.get('VolumeOptions'), anonymous=p['Anonymous'],
+                        hold_for=cid)
                 held.append(vol.name)
                 if made:
                     created.append(vol.name)
@@ -580,8 +595,8 @@ class ContainerMounts:
             raise
         ordered = list(final.values())
         for p in ordered:
-            p.pop('VolumeLabels', None)
-            p.pop('VolumeOptions', None)
+            for key in ('VolumeLabels', 'VolumeOptions', 'Inherited'):
+                p.pop(key, None)
         return ordered, (held, created)
 
     def finish_create(self, cid, token):
@@ -686,6 +701,11 @@ class ContainerMounts:
                 pass
             except errors.EngineError as exc:
                 LOG.warning('removing volume %s of %s: %s', p['Name'], c.id[:12], exc)
+
+
+def sort_oci_mounts(mounts):
+    """OCI mounts ordered parents first (stable), as Docker's sortMounts."""
+    return sorted(mounts, key=lambda m: len([x for x in m['destination'].split('/') if x]))
 
 
 # ---------------------------------------------------------------- populate

@@ -16,7 +16,7 @@ import docker
 import pytest
 
 from tests import daemons
-from tests.compat.conftest import inspect, json_lines
+from tests.compat.conftest import AGAINST_DOCKERD, inspect, json_lines
 
 
 @pytest.fixture
@@ -47,6 +47,10 @@ def client(engine):
 
 def qjson(obj):
     return urllib.parse.quote(json.dumps(obj))
+
+
+# Mount points runc creates for the engine's /etc files.
+ETC_STUBS = {'hostname', 'hosts', 'resolv.conf'}
 
 
 def ok(res):
@@ -146,6 +150,7 @@ def test_volume_in_use_cannot_be_removed(engine, docker_cli, names, vols):
     ok(docker_cli(['volume', 'rm', vol]))
 
 
+@pytest.mark.engine_only
 def test_bad_volume_names_and_options(engine, docker_cli, names):
     before = volume_names(engine)
     for bad in ('-lead', 'a/b', 'has space', '../up'):
@@ -226,6 +231,7 @@ def test_bind_volume_is_the_host_directory(engine, docker_cli, names, vols, tmp_
 
 # -- anonymous volumes -------------------------------------------------------------
 
+@pytest.mark.engine_only
 def test_anonymous_volume_from_run_v_and_rm_v(engine, docker_cli, names, vols):
     named = vols()
     name = names()
@@ -259,11 +265,15 @@ def test_run_v_volumes_are_populated_from_the_image_path(engine, docker_cli, nam
     # A named volume with content keeps its own content over the image's.
     ok(docker_cli(['run', '--rm', '-v', named + ':/etc', 'busybox', 'sh', '-c',
                    'rm -rf /etc/*; echo mine > /etc/own']))
-    out = ok(docker_cli(['run', '--rm', '-v', named + ':/etc', 'busybox', 'ls', '/etc']))
-    assert out.split() == ['own']
+    out = ok(docker_cli(['run', '--rm', '--hostname', 'volhost', '-v', named + ':/etc',
+                         'busybox', 'sh', '-c', 'ls /etc; cat /etc/hostname']))
+    # The engine's hostname, hosts and resolv.conf are mounted over the
+    # volume (their mount points appear in it, as with Docker).
+    assert out.split() == ['hostname', 'hosts', 'own', 'resolv.conf', 'volhost']
     ok(docker_cli(['rm', '-v', name]))
 
 
+@pytest.mark.engine_only
 def test_no_copy_into_a_volume_a_running_container_can_write(engine, docker_cli, names,
                                                              vols):
     vol = vols()
@@ -272,12 +282,14 @@ def test_no_copy_into_a_volume_a_running_container_can_write(engine, docker_cli,
                    'sleep', '300']))
     # The volume is empty, but a running container could race the copy.
     out = ok(docker_cli(['run', '--rm', '-v', vol + ':/etc', 'busybox', 'ls', '-A', '/etc']))
-    assert out == ''
-    ok(docker_cli(['rm', '-f', a]))
-    out = ok(docker_cli(['run', '--rm', '-v', vol + ':/etc', 'busybox', 'ls', '/etc']))
+    assert set(out.split()) <= ETC_STUBS
+    # Without a running user, the same run copies (the control).
+    other = vols()
+    out = ok(docker_cli(['run', '--rm', '-v', other + ':/etc', 'busybox', 'ls', '/etc']))
     assert 'passwd' in out.split()
 
 
+@pytest.mark.engine_only
 def test_rm_without_v_keeps_anonymous_volumes_and_prune_removes_them(
         engine, docker_cli, names, vols):
     named = vols()
@@ -300,6 +312,7 @@ def test_rm_without_v_keeps_anonymous_volumes_and_prune_removes_them(
     assert named not in volume_names(engine)
 
 
+@pytest.mark.engine_only
 def test_prune_keeps_volumes_in_use_and_honours_labels(engine, docker_cli, names, vols):
     used, keep, drop = vols('used'), vols('keep'), vols('drop')
     ok(docker_cli(['volume', 'create', '--label', 'p=1', used]))
@@ -514,9 +527,10 @@ def test_mount_api_volume_labels_and_nocopy(engine, docker_cli, names, vols):
                    'busybox', 'ls', '-A', '/etc']))
     info = json.loads(ok(docker_cli(['volume', 'inspect', vol])))[0]
     assert info['Labels'] == {'team': 'db'}
-    assert os.listdir(info['Mountpoint']) == []  # nocopy: busybox's /etc was not copied
+    # nocopy: busybox's /etc was not copied (only mount point stubs are there).
+    assert set(os.listdir(info['Mountpoint'])) <= ETC_STUBS
     m = mounts_by_dest(engine, name)['/etc']
-    assert m['Mode'] == '' and m['Name'] == vol and m['RW'] is True
+    assert m['Mode'] == 'z' and m['Name'] == vol and m['RW'] is True
 
 
 # -- tmpfs -------------------------------------------------------------------
@@ -546,6 +560,7 @@ def test_tmpfs_mounts_have_the_size_and_mode_asked(engine, docker_cli, names):
     assert inspect(engine, name)['HostConfig']['Tmpfs'] == {'/run': 'rw,size=64m,mode=1777'}
 
 
+@pytest.mark.stricter_than_docker2010
 def test_tmpfs_bad_options_are_refused(engine, docker_cli, names):
     before = container_ids(engine)
     for tmpfs in ({'/x': 'size=lots'}, {'/x': 'bogus'}, {'x': ''}, {'/': ''}):
@@ -633,6 +648,7 @@ BAD_CREATES = [
 ]
 
 
+@pytest.mark.stricter_than_docker2010  # Docker answers 500, or creates the bind source
 @pytest.mark.parametrize('host_config, message', BAD_CREATES)
 def test_bad_mounts_are_400_and_leave_nothing(engine, host_config, message):
     before_c, before_v = container_ids(engine), volume_names(engine)
@@ -646,6 +662,7 @@ def test_bad_mounts_are_400_and_leave_nothing(engine, host_config, message):
     assert volume_names(engine) == before_v
 
 
+@pytest.mark.engine_only
 def test_bind_of_the_engine_root_is_refused(engine, docker_cli):
     before_c, before_v = container_ids(engine), volume_names(engine)
     for source in (engine.root, os.path.join(engine.root, 'volumes'), '/',
@@ -661,6 +678,7 @@ def test_bind_of_the_engine_root_is_refused(engine, docker_cli):
     assert volume_names(engine) == before_v
 
 
+@pytest.mark.stricter_than_docker2010
 def test_relative_config_volume_is_refused(engine, docker_cli):
     before_c, before_v = container_ids(engine), volume_names(engine)
     res = docker_cli(['create', '-v', 'data', 'busybox', 'true'])
@@ -687,11 +705,12 @@ def test_volume_events(engine, docker_cli, names, vols):
                          '{{json .}}']))
     events = json_lines(out)
     actions = [e['Action'] for e in events]
-    assert actions == ['create', 'mount', 'unmount', 'destroy'], actions
-    mount = events[1]['Actor']['Attributes']
+    # As Docker: the container's create logs "create" again for the existing volume.
+    assert actions == ['create', 'create', 'mount', 'unmount', 'destroy'], actions
+    mount = events[2]['Actor']['Attributes']
     assert mount == {'container': cid, 'destination': '/d', 'driver': 'local',
                      'propagation': '', 'read/write': 'false'}
-    assert events[2]['Actor']['Attributes'] == {'container': cid, 'driver': 'local'}
+    assert events[3]['Actor']['Attributes'] == {'container': cid, 'driver': 'local'}
     assert events[0]['Actor']['ID'] == vol
 
 
@@ -716,10 +735,15 @@ def test_docker_py_volumes_and_mounts(engine, client, names, vols, tmp_path):
     assert {m['Destination'] for m in c.attrs['Mounts']} == {'/v', '/b'}
     c.remove(v=True)
     assert vol in [x.name for x in client.volumes.list()]
-    with pytest.raises(docker.errors.APIError) as err:
-        client.containers.create('busybox', 'true', volumes={'/no/such/dir': {'bind': '/x'}})
-    assert err.value.status_code == 400
-    pruned = client.volumes.prune(filters={'all': 'true', 'label': 'a=b'})
+    if not AGAINST_DOCKERD:  # Docker creates a missing bind source; the issue asks 400
+        with pytest.raises(docker.errors.APIError) as err:
+            client.containers.create('busybox', 'true',
+                                     volumes={'/no/such/dir': {'bind': '/x'}})
+        assert err.value.status_code == 400
+    filters = {'label': 'a=b'}
+    if not AGAINST_DOCKERD:
+        filters['all'] = 'true'  # API 1.42+: named volumes are pruned only with all
+    pruned = client.volumes.prune(filters=filters)
     assert vol in (pruned['VolumesDeleted'] or [])
 
 
