@@ -358,6 +358,13 @@ def test_image_volume_is_populated_from_the_image(engine, docker_cli, names,
     ok(docker_cli(['start', '-a', c]))
     with open(os.path.join(data_path, 'new')) as f:
         assert f.read() == 'more\n'
+    # A mount at the image's VOLUME path replaces its anonymous volume.
+    before = volume_names(engine)
+    c3 = names('over')
+    ok(docker_cli(['create', '--name', c3, '--tmpfs', '/data', ref, 'true']))
+    assert volume_names(engine) == before
+    assert mounts_by_dest(engine, c3) == {}  # HostConfig.Tmpfs is not listed
+    ok(docker_cli(['rm', c3]))
     # nocopy: an anonymous volume stays empty.
     c2 = names('nocopy')
     out = ok(docker_cli(['run', '--name', c2, '--mount', 'type=volume,dst=/data,volume-nocopy',
