@@ -497,3 +497,48 @@ class TestPopulate(unittest.TestCase):
         self.assertEqual(os.listdir(self.dest), [])
         self.assertTrue(volumes.populate(self.rootfs, '/data', self.dest))
         self.assertEqual(os.listdir(os.path.join(self.dest, 'sub')), ['f'])
+
+
+class TestCreateRollback(unittest.TestCase):
+    """A create that fails after its volumes were made takes them back."""
+
+    def setUp(self):
+        from unittest import mock
+        from engine import containers
+        self.tmp = tempfile.mkdtemp()
+        bus = events.EventBus()
+        self.vols = volumes.VolumeService(self.tmp, bus)
+        image = mock.Mock(id='sha256:' + 'a' * 64, top_chain_id='chain')
+        images = mock.Mock()
+        images.resolve.return_value = image
+        images.image_config_for_container.return_value = {'Cmd': ['sh'],
+                                                          'Volumes': {'/img': {}}}
+        self.snap = mock.Mock()
+        self.snap.name = 'fake'
+        self.svc = containers.ContainerService(self.tmp, images, self.snap, None, bus,
+                                               mock.Mock())
+        self.svc.mounts = volumes.ContainerMounts(self.vols, bus, self.svc.get,
+                                                  [('root', self.tmp)])
+        self.vols.users = lambda: {n: {c.id for c in self.svc.list()
+                                       for p in c.record['MountPoints'] if p['Name'] == n}
+                                   for n in [v.name for v in self.vols.list()]}
+
+    def tearDown(self):
+        import shutil
+        shutil.rmtree(self.tmp)
+
+    def test_failed_prepare_removes_the_volumes_it_made(self):
+        self.vols.create('existing')
+        self.snap.prepare.side_effect = errors.EngineError('disk on fire')
+        body = {'Image': 'img', 'Volumes': {'/anon': {}},
+                'HostConfig': {'Binds': ['existing:/e', 'fresh:/f']}}
+        self.assertRaises(errors.EngineError, self.svc.create, body)
+        self.assertEqual([v.name for v in self.vols.list()], ['existing'])
+        self.assertEqual(self.vols._holds, {})
+        self.snap.prepare.side_effect = None
+        c, _ = self.svc.create(body)
+        by_dest = {p['Destination']: p for p in c.record['MountPoints']}
+        self.assertEqual(sorted(by_dest), ['/anon', '/e', '/f', '/img'])
+        self.assertEqual(self.vols._holds, {})
+        self.assertEqual(sorted(self.vols.in_use('fresh')), [c.id])
+        self.assertRaises(errors.Conflict, self.vols.remove, 'existing')
