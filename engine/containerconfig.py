@@ -10,6 +10,7 @@ are refused when set, so a tenant never gets a silently weaker container.
 import copy
 
 from engine import errors
+from engine import mounts
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -31,6 +32,9 @@ HOST_CONFIG_SUPPORTED = {
     'Privileged': bool, 'CapAdd': _STR_LIST, 'CapDrop': _STR_LIST,
     'ReadonlyRootfs': bool, 'ConsoleSize': list, 'LogConfig': dict,
     'Init': bool,
+    # Storage (engine/mounts.py checks the contents).
+    'Binds': _STR_LIST, 'Mounts': list, 'Tmpfs': dict, 'VolumesFrom': _STR_LIST,
+    'VolumeDriver': str,
 }
 
 NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
@@ -89,11 +93,11 @@ def validate_create(body):
         config['Entrypoint'] = [config['Entrypoint']]
     if not config.get('Image'):
         raise errors.InvalidArgument('Config.Image is required')
+    # Anonymous volumes: the keys are checked with the other mounts.
+    for path in config.get('Volumes') or {}:
+        mounts.parse_config_volume(path)
     # Accepted by Docker's schema but not honoured here yet: refuse rather
     # than run a container that silently lacks what was asked.
-    if config.get('Volumes'):
-        raise errors.InvalidArgument('Config.Volumes (anonymous volumes, docker run -v /path) '
-                                     'is not supported by this engine yet')
     health = config.get('Healthcheck') or {}
     if health.get('Test') and health['Test'] != ['NONE']:
         raise errors.InvalidArgument('Config.Healthcheck is not supported by this engine yet')

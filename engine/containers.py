@@ -110,6 +110,7 @@ class ContainerService:
         self._by_id = {}
         self._names = {}
         self.watcher = None  # set by the daemon: engine.exits.ExitWatcher
+        self.mounts = None  # set by the daemon: engine.volumes.ContainerMounts
         self.leftovers = []  # record-less directories found by load_all
         self._creating = collections.Counter()  # image id -> creates in progress
 
@@ -220,7 +221,11 @@ class ContainerService:
             self._names[name] = cid  # reserve the name while we build
 
         path = os.path.join(self.root, cid)
+        mount_token = None
         try:
+            if self.mounts is not None:
+                record_mounts, mount_token = self.mounts.resolve(
+                    cid, host_config, merged.get('Volumes'))
             os.makedirs(path, mode=0o700)
             os.makedirs(os.path.join(path, 'rootfs'), mode=0o755)
             os.makedirs(os.path.join(path, 'bundle'), mode=0o700)
@@ -240,15 +245,21 @@ class ContainerService:
                 'MonitorPid': 0,
                 'Driver': self.snapshotter.name,
             }
+            if mount_token is not None:
+                record['MountPoints'] = record_mounts
             c = Container(record, path)
             c.save()  # the record is the commit point: after this the container exists
         except BaseException:
             with self._lock:
                 self._names.pop(name, None)
             self._remove_dir(cid, path)
+            if mount_token is not None:
+                self.mounts.abort_create(cid, mount_token)
             raise
         with self._lock:
             self._by_id[cid] = c
+        if mount_token is not None:
+            self.mounts.finish_create(cid, mount_token)  # the record holds them now
         self.events.publish('container', 'create', cid, self._event_attrs(c))
         return c, warnings
 
@@ -296,7 +307,7 @@ class ContainerService:
                 # Docker removes an auto-remove container whose start failed;
                 # `docker run --rm` waits for exactly that.
                 try:
-                    self.remove(c.id, force=True)
+                    self.remove(c.id, force=True, volumes=True)
                 except errors.EngineError as exc:
                     LOG.warning('removing %s after its failed start: %s', c.id[:12], exc)
             raise failure
@@ -383,6 +394,8 @@ class ContainerService:
             ExitCode=code, Error=message,
             StartedAt=c.state['StartedAt'], FinishedAt=c.state['FinishedAt'])
         c.save()
+        if self.mounts is not None:
+            self.mounts.stopped(c, publish=False)
         for p in c.pending_attaches:
             p.error = exc
             p.event.set()
@@ -435,6 +448,8 @@ class ContainerService:
                 self._cleanup_runtime(c)
                 c.save()
                 c.cond.notify_all()
+        if self.mounts is not None:
+            self.mounts.stopped(c)
         if oom:
             self.events.publish('container', 'oom', cid, self._event_attrs(c))
         self.events.publish('container', 'die', cid, self._event_attrs(c, exitCode=str(code)))
@@ -442,6 +457,8 @@ class ContainerService:
             self.events.publish('container', 'destroy', cid, self._event_attrs(c))
             self._cleanup_runtime(c)
             self._remove_dir(c.id, c.path)
+            if self.mounts is not None:
+                self.mounts.removed(c, remove_volumes=True)
 
     def reconcile(self):
         """After an engine (re)start: match every record with what is really running."""
@@ -706,6 +723,8 @@ class ContainerService:
         # Unmounting and deleting files happen after the waiters are woken:
         # `docker run --rm` need not wait for them.
         self._remove_dir(c.id, c.path)
+        if self.mounts is not None:
+            self.mounts.removed(c, remove_volumes=volumes)
 
     def _finish_remove(self, c, runtime_clean):
         """Complete a removal found half done (a REMOVING record at start-up)."""

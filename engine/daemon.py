@@ -22,6 +22,7 @@ from engine import network as network_mod
 from engine import snapshotters
 from engine.snapshotters import local as local_snap
 from engine import util
+from engine import volumes as volumes_mod
 from engine.api import http
 from engine.runtime import monitor
 from engine.runtime import oci
@@ -65,6 +66,11 @@ class Engine:
             self.root, self.images, self.snapshotter, None, self.events,
             network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
+        forbidden = [('root', self.root), ('exec root', self.exec_root)]
+        self.volumes = volumes_mod.VolumeService(self.root, self.events, forbidden)
+        self.volumes.users = self._volume_users
+        self.containers.mounts = volumes_mod.ContainerMounts(
+            self.volumes, self.events, self.containers.get, forbidden)
         self.execs = None
 
     def _bind_snapshotter(self, configured, follow_root):
@@ -92,6 +98,14 @@ class Engine:
             raise errors.Conflict('another engine is using the root %s' % self.root)
         return fd
 
+    def _volume_users(self):
+        users = {}
+        for c in self.containers.list():
+            for p in c.record.get('MountPoints') or ():
+                if p.get('Type') == 'volume' and p.get('Name'):
+                    users.setdefault(p['Name'], set()).add(c.id)
+        return users
+
     def _image_event(self, action, image_id, attributes=None):
         self.events.publish('image', action, image_id, attributes or {})
 
@@ -111,10 +125,12 @@ class Engine:
         self.content.cleanup()
         self.snapshotter.cleanup()
         self.containers.load_all()
+        self.volumes.cleanup()
         self._remove_orphan_snapshots()
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
         self.containers.reconcile()
+        self.containers.mounts.reconcile(self.containers.list())
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
 
@@ -161,6 +177,8 @@ class Engine:
         problems += self.snapshotter.check()
         problems += self.images.check()
         problems += self.containers.check()
+        problems += self.volumes.check({c.id: c.record.get('MountPoints')
+                                        for c in self.containers.list()})
         return problems
 
     def leftovers(self):
@@ -169,6 +187,7 @@ class Engine:
                  for p in self.containers.leftovers]
         notes += ['snapshot of removed container %s' % key[:12]
                   for key in self._orphan_snapshots()]
+        notes += self.volumes.leftover_notes()
         return notes
 
     # -- container plumbing ----------------------------------------------------
@@ -191,12 +210,17 @@ class Engine:
             network = 'container:' + netns
         else:
             network = 'private'
+        user_mounts, rootfs_propagation = self.containers.mounts.spec_mounts(c)
+        taken = {m['destination'] for m in user_mounts}
         mounts = [spec_mod.bind_mount(path, '/etc/' + name)
-                  for name, path in sorted(etc_files.items())]
+                  for name, path in sorted(etc_files.items()) if '/etc/' + name not in taken]
+        # Parents before children, as Docker sorts them: a volume on /etc
+        # must not hide the engine's /etc/hosts.
+        mounts = volumes_mod.sort_oci_mounts(mounts + user_mounts)
         console = host.get('ConsoleSize') or None
         if not (cfg.get('Tty') and console and len(console) == 2 and all(console)):
             console = None
-        return spec_mod.generate(
+        spec = spec_mod.generate(
             [c.record['Path']] + c.record['Args'], c.rootfs,
             env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/', user=user,
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
@@ -207,6 +231,10 @@ class Engine:
             privileged=bool(host.get('Privileged')),
             cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or (),
             console_size=console)
+        if rootfs_propagation:
+            spec['linux']['rootfsPropagation'] = rootfs_propagation
+        self.containers.mounts.started(c)
+        return spec
 
     def build_exec_process(self, c, exec_config, tty):
         """An exec inherits the running container's process settings."""
@@ -335,7 +363,7 @@ class Engine:
             'Images': len(self.images.list_images()),
             'Driver': self.snapshotter.name,
             'DriverStatus': [['Backing Filesystem', 'extfs']],
-            'Plugins': {'Volume': [], 'Network': ['host', 'none'], 'Log': ['k8s-file']},
+            'Plugins': {'Volume': ['local'], 'Network': ['host', 'none'], 'Log': ['k8s-file']},
             'MemoryLimit': True, 'SwapLimit': False, 'CpuCfsPeriod': True, 'CpuCfsQuota': True,
             'CPUShares': True, 'CPUSet': True, 'PidsLimit': True, 'IPv4Forwarding': False,
             'Debug': bool(self.conf.debug),

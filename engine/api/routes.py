@@ -349,6 +349,49 @@ def build(engine):
             config=body)
         return http.json_response({'Id': image_id}, 201)
 
+    # -- volumes --------------------------------------------------------------
+    volumes = engine.volumes
+
+    @r.route('POST', '/volumes/create')
+    def volume_create(request, handler):
+        body = request.json(limit, {}) or {}
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument('volume create config must be a JSON object')
+        for key, kind in (('Name', str), ('Driver', str), ('DriverOpts', dict),
+                          ('Labels', dict)):
+            if body.get(key) is not None and not isinstance(body[key], kind):
+                raise errors.InvalidArgument('%s has the wrong type' % key)
+        if body.get('ClusterVolumeSpec'):
+            raise errors.InvalidArgument('cluster volumes need a swarm, which this engine '
+                                         'does not offer')
+        vol, _ = volumes.create(body.get('Name') or None, driver=body.get('Driver'),
+                                driver_opts=body.get('DriverOpts'), labels=body.get('Labels'))
+        return http.json_response(vol.view(), 201)
+
+    @r.route('GET', '/volumes')
+    def volume_list(request, handler):
+        selected = volumes.select(parse_filters(request))
+        return http.json_response({'Volumes': [v.view() for v in selected], 'Warnings': None})
+
+    @r.route('POST', '/volumes/prune')
+    def volume_prune(request, handler):
+        filters = parse_filters(request)
+        all_volumes = not request.version_at_least('1.42')
+        for value in filters.get('all') or []:
+            if value.lower() not in ('true', '1', 'false', '0'):
+                raise errors.InvalidArgument("invalid filter 'all=%s'" % value)
+            all_volumes = value.lower() in ('true', '1')
+        return http.json_response(volumes.prune(filters, all_volumes=all_volumes))
+
+    @r.route('GET', '/volumes/{name}')
+    def volume_inspect(request, handler):
+        return http.json_response(volumes.get(request.params['name']).view())
+
+    @r.route('DELETE', '/volumes/{name}')
+    def volume_delete(request, handler):
+        volumes.remove(request.params['name'], force=request.bool_arg('force'))
+        return http.empty()
+
     # -- images ---------------------------------------------------------------
     @r.route('GET', '/images/json')
     def image_list(request, handler):
@@ -459,6 +502,12 @@ def container_matches(c, filters, images):
                 return False
         elif key == 'exited':
             if c.status != 'exited' or str(c.state['ExitCode']) not in values:
+                return False
+        elif key == 'volume':
+            points = c.record.get('MountPoints') or []
+            known = {p['Destination'] for p in points}
+            known |= {p.get('Name') or p.get('Source') for p in points}
+            if not any(v in known for v in values):
                 return False
         else:
             raise errors.InvalidArgument('invalid filter \'%s\'' % key)

@@ -3,6 +3,7 @@
 import shlex
 import time
 
+from engine import mounts as mounts_mod
 from engine import util
 
 
@@ -82,6 +83,8 @@ def container_inspect(c, exec_ids=()):
     host_config.setdefault('ReadonlyRootfs', False)
     host_config.setdefault('CapAdd', None)
     host_config.setdefault('CapDrop', None)
+    host_config.setdefault('VolumeDriver', '')
+    host_config.setdefault('VolumesFrom', None)
     return {
         'Id': r['Id'],
         'Created': r['Created'],
@@ -103,7 +106,7 @@ def container_inspect(c, exec_ids=()):
         'ExecIDs': list(exec_ids) or None,
         'HostConfig': host_config,
         'GraphDriver': {'Name': r.get('Driver', ''), 'Data': None},
-        'Mounts': [],
+        'Mounts': mounts_mod.container_mounts_view(r.get('MountPoints')),
         'Config': dict(r['Config'], Image=r.get('ImageName', r['Config'].get('Image'))),
         'NetworkSettings': _network_settings(c),
     }
@@ -130,6 +133,6 @@ def container_summary(c, size=False):
         'Status': status_text(r['State']),
         'HostConfig': {'NetworkMode': mode},
         'NetworkSettings': {'Networks': _network_settings(c)['Networks']},
-        'Mounts': [],
+        'Mounts': mounts_mod.container_mounts_view(r.get('MountPoints')),
     }
     return out

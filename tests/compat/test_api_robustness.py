@@ -131,7 +131,6 @@ def test_inspect_while_a_named_create_runs_never_500s(engine, names):
 
 
 @pytest.mark.parametrize('path, body, message', [
-    ('/containers/create', {'Image': 'busybox', 'Volumes': {'/data': {}}}, 'Config.Volumes'),
     ('/containers/create', {'Image': 'busybox', 'Healthcheck': {'Test': ['CMD', 'true']}},
      'Healthcheck'),
     ('/containers/create', {'Image': 'busybox', 'HostConfig': {'ConsoleSize': [-1, 5]}},
