@@ -675,20 +675,32 @@ class ContainerService:
     def rename(self, ref, new_name):
         c = self.get(ref)
         new_name = names.validate(new_name)
-        with self._lock, c.lock:
+        # Lock order everywhere: the container's lock, then the service's.
+        with c.lock:
+            if c.removed:
+                raise errors.NoSuchContainer(ref)
             old = c.name
             if new_name == old:
                 raise errors.InvalidArgument('Renaming a container with the same name as its '
                                              'current name')
-            if new_name in self._names:
-                raise errors.Conflict('Conflict. The container name "/%s" is already in use by '
-                                      'container "%s". You have to remove (or rename) that '
-                                      'container to be able to reuse that name.'
-                                      % (new_name, self._names[new_name]))
+            with self._lock:
+                if new_name in self._names:
+                    raise errors.Conflict(
+                        'Conflict. The container name "/%s" is already in use by container '
+                        '"%s". You have to remove (or rename) that container to be able to '
+                        'reuse that name.' % (new_name, self._names[new_name]))
+                self._names[new_name] = c.id
             c.record['Name'] = '/' + new_name
-            c.save()
-            self._names.pop(old, None)
-            self._names[new_name] = c.id
+            try:
+                c.save()
+            except BaseException:
+                c.record['Name'] = '/' + old
+                with self._lock:
+                    self._names.pop(new_name, None)
+                raise
+            with self._lock:
+                if self._names.get(old) == c.id:
+                    self._names.pop(old, None)
         self.events.publish('container', 'rename', c.id, self._event_attrs(c, oldName='/' + old))
 
     def remove(self, ref, force=False, volumes=False):
