@@ -18,6 +18,7 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import errors
 from engine import names
+from engine import security
 from engine import util
 
 LOG = logging.getLogger(__name__)
@@ -197,6 +198,7 @@ class ContainerService:
                             'the container gets its own network namespace with loopback only')
         elif mode.startswith('container:'):
             self.get(mode.split(':', 1)[1])  # must exist now, as Docker checks
+        security.prepare_create(host_config, self.get)
         cid = util.new_id()
         if not merged['Hostname']:
             merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
