@@ -450,19 +450,11 @@ def _ipc_options(c, lookup):
     if other_mode != 'shareable':
         raise errors.Conflict('%s: non-shareable IPC (hint: use IpcMode:shareable for the '
                               'donor container)' % what)
-    pid = other.state['Pid']
-    # The donor's /dev/shm, seen through its root: it must be the tmpfs
-    # directory it was given, not a link its processes planted (a link
-    # would be followed from the host's root by the runtime).
-    shm = '/proc/%d/root/dev/shm' % pid
-    for path in ('/proc/%d/root/dev' % pid, shm):
-        try:
-            st = os.lstat(path)
-        except OSError:
-            st = None
-        if st is None or not stat.S_ISDIR(st.st_mode):
-            raise errors.Conflict('%s: its /dev/shm is gone' % what)
-    return 'container:%d' % pid, spec_mod.bind_mount(shm, '/dev/shm'), True
+    # The IPC namespace (SysV IPC, POSIX message queues) is shared; the
+    # donor's /dev/shm tmpfs lives in its own mount namespace, which the
+    # kernel does not let another namespace bind-mount, so the joiner gets
+    # a /dev/shm of its own (Docker keeps a daemon-side tmpfs for that).
+    return 'container:%d' % other.state['Pid'], None, True
 
 
 def _pid_option(c, lookup):

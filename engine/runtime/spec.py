@@ -64,8 +64,9 @@ DEFAULT_DEVICES = (
 
 # Docker's device cgroup (runc's defaults plus Docker's spec): deny all,
 # allow mknod of anything (the node is still useless unless allowed below),
-# then the default nodes, /dev/console, ptys, ptmx and /dev/net/tun; /dev/fuse
-# is denied explicitly (a --device /dev/fuse later in the list re-allows it).
+# then the default nodes, /dev/console, ptys, ptmx and /dev/net/tun.  (Docker's
+# spec also denies /dev/fuse, a no-op after deny-all that cgroup v1 cannot
+# express once c *:* m is allowed.)
 DEFAULT_DEVICE_RULES = (
     {'allow': False, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'access': 'm'},
@@ -80,7 +81,6 @@ DEFAULT_DEVICE_RULES = (
     {'allow': True, 'type': 'c', 'major': 136, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 5, 'minor': 2, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 10, 'minor': 200, 'access': 'rwm'},
-    {'allow': False, 'type': 'c', 'major': 10, 'minor': 229, 'access': 'rwm'},
 )
 
 NOFILE_LIMIT = 1048576
