@@ -19,6 +19,7 @@ import re
 import stat
 
 from engine import errors
+from engine import util
 from engine.runtime import seccomp
 from engine.runtime import spec as spec_mod
 
@@ -532,16 +533,17 @@ def spec_options(c, lookup, network_private):
 
 
 def inspect_fields(record):
-    """Top-level inspect keys Docker shows on a host without SELinux or
-    AppArmor (ours never labels; AppArmor only where the kernel has it)."""
-    opts_profile = ''
-    if apparmor_enabled():
-        try:
-            opts_profile = parse_security_opt(
-                record['HostConfig'].get('SecurityOpt')).apparmor
-        except errors.InvalidArgument:
-            opts_profile = ''
-    return {'MountLabel': '', 'ProcessLabel': '', 'AppArmorProfile': opts_profile}
+    """Top-level inspect keys as Docker shows them on a host without SELinux
+    (this engine never labels): the AppArmor profile asked for shows until
+    the first start, which sets it to what applies ('' without AppArmor)."""
+    try:
+        profile = parse_security_opt(record['HostConfig'].get('SecurityOpt')).apparmor
+    except errors.InvalidArgument:
+        profile = ''
+    started = record.get('State', {}).get('StartedAt', util.ZERO_TIME) != util.ZERO_TIME
+    if started and not apparmor_enabled():
+        profile = ''
+    return {'MountLabel': '', 'ProcessLabel': '', 'AppArmorProfile': profile}
 
 
 def host_config_defaults(host):
