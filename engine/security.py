@@ -180,13 +180,13 @@ def normalize_devices(devices):
         if not isinstance(dev, dict):
             raise errors.InvalidArgument('HostConfig.Devices entries must be objects')
         host_path = dev.get('PathOnHost')
+        if not host_path:
+            raise errors.InvalidArgument('HostConfig.Devices: PathOnHost is required')
         ctr_path = dev.get('PathInContainer') or host_path
         mode = dev.get('CgroupPermissions') or 'rwm'
         for value in (host_path, ctr_path, mode):
             if not isinstance(value, str):
                 raise errors.InvalidArgument('HostConfig.Devices fields must be strings')
-        if not host_path:
-            raise errors.InvalidArgument('HostConfig.Devices: PathOnHost is required')
         for path in (host_path, ctr_path):
             if not path.startswith('/') or '\0' in path:
                 raise errors.InvalidArgument('%s is not an absolute path' % path)
