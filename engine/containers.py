@@ -404,6 +404,7 @@ class ContainerService:
         except errors.EngineError as exc:
             LOG.warning('runtime delete of %s: %s', c.id[:12], exc)
         self.snapshotter.unmount(c.rootfs)
+        security.release_ipc(c.path)
 
     # -- exit ---------------------------------------------------------------
     def handle_exit(self, cid):
@@ -735,6 +736,7 @@ class ContainerService:
         # The record is gone already (see _forget), so a crash in here
         # leaves nothing a client sees; start-up collects the rest.
         self.snapshotter.unmount(os.path.join(path, 'rootfs'))
+        security.release_ipc(path)
         shutil.rmtree(path, ignore_errors=True)
         try:
             self.snapshotter.remove(cid)

@@ -14,14 +14,21 @@ them up; ``spec_options`` turns a stored container into the security
 keyword arguments of ``engine.runtime.spec.generate`` when it starts.
 """
 
+import ctypes
+import errno
 import os
 import re
 import stat
+
+from oslo_log import log as logging
 
 from engine import errors
 from engine import util
 from engine.runtime import seccomp
 from engine.runtime import spec as spec_mod
+from engine.snapshotters import local as local_snap
+
+LOG = logging.getLogger(__name__)
 
 _STR_LIST = 'list of strings'
 
@@ -429,6 +436,42 @@ def _joined_container(c, field, lookup):
     return ref, other
 
 
+# A shareable container's /dev/shm is a tmpfs the engine mounts in the
+# container's directory (Docker's ShmPath): containers joining its IPC
+# namespace bind the same tmpfs, which a mount inside the donor's own mount
+# namespace would not allow.
+SHM_DIR = 'shm'
+_MS_NOSUID, _MS_NODEV, _MS_NOEXEC = 2, 4, 8
+_MNT_DETACH = 2
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _shareable_shm(c):
+    path = os.path.join(c.path, SHM_DIR)
+    os.makedirs(path, mode=0o755, exist_ok=True)
+    if not os.path.ismount(path):
+        size = c.host_config.get('ShmSize') or spec_mod.DEFAULT_SHM_SIZE
+        local_snap.sys_mount('shm', path, 'tmpfs', _MS_NOSUID | _MS_NODEV | _MS_NOEXEC,
+                             'mode=1777,size=%d' % int(size))
+    return spec_mod.bind_mount(path, '/dev/shm')
+
+
+def release_ipc(container_path):
+    """Unmount a shareable container's /dev/shm tmpfs (after it stopped, or
+    before its directory goes); lazily, as joined containers may still hold
+    it.  Nothing to do for other containers."""
+    path = os.path.join(container_path, SHM_DIR)
+    if _libc.umount2(os.fsencode(path), _MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            LOG.warning('cannot unmount %s: %s', path, os.strerror(err))
+            return
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
+
+
 def _ipc_options(c, lookup):
     """(ipc mode for spec.generate, /dev/shm mount or None, keep default shm)."""
     mode = c.host_config.get('IpcMode') or 'private'
@@ -436,6 +479,8 @@ def _ipc_options(c, lookup):
         return 'private', None, False
     if mode == 'host':
         return 'host', spec_mod.bind_mount('/dev/shm', '/dev/shm'), True
+    if mode == 'shareable':
+        return 'private', _shareable_shm(c), True
     ref = _container_ref(mode)
     if not ref:
         return 'private', None, True
@@ -448,14 +493,11 @@ def _ipc_options(c, lookup):
     other_mode = other.host_config.get('IpcMode') or 'private'
     if other_mode == 'host':
         return 'host', spec_mod.bind_mount('/dev/shm', '/dev/shm'), True
-    if other_mode != 'shareable':
+    shm = os.path.join(other.path, SHM_DIR)
+    if other_mode != 'shareable' or not os.path.ismount(shm):
         raise errors.Conflict('%s: non-shareable IPC (hint: use IpcMode:shareable for the '
                               'donor container)' % what)
-    # The IPC namespace (SysV IPC, POSIX message queues) is shared; the
-    # donor's /dev/shm tmpfs lives in its own mount namespace, which the
-    # kernel does not let another namespace bind-mount, so the joiner gets
-    # a /dev/shm of its own (Docker keeps a daemon-side tmpfs for that).
-    return 'container:%d' % other.state['Pid'], None, True
+    return 'container:%d' % other.state['Pid'], spec_mod.bind_mount(shm, '/dev/shm'), True
 
 
 def _pid_option(c, lookup):

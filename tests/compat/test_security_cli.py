@@ -280,13 +280,16 @@ def test_sysctls(docker_cli, engine, names):
 def test_ipc_pid_uts_modes(docker_cli, engine, names):
     donor = names('donor')
     ok(docker_cli(['run', '-d', '--name', donor, '--ipc', 'shareable', 'busybox',
-                   'sleep', '300']))
+                   'sh', '-c', 'echo from-donor > /dev/shm/note; exec sleep 300']))
     donor_id = inspect(engine, donor)['Id']
     pid = inspect(engine, donor)['State']['Pid']
     donor_ipc = os.readlink('/proc/%d/ns/ipc' % pid)
+    # Same IPC namespace, same /dev/shm (POSIX shared memory), same PIDs.
     out = run_probe(docker_cli, ['--ipc', 'container:' + donor, '--pid', 'container:' + donor],
-                    'readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep')
-    assert out.split() == [donor_ipc, '1']
+                    'readlink /proc/self/ns/ipc; ps -o comm | grep -c sleep; '
+                    'cat /dev/shm/note; echo from-joiner > /dev/shm/reply')
+    assert out.split() == [donor_ipc, '1', 'from-donor']
+    assert ok(docker_cli(['exec', donor, 'cat', '/dev/shm/reply'])).stdout == 'from-joiner\n'
     out = run_probe(docker_cli, ['--ipc', 'none'], 'test -e /dev/shm || echo no-shm')
     assert out.split() == ['no-shm']
     host_ns = {kind: os.readlink('/proc/self/ns/' + kind) for kind in ('ipc', 'pid', 'uts')}
@@ -305,6 +308,16 @@ def test_ipc_pid_uts_modes(docker_cli, engine, names):
     assert res.returncode != 0
     assert ("can't join IPC of container %s: container %s is not running"
             % (donor_id, donor_id)) in res.stderr
+    # The donor's engine-side /dev/shm went with it.
+    with open('/proc/self/mountinfo') as f:
+        assert '/%s/shm ' % donor_id not in f.read()
+    # A private IPC namespace cannot be joined.
+    private = names('private')
+    ok(docker_cli(['run', '-d', '--name', private, 'busybox', 'sleep', '300']))
+    res = docker_cli(['run', '--rm', '--ipc', 'container:' + private, 'busybox', 'true'])
+    assert res.returncode == 125
+    assert 'non-shareable IPC (hint: use IpcMode:shareable for the donor container)' \
+        in res.stderr
 
 
 def test_inspect_shows_security_fields(docker_cli, engine, names):

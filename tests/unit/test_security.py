@@ -457,12 +457,19 @@ class SpecOptionsTest(unittest.TestCase):
 
     def test_joined_namespaces(self):
         donor = types.SimpleNamespace(id='d' * 64, is_running=lambda: True,
-                                      state={'Pid': 4321},
+                                      state={'Pid': 4321}, path='/containers/d',
                                       host_config={'IpcMode': 'shareable'})
         host = {'IpcMode': 'container:' + donor.id, 'PidMode': 'container:' + donor.id}
-        opts = security.spec_options(self.container(host), lambda ref: donor, True)
+        # The donor's engine-side /dev/shm tmpfs is what the joiner binds.
+        with mock.patch('os.path.ismount', lambda p: p == '/containers/d/shm'):
+            opts = security.spec_options(self.container(host), lambda ref: donor, True)
         self.assertEqual('container:4321', opts['ipc'])
         self.assertEqual('container:4321', opts['pid'])
+        self.assertEqual([('/containers/d/shm', '/dev/shm')],
+                         [(m['source'], m['destination']) for m in opts['mounts']])
+        with self.assertRaises(errors.Conflict) as ctx:
+            security.spec_options(self.container(host), lambda ref: donor, True)
+        self.assertIn('non-shareable IPC', str(ctx.exception))
         donor.host_config = {'IpcMode': 'private'}
         with self.assertRaises(errors.Conflict) as ctx:
             security.spec_options(self.container(host), lambda ref: donor, True)
