@@ -361,6 +361,13 @@ def prepare_create(host, lookup):
                 raise errors.InvalidArgument('No such container: %s' % ref)
             host[field] = 'container:' + other.id
     host['IpcMode'] = host.get('IpcMode') or 'private'
+    # Docker's generateSecurityOpt: containers sharing the host's IPC or PID
+    # namespace, or privileged, get label=disable unless labels were given
+    # (SELinux or not).
+    opts = host.get('SecurityOpt') or []
+    if (host['IpcMode'] == 'host' or host.get('PidMode') == 'host' or host.get('Privileged')) \
+            and not any(o.split('=')[0] == 'label' for o in opts):
+        host['SecurityOpt'] = opts + ['label=disable']
     host.setdefault('PidMode', '')
     host.setdefault('UTSMode', '')
     host.setdefault('Devices', [])

@@ -164,11 +164,12 @@ def test_custom_profile_as_docker(engine, docker2010, docker_config_dir, tmp_pat
     assert ours['mkdir'] == ['Disk quota exceeded'] and ours['Seccomp'] == ['2']
 
 
-def test_inspect_as_docker(engine, docker2010, docker_config_dir):
-    opts = ['--cap-add', 'net_admin', '--cap-drop', 'CHOWN', '--device', '/dev/null:/dev/n:r',
+@pytest.mark.parametrize('opts', [[], ['--privileged', '--pid', 'host'], ['--cap-add', 'net_admin', '--cap-drop', 'CHOWN', '--device', '/dev/null:/dev/n:r',
             '--group-add', 'daemon', '--sysctl', 'net.core.somaxconn=100', '--security-opt',
             'apparmor=foo', '--security-opt', 'label=level:s0', '--device-cgroup-rule',
-            'c 1:11 r', '--read-only', '--ipc', 'shareable']
+            'c 1:11 r', '--read-only', '--ipc', 'shareable']], ids=['default', 'privileged',
+                                                                    'options'])
+def test_inspect_as_docker(engine, docker2010, docker_config_dir, opts):
     fields = ('CapAdd', 'CapDrop', 'Devices', 'GroupAdd', 'Sysctls', 'SecurityOpt',
               'DeviceCgroupRules', 'ReadonlyRootfs', 'Privileged', 'IpcMode', 'PidMode',
               'UTSMode', 'ReadonlyPaths')
@@ -185,7 +186,7 @@ def test_inspect_as_docker(engine, docker2010, docker_config_dir):
             view.update({k: data[k] for k in ('AppArmorProfile', 'ProcessLabel', 'MountLabel')})
             # Docker 20.10's list lacks /sys/devices/virtual/powercap (newer
             # Docker masks it, as this engine does).
-            view['MaskedPaths'] = [p for p in data['HostConfig']['MaskedPaths']
+            view['MaskedPaths'] = [p for p in data['HostConfig']['MaskedPaths'] or ()
                                    if p != '/sys/devices/virtual/powercap']
             views.append(view)
         finally:

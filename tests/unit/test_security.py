@@ -298,8 +298,12 @@ class SysctlAndModesTest(unittest.TestCase):
         host = {'Privileged': True, 'MaskedPaths': []}
         security.prepare_create(host, lookup)
         self.assertEqual([], host['MaskedPaths'])
+        self.assertEqual(['label=disable'], host['SecurityOpt'])
         self.assertNotIn('ReadonlyPaths', host)
         self.assertEqual('private', host['IpcMode'])
+        host = {'PidMode': 'host', 'SecurityOpt': ['label=level:s0']}
+        security.prepare_create(host, lookup)
+        self.assertEqual(['label=level:s0'], host['SecurityOpt'])
 
     @ddt.data(
         ({'SecurityOpt': 'x'}, 'HostConfig.SecurityOpt must be a list of strings'),
