@@ -297,11 +297,20 @@ def check_sysctls(sysctls, network_mode, ipc_mode, uts_mode):
 
 # ---------------------------------------------------------------- create
 
+# Bounds on what one request may ask for: each entry costs work at create
+# and at every start (a device directory is walked, a profile parsed).
+MAX_ENTRIES = {'SecurityOpt': 64, 'Devices': 256, 'DeviceCgroupRules': 256,
+               'GroupAdd': 1024, 'Sysctls': 256, 'MaskedPaths': 256, 'ReadonlyPaths': 256}
+
+
 def _check_types(host):
     for name, kind in HOST_CONFIG_FIELDS.items():
         value = host.get(name)
         if value is None:
             continue
+        if name in MAX_ENTRIES and len(value) > MAX_ENTRIES[name]:
+            raise errors.InvalidArgument('HostConfig.%s has more than %d entries'
+                                         % (name, MAX_ENTRIES[name]))
         if kind is _STR_LIST:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise errors.InvalidArgument('HostConfig.%s must be a list of strings' % name)

@@ -441,3 +441,34 @@ def test_info_security_options(engine):
     status, data = daemons.api_json(engine.sock, 'GET', '/info')
     assert status == 200
     assert any(o.startswith('name=seccomp,profile=') for o in data['SecurityOptions'])
+
+
+# --------------------------------------------------------------------------
+# docker-py: its own encodings of the same options
+
+
+def test_docker_py_security_options(engine):
+    import docker
+    client = docker.DockerClient(base_url=engine.url, timeout=120)
+    try:
+        out = client.containers.run(
+            'busybox', ['sh', '-c', STATUS + 'id; sysctl -n net.core.somaxconn; '
+                        'test -c /dev/xnull && echo has-xnull'],
+            remove=True, cap_drop=['ALL'], cap_add=['NET_RAW'], user='nobody',
+            group_add=['daemon'], sysctls={'net.core.somaxconn': '321'},
+            devices=['/dev/null:/dev/xnull:rw'],
+            security_opt=['no-new-privileges=false', 'seccomp=unconfined']).decode()
+        fields = status_fields(out)
+        # (A non-root user has no effective capabilities: the bounding set
+        # shows what the container got.)
+        assert fields['CapBnd'] == '%016x' % CAP_NET_RAW and fields['CapEff'] == '0' * 16
+        assert fields['NoNewPrivs'] == '0' and fields['Seccomp'] == '0'
+        lines = out.splitlines()
+        assert 'uid=65534(nobody) gid=65534(nogroup) groups=1(daemon),65534(nogroup)' in lines
+        assert '321' in lines and 'has-xnull' in lines
+        with pytest.raises(docker.errors.APIError) as err:
+            client.containers.create('busybox', 'true', cap_add=['CAP_NOPE'])
+        assert err.value.status_code == 400
+        assert 'unknown capability: "CAP_NOPE"' in str(err.value)
+    finally:
+        client.close()

@@ -312,6 +312,8 @@ class SysctlAndModesTest(unittest.TestCase):
         ({'GroupAdd': ['a:b']}, 'Unable to find group a:b'),
         ({'GroupAdd': ['99999999999']}, 'uids and gids must be in range'),
         ({'MaskedPaths': ['proc/kcore']}, 'is not an absolute path'),
+        ({'Devices': [{'PathOnHost': '/dev/null'}] * 257}, 'more than 256 entries'),
+        ({'Sysctls': {'net.a%d' % i: '1' for i in range(300)}}, 'more than 256 entries'),
     )
     @ddt.unpack
     def test_validate_types(self, host, message):
