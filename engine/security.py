@@ -308,15 +308,15 @@ def _check_types(host):
         value = host.get(name)
         if value is None:
             continue
-        if name in MAX_ENTRIES and len(value) > MAX_ENTRIES[name]:
-            raise errors.InvalidArgument('HostConfig.%s has more than %d entries'
-                                         % (name, MAX_ENTRIES[name]))
         if kind is _STR_LIST:
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise errors.InvalidArgument('HostConfig.%s must be a list of strings' % name)
         elif not isinstance(value, kind):
             raise errors.InvalidArgument('HostConfig.%s must be %s' % (
                 name, {str: 'a string', list: 'an array', dict: 'an object'}[kind]))
+        if name in MAX_ENTRIES and len(value) > MAX_ENTRIES[name]:
+            raise errors.InvalidArgument('HostConfig.%s has more than %d entries'
+                                         % (name, MAX_ENTRIES[name]))
 
 
 def _check_paths(paths, field):

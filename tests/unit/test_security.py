@@ -308,6 +308,9 @@ class SysctlAndModesTest(unittest.TestCase):
     @ddt.data(
         ({'SecurityOpt': 'x'}, 'HostConfig.SecurityOpt must be a list of strings'),
         ({'Sysctls': ['a=b']}, 'HostConfig.Sysctls must be an object'),
+        ({'Sysctls': 5}, 'HostConfig.Sysctls must be an object'),
+        ({'Devices': {'PathOnHost': '/dev/null'}}, 'HostConfig.Devices must be an array'),
+        ({'IpcMode': 5}, 'HostConfig.IpcMode must be a string'),
         ({'GroupAdd': [5]}, 'HostConfig.GroupAdd must be a list of strings'),
         ({'GroupAdd': ['a:b']}, 'Unable to find group a:b'),
         ({'GroupAdd': ['99999999999']}, 'uids and gids must be in range'),
