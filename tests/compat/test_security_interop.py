@@ -63,7 +63,8 @@ PROBE = ('grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" '
          'echo "sysctl: $(sysctl -n net.ipv4.ip_unprivileged_port_start '
          'net.ipv4.ping_group_range net.core.somaxconn 2>/dev/null | tr "\\n\\t" "  ")"; '
          'echo "shm: $(grep -c " /dev/shm " /proc/self/mountinfo)"; '
-         'echo "fuse: $(ls -l /dev/fuse 2>/dev/null | cut -c1-10)"')
+         'echo "fuse: $(ls -l /dev/fuse 2>/dev/null | cut -c1-10)"; '
+         'echo "mynet: $(ls /dev/mynet 2>/dev/null | tr "\n" " ")"')
 
 
 @pytest.fixture(scope='module')
@@ -120,6 +121,7 @@ CASES = [
     ['--read-only'],
     ['--device', '/dev/fuse'],
     ['--device', '/dev/fuse:/dev/fuse:r'],
+    ['--device', '/dev/net:/dev/mynet'],   # a directory: every device below it
     ['--sysctl', 'net.core.somaxconn=1234', '--ipc', 'none'],
     ['--ipc', 'host', '--pid', 'host', '--uts', 'host'],
     ['--security-opt', 'systempaths=unconfined'],
