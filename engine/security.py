@@ -110,9 +110,15 @@ def check_capabilities(host):
     for field in ('CapAdd', 'CapDrop'):
         for cap in host.get(field) or ():
             try:
-                spec_mod.normalize_cap(cap)
+                name = spec_mod.normalize_cap(cap)
             except errors.InvalidArgument as exc:
                 raise errors.InvalidArgument('invalid %s: %s' % (field, exc))
+            # Docker would create the container and fail every start with
+            # runc's "unable to apply caps: operation not permitted".
+            if field == 'CapAdd' and name != 'ALL' and name not in spec_mod.grantable_caps():
+                raise errors.InvalidArgument(
+                    'invalid CapAdd: capability "%s" is not available: the engine itself '
+                    'does not hold it on this host' % name)
 
 
 # ---------------------------------------------------------------- devices

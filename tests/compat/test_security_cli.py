@@ -472,3 +472,16 @@ def test_docker_py_security_options(engine):
         assert 'unknown capability: "CAP_NOPE"' in str(err.value)
     finally:
         client.close()
+
+
+@pytest.mark.engine_only
+def test_cap_add_of_a_capability_the_host_lacks(engine):
+    from engine.runtime import spec
+    missing = [c for c in spec.ALL_CAPS if c not in spec.grantable_caps()]
+    if not missing:
+        pytest.skip('the engine holds every capability on this host')
+    before = all_containers(engine)
+    result = raw(engine, 'POST', '/containers/create',
+                 {'Image': 'busybox', 'HostConfig': {'CapAdd': [missing[0]]}})
+    assert_error(result, 400, 'capability "%s" is not available' % missing[0])
+    assert all_containers(engine) == before

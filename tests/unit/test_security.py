@@ -128,6 +128,13 @@ class CapabilityTest(unittest.TestCase):
             security.check_capabilities(host)
         self.assertEqual(message, str(ctx.exception))
 
+    def test_cap_the_engine_lacks(self):
+        with mock.patch.object(spec, 'grantable_caps', return_value=spec.DEFAULT_CAPS):
+            with self.assertRaises(errors.InvalidArgument) as ctx:
+                security.check_capabilities({'CapAdd': ['sys_admin']})
+            self.assertIn('capability "CAP_SYS_ADMIN" is not available', str(ctx.exception))
+            security.check_capabilities({'CapAdd': ['ALL'], 'CapDrop': ['SYS_ADMIN']})
+
     def test_docker_tweak_rules(self):
         with mock.patch.object(spec, 'grantable_caps', return_value=spec.ALL_CAPS):
             self.assertEqual(spec.ALL_CAPS, tuple(spec.capability_set(privileged=True)))
