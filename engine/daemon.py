@@ -217,7 +217,8 @@ class Engine:
         env = (['TERM=xterm'] if tty else []) + list(exec_config.get('Env') or [])
         return spec_mod.exec_process_spec(
             container_spec, exec_config['Cmd'], env=env,
-            cwd=exec_config.get('WorkingDir') or None, user=user, tty=tty)
+            cwd=exec_config.get('WorkingDir') or None, user=user, tty=tty,
+            privileged=bool(exec_config.get('Privileged')))
 
     def exec_ids(self, cid):
         if self.execs is None:
