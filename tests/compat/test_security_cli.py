@@ -357,7 +357,8 @@ BAD = [
     ({'SecurityOpt': ['seccomp={"defaultAction":"SCMP_ACT_BOGUS"}']},
      'SCMP_ACT_BOGUS is not a valid action'),
     ({'SecurityOpt': ['seccomp={"defaultAction":"SCMP_ACT_ALLOW",'
-                      '"architectures":["SCMP_ARCH_NOPE"]}']}, 'SCMP_ARCH_NOPE is not a valid arch'),
+                      '"architectures":["SCMP_ARCH_NOPE"]}']},
+     'SCMP_ARCH_NOPE is not a valid arch'),
     ({'SecurityOpt': ['foo=bar']}, 'invalid --security-opt 2: "foo=bar"'),
     ({'SecurityOpt': ['systempaths=unconfined']},
      'invalid --security-opt 2: "systempaths=unconfined"'),

@@ -169,11 +169,17 @@ def test_custom_profile_as_docker(engine, docker2010, docker_config_dir, tmp_pat
     assert ours['mkdir'] == ['Disk quota exceeded'] and ours['Seccomp'] == ['2']
 
 
-@pytest.mark.parametrize('opts', [[], ['--privileged', '--pid', 'host'], ['--cap-add', 'net_admin', '--cap-drop', 'CHOWN', '--device', '/dev/null:/dev/n:r',
-            '--group-add', 'daemon', '--sysctl', 'net.core.somaxconn=100', '--security-opt',
-            'apparmor=foo', '--security-opt', 'label=level:s0', '--device-cgroup-rule',
-            'c 1:11 r', '--read-only', '--ipc', 'shareable']], ids=['default', 'privileged',
-                                                                    'options'])
+INSPECT_CASES = {
+    'default': [],
+    'privileged': ['--privileged', '--pid', 'host'],
+    'options': ['--cap-add', 'net_admin', '--cap-drop', 'CHOWN', '--device', '/dev/null:/dev/n:r',
+                '--group-add', 'daemon', '--sysctl', 'net.core.somaxconn=100',
+                '--security-opt', 'apparmor=foo', '--security-opt', 'label=level:s0',
+                '--device-cgroup-rule', 'c 1:11 r', '--read-only', '--ipc', 'shareable'],
+}
+
+
+@pytest.mark.parametrize('opts', list(INSPECT_CASES.values()), ids=list(INSPECT_CASES))
 def test_inspect_as_docker(engine, docker2010, docker_config_dir, opts):
     fields = ('CapAdd', 'CapDrop', 'Devices', 'GroupAdd', 'Sysctls', 'SecurityOpt',
               'DeviceCgroupRules', 'ReadonlyRootfs', 'Privileged', 'IpcMode', 'PidMode',
