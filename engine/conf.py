@@ -100,6 +100,24 @@ engine_opts = [
                help='API connections served at once (each holds a thread; '
                     'attach, logs -f and events hold theirs while they '
                     'stream). Further connections get a 503.'),
+    # -- security profile (engine/security.py) --
+    cfg.StrOpt('seccomp_profile',
+               default='',
+               help='Docker-format seccomp profile every container gets unless '
+                    'it is privileged or asks for another (SecurityOpt '
+                    'seccomp=...). Empty means Docker\'s own default profile '
+                    '(/usr/share/gocode/src/github.com/docker/docker/profiles/'
+                    'seccomp/default.json, from Debian\'s '
+                    'golang-github-docker-docker-dev), or containers-common\'s '
+                    '/usr/share/containers/seccomp.json where that is missing. '
+                    '"unconfined" runs containers without seccomp by default.'),
+    cfg.BoolOpt('no_new_privileges',
+                default=True,
+                help='Set no_new_privs on container processes unless the '
+                     'container asks otherwise (SecurityOpt '
+                     'no-new-privileges=false). Docker\'s own default is off; '
+                     'ours is on, so setuid binaries in an image cannot gain '
+                     'privileges.'),
 ]
 
 

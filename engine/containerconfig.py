@@ -11,6 +11,7 @@ import copy
 
 from engine import errors
 from engine import mounts
+from engine import security
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -36,6 +37,10 @@ HOST_CONFIG_SUPPORTED = {
     'Binds': _STR_LIST, 'Mounts': list, 'Tmpfs': dict, 'VolumesFrom': _STR_LIST,
     'VolumeDriver': str,
 }
+
+# The security profile's fields: engine/security.py checks them in full.
+HOST_CONFIG_SUPPORTED.update({name: _STR_LIST if kind == _STR_LIST else kind
+                              for name, kind in security.HOST_CONFIG_FIELDS.items()})
 
 NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
 
@@ -134,9 +139,7 @@ def validate_create(body):
         raise errors.InvalidArgument(
             'network mode %r is not available: this engine offers none, host, '
             'container:<id> and the default' % mode)
-    for name in ('CapAdd', 'CapDrop'):
-        for cap in host.get(name) or []:
-            spec_mod.normalize_cap(cap)
+    security.validate(config, host)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])
     console = host.get('ConsoleSize')

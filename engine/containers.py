@@ -18,6 +18,7 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import errors
 from engine import names
+from engine import security
 from engine import util
 
 LOG = logging.getLogger(__name__)
@@ -198,6 +199,7 @@ class ContainerService:
                             'the container gets its own network namespace with loopback only')
         elif mode.startswith('container:'):
             self.get(mode.split(':', 1)[1])  # must exist now, as Docker checks
+        security.prepare_create(host_config, self.get)
         cid = util.new_id()
         if not merged['Hostname']:
             merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
@@ -415,6 +417,7 @@ class ContainerService:
         except errors.EngineError as exc:
             LOG.warning('runtime delete of %s: %s', c.id[:12], exc)
         self.snapshotter.unmount(c.rootfs)
+        security.release_ipc(c.path)
 
     # -- exit ---------------------------------------------------------------
     def handle_exit(self, cid):
@@ -764,6 +767,7 @@ class ContainerService:
         # The record is gone already (see _forget), so a crash in here
         # leaves nothing a client sees; start-up collects the rest.
         self.snapshotter.unmount(os.path.join(path, 'rootfs'))
+        security.release_ipc(path)
         shutil.rmtree(path, ignore_errors=True)
         try:
             self.snapshotter.remove(cid)

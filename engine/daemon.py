@@ -19,6 +19,7 @@ from engine import execs as execs_mod
 from engine import exits
 from engine import images as images_mod
 from engine import network as network_mod
+from engine import security
 from engine import snapshotters
 from engine.snapshotters import local as local_snap
 from engine import util
@@ -202,7 +203,6 @@ class Engine:
 
     def build_spec(self, c, etc_files, netns):
         cfg, host = c.config, c.host_config
-        user = spec_mod.resolve_user(c.rootfs, cfg.get('User') or '')
         mode = host.get('NetworkMode') or 'default'
         if mode == 'host':
             network = 'host'
@@ -210,10 +210,14 @@ class Engine:
             network = 'container:' + netns
         else:
             network = 'private'
+        sec = security.spec_options(c, self.containers.get, network == 'private')
         user_mounts, rootfs_propagation = self.containers.mounts.spec_mounts(c)
         taken = {m['destination'] for m in user_mounts}
+        # The user's mounts win over the engine's /etc files and a shared
+        # IPC container's /dev/shm at the same place.
         mounts = [spec_mod.bind_mount(path, '/etc/' + name)
                   for name, path in sorted(etc_files.items()) if '/etc/' + name not in taken]
+        mounts += [m for m in sec.pop('mounts') if m['destination'] not in taken]
         # Parents before children, as Docker sorts them: a volume on /etc
         # must not hide the engine's /etc/hosts.
         mounts = volumes_mod.sort_oci_mounts(mounts + user_mounts)
@@ -222,15 +226,12 @@ class Engine:
             console = None
         spec = spec_mod.generate(
             [c.record['Path']] + c.record['Args'], c.rootfs,
-            env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/', user=user,
+            env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/',
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
-            uts='host' if mode == 'host' else 'private',
             mounts=mounts, labels=cfg.get('Labels'),
             cgroups_path=spec_mod.cgroups_path(self.cgroup_parent, c.id),
-            privileged=bool(host.get('Privileged')),
-            cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or (),
-            console_size=console)
+            console_size=console, **sec)
         if rootfs_propagation:
             spec['linux']['rootfsPropagation'] = rootfs_propagation
         self.containers.mounts.started(c)
@@ -243,11 +244,12 @@ class Engine:
             raise errors.Conflict('container %s has no runtime spec: is it running?' % c.id[:12])
         user = None
         if exec_config.get('User'):
-            user = spec_mod.resolve_user(c.rootfs, exec_config['User'])
+            user = security.resolve_user(c, exec_config['User'])
         env = (['TERM=xterm'] if tty else []) + list(exec_config.get('Env') or [])
         return spec_mod.exec_process_spec(
             container_spec, exec_config['Cmd'], env=env,
-            cwd=exec_config.get('WorkingDir') or None, user=user, tty=tty)
+            cwd=exec_config.get('WorkingDir') or None, user=user, tty=tty,
+            privileged=bool(exec_config.get('Privileged')))
 
     def exec_ids(self, cid):
         if self.execs is None:
@@ -395,7 +397,7 @@ class Engine:
             'LiveRestoreEnabled': True,
             'Isolation': '',
             'InitBinary': '',
-            'SecurityOptions': ['name=seccomp,profile=builtin', 'name=no-new-privileges'],
+            'SecurityOptions': security.info_security_options(),
             'Warnings': ['bridge networking is not available yet: containers get '
                          'loopback only unless run with --network host'],
         }

@@ -79,8 +79,6 @@ class ExecService:
             raise errors.InvalidArgument('No exec command specified')
         if body.get('ConsoleSize') is not None:
             containerconfig.check_console_size(body['ConsoleSize'], 'ConsoleSize')
-        if body.get('Privileged'):
-            raise errors.InvalidArgument('privileged exec is not supported by this engine yet')
         if not c.is_running():
             raise errors.Conflict('Container %s is not running' % c.id)
         if c.status == 'paused':

@@ -5,7 +5,8 @@ set -euo pipefail
 
 PACKAGES=(
     runc crun conmon containernetworking-plugins iptables busybox-static
-    golang-github-containers-common skopeo umoci docker.io docker-registry
+    golang-github-containers-common golang-github-docker-docker-dev skopeo umoci
+    docker.io docker-registry
     git python3-venv
 )
 

@@ -4,6 +4,7 @@ import shlex
 import time
 
 from engine import mounts as mounts_mod
+from engine import security
 from engine import util
 
 
@@ -75,14 +76,10 @@ def _network_settings(c):
 
 def container_inspect(c, exec_ids=()):
     r = c.record
-    host_config = dict(r['HostConfig'])
+    host_config = security.host_config_defaults(r['HostConfig'])
     host_config.setdefault('Binds', None)
     host_config.setdefault('PortBindings', {})
     host_config.setdefault('AutoRemove', False)
-    host_config.setdefault('Privileged', False)
-    host_config.setdefault('ReadonlyRootfs', False)
-    host_config.setdefault('CapAdd', None)
-    host_config.setdefault('CapDrop', None)
     host_config.setdefault('VolumeDriver', '')
     host_config.setdefault('VolumesFrom', None)
     return {
@@ -100,9 +97,7 @@ def container_inspect(c, exec_ids=()):
         'RestartCount': r.get('RestartCount', 0),
         'Driver': r.get('Driver', ''),
         'Platform': 'linux',
-        'MountLabel': '',
-        'ProcessLabel': '',
-        'AppArmorProfile': '',
+        **security.inspect_fields(r),
         'ExecIDs': list(exec_ids) or None,
         'HostConfig': host_config,
         'GraphDriver': {'Name': r.get('Driver', ''), 'Data': None},

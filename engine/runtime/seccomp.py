@@ -16,7 +16,24 @@ import platform
 
 from engine import errors
 
-DEFAULT_PROFILE = '/usr/share/containers/seccomp.json'
+# Docker's own default profile, as Debian ships it with the docker.io sources
+# (golang-github-docker-docker-dev): the profile Docker 20.10 builds in.
+DOCKER_PROFILE = '/usr/share/gocode/src/github.com/docker/docker/profiles/seccomp/default.json'
+# containers-common's (podman's) profile: derived from Docker's but looser
+# (it allows keyctl, unshare, mount... and leaves them to capabilities).
+CONTAINERS_PROFILE = '/usr/share/containers/seccomp.json'
+PROFILE_CANDIDATES = (DOCKER_PROFILE, CONTAINERS_PROFILE)
+
+
+def _first_existing(paths):
+    for path in paths:
+        if os.path.exists(path):
+            return path
+    return paths[0]
+
+
+# What containers get unless configured otherwise ([engine] seccomp_profile).
+DEFAULT_PROFILE = _first_existing(PROFILE_CANDIDATES)
 
 # uname machine -> (Go architecture name used in profile "arches", libseccomp name)
 _ARCHES = {
@@ -209,3 +226,156 @@ def for_container(capabilities, path=DEFAULT_PROFILE):
     except FileNotFoundError:
         raise errors.InvalidArgument('seccomp profile %s does not exist' % path)
     return json.loads(_default_for(path, st.st_mtime_ns, frozenset(capabilities)))
+
+
+# ------------------------------------------------------------ custom profiles
+# What runc 1.1 accepts; anything else would only fail later, at start.
+ACTIONS = frozenset((
+    'SCMP_ACT_KILL', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_TRAP',
+    'SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE', 'SCMP_ACT_ALLOW', 'SCMP_ACT_LOG'))
+ARCHES = frozenset((
+    'SCMP_ARCH_X86', 'SCMP_ARCH_X86_64', 'SCMP_ARCH_X32', 'SCMP_ARCH_ARM',
+    'SCMP_ARCH_AARCH64', 'SCMP_ARCH_MIPS', 'SCMP_ARCH_MIPS64', 'SCMP_ARCH_MIPS64N32',
+    'SCMP_ARCH_MIPSEL', 'SCMP_ARCH_MIPSEL64', 'SCMP_ARCH_MIPSEL64N32', 'SCMP_ARCH_PPC',
+    'SCMP_ARCH_PPC64', 'SCMP_ARCH_PPC64LE', 'SCMP_ARCH_RISCV64', 'SCMP_ARCH_S390',
+    'SCMP_ARCH_S390X'))
+OPERATORS = frozenset((
+    'SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE',
+    'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ'))
+FLAGS = frozenset(('SECCOMP_FILTER_FLAG_TSYNC', 'SECCOMP_FILTER_FLAG_LOG',
+                   'SECCOMP_FILTER_FLAG_SPEC_ALLOW'))
+MAX_PROFILE_SIZE = 1 << 20
+MAX_RULES = 4096
+_MAX_ERRNO = 4095
+
+
+def _bad(message):
+    return errors.InvalidArgument('invalid seccomp profile: %s' % message)
+
+
+def _str_list(value, what):
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise _bad('%s must be a list of strings' % what)
+    return value
+
+
+def _check_action(action, errno_ret, where):
+    if not isinstance(action, str):
+        raise _bad('%s action must be a string' % where)
+    if action == 'SCMP_ACT_NOTIFY':
+        raise _bad('%s: SCMP_ACT_NOTIFY needs a seccomp agent, which this engine '
+                   'does not support' % where)
+    if action not in ACTIONS:
+        raise _bad('string %s is not a valid action for seccomp' % action)
+    if errno_ret is not None and (isinstance(errno_ret, bool) or not isinstance(errno_ret, int)
+                                  or not 0 <= errno_ret <= _MAX_ERRNO):
+        raise _bad('%s errnoRet must be an errno number (0-%d)' % (where, _MAX_ERRNO))
+
+
+def _check_filter(flt, where):
+    if flt is None:
+        return
+    if not isinstance(flt, dict):
+        raise _bad('%s must be an object' % where)
+    _str_list(flt.get('caps'), where + '.caps')
+    _str_list(flt.get('arches'), where + '.arches')
+    kernel = flt.get('minKernel')
+    if kernel not in (None, ''):
+        parts = kernel.split('.') if isinstance(kernel, str) else []
+        if len(parts) != 2 or not all(p.isdigit() for p in parts):
+            raise _bad('invalid kernel version: %r, expected "<kernel>.<major>"' % (kernel,))
+
+
+def validate_profile(profile):
+    """Check a parsed Docker-format profile the way Docker and runc would,
+    so that a bad profile is refused at create rather than failing at start."""
+    if not isinstance(profile, dict):
+        raise errors.InvalidArgument('Decoding seccomp profile failed: the profile must '
+                                     'be a JSON object')
+    default = profile.get('defaultAction', '')
+    if default != '' or profile.get('syscalls'):
+        _check_action(default, profile.get('defaultErrnoRet'), 'defaultAction')
+    arches = _str_list(profile.get('architectures'), 'architectures')
+    arch_map = profile.get('archMap') or []
+    if arches and arch_map:
+        raise _bad("'architectures' and 'archMap' were specified in the seccomp profile, "
+                   "use either 'architectures' or 'archMap'")
+    if not isinstance(arch_map, list):
+        raise _bad('archMap must be a list')
+    for entry in arch_map:
+        if not isinstance(entry, dict):
+            raise _bad('archMap entries must be objects')
+        arches = arches + [entry.get('architecture')] + _str_list(
+            entry.get('subArchitectures'), 'subArchitectures')
+    for arch in arches:
+        if arch not in ARCHES:
+            raise _bad('string %s is not a valid arch for seccomp' % (arch,))
+    for flag in _str_list(profile.get('flags'), 'flags'):
+        if flag not in FLAGS:
+            raise _bad('flag %s is not a valid seccomp flag' % flag)
+    if profile.get('listenerPath') or profile.get('listenerMetadata'):
+        raise _bad('listenerPath (a seccomp agent) is not supported by this engine')
+    rules = profile.get('syscalls') or []
+    if not isinstance(rules, list):
+        raise _bad('syscalls must be a list')
+    if len(rules) > MAX_RULES:
+        raise _bad('more than %d syscall rules' % MAX_RULES)
+    for i, rule in enumerate(rules):
+        where = 'syscalls[%d]' % i
+        if not isinstance(rule, dict):
+            raise _bad('%s must be an object' % where)
+        names = _str_list(rule.get('names'), where + '.names')
+        name = rule.get('name')
+        if name is not None and not isinstance(name, str):
+            raise _bad('%s.name must be a string' % where)
+        if name and names:
+            raise _bad("'name' and 'names' were specified in the seccomp profile, "
+                       "use either 'name' or 'names'")
+        _check_action(rule.get('action'), rule.get('errnoRet'), where)
+        args = rule.get('args') or []
+        if not isinstance(args, list):
+            raise _bad('%s.args must be a list' % where)
+        for arg in args:
+            if not isinstance(arg, dict):
+                raise _bad('%s.args entries must be objects' % where)
+            index = arg.get('index')
+            if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 5:
+                raise _bad('%s: argument index must be 0-5' % where)
+            for key in ('value', 'valueTwo'):
+                v = arg.get(key, 0)
+                if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 1 << 64:
+                    raise _bad('%s: argument %s must be an unsigned 64-bit integer'
+                               % (where, key))
+            if arg.get('op') not in OPERATORS:
+                raise _bad('string %s is not a valid operator for seccomp' % (arg.get('op'),))
+        _check_filter(rule.get('includes'), where + '.includes')
+        _check_filter(rule.get('excludes'), where + '.excludes')
+    return profile
+
+
+def parse_profile(text):
+    """The JSON text of a profile (what ``docker run --security-opt
+    seccomp=FILE`` sends inline) -> the validated profile dict."""
+    if len(text) > MAX_PROFILE_SIZE:
+        raise errors.InvalidArgument('seccomp profile is larger than %d bytes' % MAX_PROFILE_SIZE)
+    try:
+        profile = json.loads(text)
+    except ValueError as exc:
+        raise errors.InvalidArgument('Decoding seccomp profile failed: %s' % exc)
+    return validate_profile(profile)
+
+
+def is_disabled(profile):
+    """Docker: no default action and no rules means no filter at all."""
+    return not profile.get('defaultAction') and not profile.get('syscalls')
+
+
+def for_container_inline(capabilities, text):
+    """The OCI ``linux.seccomp`` of an inline profile, or None when it
+    disables seccomp (Docker's rule for ``{}``)."""
+    profile = parse_profile(text)
+    if is_disabled(profile):
+        return None
+    return convert(profile, capabilities)

@@ -62,9 +62,11 @@ DEFAULT_DEVICES = (
     ('/dev/tty', 'c', 5, 0),
 )
 
-# Docker's device cgroup: deny all, allow mknod of anything (the node is
-# still useless unless allowed below), then the default nodes, ptys, ptmx
-# and /dev/net/tun.
+# Docker's device cgroup (runc's defaults plus Docker's spec): deny all,
+# allow mknod of anything (the node is still useless unless allowed below),
+# then the default nodes, /dev/console, ptys, ptmx and /dev/net/tun.  (Docker's
+# spec also denies /dev/fuse, a no-op after deny-all that cgroup v1 cannot
+# express once c *:* m is allowed.)
 DEFAULT_DEVICE_RULES = (
     {'allow': False, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'access': 'm'},
@@ -73,6 +75,7 @@ DEFAULT_DEVICE_RULES = (
     {'allow': True, 'type': 'c', 'major': 1, 'minor': 8, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 1, 'minor': 7, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 5, 'minor': 0, 'access': 'rwm'},
+    {'allow': True, 'type': 'c', 'major': 5, 'minor': 1, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 1, 'minor': 5, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 1, 'minor': 9, 'access': 'rwm'},
     {'allow': True, 'type': 'c', 'major': 136, 'access': 'rwm'},
@@ -110,10 +113,14 @@ def default_nofile():
 
 
 def normalize_cap(name):
-    """'net_admin', 'CAP_NET_ADMIN' -> 'CAP_NET_ADMIN'; 'all' -> 'ALL'."""
-    if not isinstance(name, str) or not name.strip():
-        raise errors.InvalidArgument('invalid capability: %r' % (name,))
-    name = name.strip().upper()
+    """'net_admin', 'CAP_NET_ADMIN' -> 'CAP_NET_ADMIN'; 'all' -> 'ALL'.
+
+    Docker's rules (NormalizeLegacyCapabilities): upper-cased, CAP_ added
+    when missing, nothing stripped; an unknown name is refused.
+    """
+    if not isinstance(name, str):
+        raise errors.InvalidArgument('unknown capability: %r' % (name,))
+    name = name.upper()
     if name == 'ALL':
         return name
     if not name.startswith('CAP_'):
@@ -148,24 +155,23 @@ def grantable_caps():
 
 
 def capability_set(cap_add=(), cap_drop=(), privileged=False):
-    """The container's capabilities, following Docker's rules.
+    """The container's capabilities, following Docker's TweakCapabilities.
 
-    Privileged gets all; else start from Docker's defaults (all when ``ALL``
-    is added, none when ``ALL`` is dropped), remove drops, then add adds:
-    an explicit add wins over a drop.
+    Privileged gets all; ``ALL`` added gives all but the drops; ``ALL``
+    dropped gives only the adds; else Docker's defaults less the drops plus
+    the adds (an explicit add wins over a drop of the same name).
     """
     adds = [normalize_cap(c) for c in cap_add or ()]
     drops = [normalize_cap(c) for c in cap_drop or ()]
     if privileged:
         return list(grantable_caps())
     if 'ALL' in adds:
-        caps = set(grantable_caps())
+        caps = set(grantable_caps()) - set(drops)
+    elif 'ALL' in drops:
+        caps = set(adds)
     else:
-        caps = set(DEFAULT_CAPS)
-    if 'ALL' in drops:
-        caps = set()
-    caps -= set(drops)
-    caps |= {c for c in adds if c != 'ALL'}
+        caps = (set(DEFAULT_CAPS) - set(drops)) | set(adds)
+    caps.discard('ALL')
     return [c for c in ALL_CAPS if c in caps]
 
 
@@ -327,6 +333,66 @@ def exec_process_spec(container_spec, args, env=None, cwd=None, user=None, tty=F
         console_size=console_size)
 
 
+# Directories of /dev runc leaves out when it gives a privileged container the
+# host's devices (libcontainer/devices.GetDevices).
+_HOST_DEV_SKIP = ('pts', 'shm', 'fd', 'mqueue', '.lxc', '.lxd-mounts', '.udev')
+_MAX_HOST_DEVICES = 16384
+
+
+def device_from_path(path, host_path=None):
+    """The OCI device dict of the node at ``path`` (not following a final
+    symlink), or None if it is not a character or block device."""
+    st = os.lstat(path)
+    if stat.S_ISCHR(st.st_mode):
+        kind = 'c'
+    elif stat.S_ISBLK(st.st_mode):
+        kind = 'b'
+    else:
+        return None
+    return {'path': host_path or path, 'type': kind, 'major': os.major(st.st_rdev),
+            'minor': os.minor(st.st_rdev), 'fileMode': stat.S_IMODE(st.st_mode),
+            'uid': st.st_uid, 'gid': st.st_gid}
+
+
+def host_devices(root='/dev'):
+    """Every device node under the host's /dev, as runc gives a privileged
+    container: pts, shm, fd and mqueue skipped, as is /dev/console."""
+    out = []
+
+    def walk(directory):
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if len(out) >= _MAX_HOST_DEVICES:
+                return
+            if entry.is_dir(follow_symlinks=False):
+                if entry.name not in _HOST_DEV_SKIP:
+                    walk(entry.path)
+                continue
+            if entry.name == 'console':
+                continue
+            try:
+                dev = device_from_path(entry.path)
+            except OSError:
+                continue
+            if dev is not None:
+                out.append(dev)
+
+    walk(root)
+    return out
+
+
+def _dedupe_devices(devs):
+    """One node per path: the last given wins (a user --device over a default)."""
+    by_path = {}
+    for dev in devs:
+        by_path.pop(dev['path'], None)
+        by_path[dev['path']] = dev
+    return list(by_path.values())
+
+
 def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
              hostname='', readonly_rootfs=False, network='none', ipc='private',
              pid='private', uts='private', mounts=(), labels=None,
@@ -334,7 +400,7 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
              cap_drop=(), seccomp_profile=seccomp.DEFAULT_PROFILE,
              no_new_privileges=True, apparmor_profile=None, shm_size=None,
              sysctls=None, devices=(), masked_paths=None, readonly_paths=None,
-             oom_score_adj=None, console_size=None):
+             oom_score_adj=None, console_size=None, device_rules=(), shm=True):
     """Build an OCI runtime spec (dict, ociVersion 1.0.2) with Docker's defaults.
 
     args: the process argv (list of str); env: list of 'K=V' (default: PATH
@@ -351,8 +417,14 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
     privileged: all capabilities and devices, no seccomp, no masked or
     read-only paths, rw /sys.  cap_add/cap_drop: names with or without CAP_,
     'ALL' allowed.  seccomp_profile: path of a Docker-format profile, or
-    None/'unconfined'.  devices: extra OCI device dicts (also allowed in the
-    device cgroup).  shm_size: bytes of /dev/shm (64 MiB default).
+    None/'unconfined', or a parsed Docker-format profile (a dict).  devices:
+    extra OCI device dicts (also allowed in the device cgroup; an 'access'
+    key gives their cgroup permissions); privileged containers also get every
+    device node of the host's /dev.  device_rules: extra OCI device cgroup
+    rules, after the devices'.  masked_paths/readonly_paths: None for
+    Docker's defaults (none when privileged), else the list to use.
+    shm_size: bytes of /dev/shm (64 MiB default); shm=False: no /dev/shm
+    (IpcMode none).
     console_size: (height, width) of the tty from its first instant.
     """
     if not rootfs or not os.path.isabs(rootfs):
@@ -368,6 +440,8 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
                         oom_score_adj=oom_score_adj, console_size=console_size)
 
     all_mounts = _default_mounts(privileged, shm_size)
+    if not shm:
+        all_mounts = [m for m in all_mounts if m['destination'] != '/dev/shm']
     extra = [dict(m) for m in mounts or ()]
     for m in extra:
         if not m.get('destination', '').startswith('/'):
@@ -387,19 +461,31 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
     for path, kind, major, minor in DEFAULT_DEVICES:
         linux['devices'].append({'path': path, 'type': kind, 'major': major,
                                  'minor': minor, 'fileMode': 0o666, 'uid': 0, 'gid': 0})
+    if privileged:
+        linux['devices'].extend(host_devices())
     for dev in devices or ():
-        linux['devices'].append(dict(dev))
+        dev = dict(dev)
+        access = dev.pop('access', 'rwm')
+        linux['devices'].append(dev)
         linux['resources']['devices'].append(
             {'allow': True, 'type': dev.get('type', 'c'), 'major': dev.get('major'),
-             'minor': dev.get('minor'), 'access': dev.get('access', 'rwm')})
+             'minor': dev.get('minor'), 'access': access})
+    linux['devices'] = _dedupe_devices(linux['devices'])
+    linux['resources']['devices'].extend(dict(r) for r in device_rules or ())
     if privileged:
         linux['resources']['devices'] = [{'allow': True, 'access': 'rwm'}]
     else:
+        if seccomp_profile and seccomp_profile != UNCONFINED:
+            if isinstance(seccomp_profile, dict):
+                if not seccomp.is_disabled(seccomp_profile):
+                    linux['seccomp'] = seccomp.convert(seccomp_profile, caps)
+            else:
+                linux['seccomp'] = seccomp.for_container(caps, seccomp_profile)
+    if masked_paths is not None or not privileged:
         linux['maskedPaths'] = list(MASKED_PATHS if masked_paths is None else masked_paths)
+    if readonly_paths is not None or not privileged:
         linux['readonlyPaths'] = list(READONLY_PATHS if readonly_paths is None
                                       else readonly_paths)
-        if seccomp_profile and seccomp_profile != UNCONFINED:
-            linux['seccomp'] = seccomp.for_container(caps, seccomp_profile)
     if resources:
         for key, value in resources.items():
             if key == 'devices':
@@ -506,74 +592,86 @@ def _read_db(rootfs, path):
 
 
 def _parse_id(text):
-    if text.isascii() and text.isdecimal():
-        value = int(text)
-        if value > _MAX_ID:
-            raise errors.InvalidArgument('uids and gids must be in range 0-%d' % _MAX_ID)
-        return value
+    """Go's strconv.Atoi as runc uses it: a signed decimal, or None."""
+    body = text[1:] if text[:1] in '+-' else text
+    if body and body.isascii() and body.isdecimal():
+        return int(text)
     return None
 
 
-def resolve_user(rootfs, user_string):
-    """Docker's ``--user`` -> (uid, gid, additional_gids) using the image's files.
+def _check_range(value):
+    if not 0 <= value <= _MAX_ID:
+        raise errors.InvalidArgument('uids and gids must be in range 0-%d' % _MAX_ID)
+    return value
 
-    Forms: '' (root), 'name', 'uid', 'name:group', 'uid:gid', 'name:gid',
-    'uid:group'.  Names are looked up in the rootfs' /etc/passwd and
-    /etc/group (read without leaving the rootfs).  A numeric uid not in
-    passwd is accepted with gid 0.  Supplementary groups are those listing
-    the user by name, only when no group was given.  Unknown names raise
-    InvalidArgument ("unable to find user xyz: no matching entries in passwd
-    file").
+
+def _row_id(row, index):
+    value = _parse_id(row[index]) if len(row) > index else None
+    return value
+
+
+def resolve_user(rootfs, user_string):
+    """Docker's ``--user`` -> (uid, gid, supplementary gids) from the image's files.
+
+    runc's GetExecUser rules: 'user[:group]', each a name or a number; a
+    number is always an id (its passwd/group entry, when there is one, gives
+    the rest); '' means uid 0.  Names are looked up in the rootfs'
+    /etc/passwd and /etc/group (read without leaving the rootfs).  The
+    supplementary groups are those listing the user by name, only when no
+    group was given.  Unknown names raise InvalidArgument with runc's words
+    ("unable to find user xyz: no matching entries in passwd file").
     """
-    user_string = (user_string or '').strip()
-    user_part, _, group_part = user_string.partition(':')
-    user_part = user_part or '0'
+    user_part, _, rest = (user_string or '').partition(':')
+    group_part = rest.split(':', 1)[0]
+    uid_arg = _parse_id(user_part)
+    gid_arg = _parse_id(group_part)
 
     passwd = _read_db(rootfs, 'etc/passwd') or []
-    uid = _parse_id(user_part)
     entry = None
     for row in passwd:
         if len(row) < 4:
             continue
-        if uid is None and row[0] == user_part:
+        row_uid = _row_id(row, 2)
+        if not user_part:
+            match = row_uid == 0
+        elif uid_arg is not None:
+            match = row_uid == uid_arg
+        else:
+            match = row[0] == user_part
+        if match and row_uid is not None:
             entry = row
             break
-        if uid is not None and row[2].isdigit() and int(row[2]) == uid:
-            entry = row
-            break
-    if entry is None and uid is None:
-        raise errors.InvalidArgument('unable to find user %s: no matching entries in '
-                                     'passwd file' % user_part)
     name = None
-    gid = 0
+    uid, gid = 0, 0
     if entry is not None:
         name = entry[0]
-        uid = int(entry[2]) if entry[2].isdigit() else uid
-        gid = int(entry[3]) if entry[3].isdigit() and int(entry[3]) <= _MAX_ID else 0
-        if uid is None:
-            raise errors.InvalidArgument('invalid uid for user %s in passwd file' % user_part)
+        uid = _row_id(entry, 2)
+        gid = _row_id(entry, 3) or 0
+    elif user_part:
+        if uid_arg is None:
+            raise errors.InvalidArgument('unable to find user %s: no matching entries in '
+                                         'passwd file' % user_part)
+        uid = _check_range(uid_arg)
 
-    groups = None
     extra = []
-    if group_part:
-        gid_num = _parse_id(group_part)
-        if gid_num is not None:
-            gid = gid_num
-        else:
-            groups = _read_db(rootfs, 'etc/group') or []
+    if group_part or name is not None:
+        groups = _read_db(rootfs, 'etc/group') or []
+        if group_part:
             for row in groups:
-                if len(row) >= 3 and row[0] == group_part and row[2].isdigit():
-                    gid = int(row[2])
+                if len(row) < 3 or _row_id(row, 2) is None:
+                    continue
+                if (row[0] == group_part if gid_arg is None else _row_id(row, 2) == gid_arg):
+                    gid = _row_id(row, 2)
                     break
             else:
-                raise errors.InvalidArgument('unable to find group %s: no matching '
-                                             'entries in group file' % group_part)
-    elif name is not None:
-        groups = _read_db(rootfs, 'etc/group') or []
-        for row in groups:
-            if len(row) >= 4 and row[2].isdigit():
-                members = [m.strip() for m in row[3].split(',')]
-                g = int(row[2])
-                if name in members and g != gid and g not in extra and g <= _MAX_ID:
-                    extra.append(g)
+                if gid_arg is None:
+                    raise errors.InvalidArgument('unable to find group %s: no matching '
+                                                 'entries in group file' % group_part)
+                gid = _check_range(gid_arg)
+        else:
+            for row in groups:
+                if len(row) >= 4 and _row_id(row, 2) is not None:
+                    members = row[3].split(',')
+                    if name in members:
+                        extra.append(_row_id(row, 2))
     return uid, gid, extra

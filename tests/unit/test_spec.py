@@ -346,13 +346,15 @@ class TestSeccomp:
 
     @pytest.mark.skipif(not HAVE_PROFILE, reason='no containers-common seccomp profile')
     def test_real_profile_follows_capabilities(self):
+        # A syscall no rule names gets the default action (ERRNO): Docker's
+        # profile lists nothing for bpf without CAP_SYS_ADMIN, podman's an ERRNO.
         default = names_by_action(seccomp.for_container(spec.DEFAULT_CAPS))
         assert default['chroot'] == ['SCMP_ACT_ALLOW']
-        assert default['bpf'] == ['SCMP_ACT_ERRNO']
+        assert default.get('bpf', ['SCMP_ACT_ERRNO']) == ['SCMP_ACT_ERRNO']
         assert 'SCMP_ACT_ALLOW' in default['read']
         no_chroot = names_by_action(seccomp.for_container(
             spec.capability_set(cap_drop=['SYS_CHROOT'])))
-        assert no_chroot['chroot'] == ['SCMP_ACT_ERRNO']
+        assert no_chroot.get('chroot', ['SCMP_ACT_ERRNO']) == ['SCMP_ACT_ERRNO']
         admin = names_by_action(seccomp.for_container(
             spec.capability_set(cap_add=['SYS_ADMIN'])))
         assert admin['bpf'] == ['SCMP_ACT_ALLOW']
