@@ -11,6 +11,7 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import containers as containers_mod
 from engine import errors
+from engine import inspect_extras
 from engine import logs as logs_mod
 from engine import stdio
 from engine import util
@@ -297,6 +298,17 @@ def build(engine):
         stream = http.Stream(handler, content_type='application/x-tar')
         engine.export_container(c, StreamWriter(stream), before_write=stream.begin)
         return stream
+
+    # -- observability and housekeeping (top, diff, df, prune) -----------------
+    @r.route('GET', '/containers/{id}/top')
+    def container_top(request, handler):
+        return http.json_response(inspect_extras.container_top(
+            engine, request.params['id'], request.arg('ps_args') or ''))
+
+    @r.route('GET', '/containers/{id}/changes')
+    def container_changes(request, handler):
+        return http.json_response(inspect_extras.container_changes(
+            engine, request.params['id']))
 
     @r.route('POST', '/containers/{id}/exec')
     def exec_create(request, handler):

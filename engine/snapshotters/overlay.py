@@ -13,6 +13,7 @@ from oslo_log import log as logging
 
 from engine import archive
 from engine import errors
+from engine import inspect_extras
 from engine.snapshotters import local
 
 LOG = logging.getLogger(__name__)
@@ -115,6 +116,14 @@ class OverlaySnapshotter(local.LocalSnapshotter):
         with self._lock:
             upper = self._fs(key)
         archive.diff_overlay_upper(upper, out)
+
+    def changes(self, key):
+        """Docker's change list of the active snapshot against its parent."""
+        with self._lock:
+            upper = self._fs(key)
+            parent = self._record(key)['parent']
+            lowers = [self._fs(k) for k in self._chain(parent)] if parent else []
+        return inspect_extras.changes(upper, inspect_extras.LowerView(lowers))
 
     # -- checks ------------------------------------------------------------
 

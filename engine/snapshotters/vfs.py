@@ -10,6 +10,7 @@ import subprocess
 
 from engine import archive
 from engine import errors
+from engine import inspect_extras
 from engine.snapshotters import local
 
 
@@ -58,3 +59,12 @@ class VfsSnapshotter(local.LocalSnapshotter):
             lower = self._fs(rec['parent']) if rec['parent'] \
                 else self.empty_dir
         archive.diff_trees(lower, own, out)
+
+    def changes(self, key):
+        """Docker's change list of the active snapshot against its parent:
+        both are whole copies, compared entry by entry."""
+        with self._lock:
+            rec = self._record(key)
+            own = self._fs(key)
+            lower = self._fs(rec['parent']) if rec['parent'] else self.empty_dir
+        return inspect_extras.changes(own, inspect_extras.LowerView([lower]), full_copy=True)
