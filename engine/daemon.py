@@ -93,7 +93,8 @@ class Engine:
         return fd
 
     def _image_event(self, action, image_id, attributes=None):
-        self.events.publish('image', action, image_id, attributes or {})
+        self.events.publish('image', action, image_id,
+                            events_mod.image_attributes(self.images, image_id, attributes))
 
     def open_runtime(self):
         """Pick the OCI runtime and start watching containers (the serving half)."""
@@ -247,8 +248,9 @@ class Engine:
             finally:
                 if paused_here:
                     self.containers.unpause(c.id)
-        self.events.publish('container', 'commit', c.id,
-                            {'name': c.name, 'comment': comment, 'imageID': image_id})
+        self.events.publish('container', 'commit', c.id, self.containers._event_attrs(
+            c, comment=comment, imageID=image_id,
+            imageRef=events_mod.reference_text(repo, tag)))
         return image_id
 
     def export_container(self, c, out, before_write=None):
@@ -277,6 +279,7 @@ class Engine:
             if before_write:
                 before_write()
             archive.write_tree_tar(target, out)
+            self.events.publish('container', 'export', c.id, self.containers._event_attrs(c))
         finally:
             local_snap.unmount(target)
             os.rmdir(target)

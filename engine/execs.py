@@ -91,7 +91,7 @@ class ExecService:
         with self._lock:
             self._execs[eid] = inst
         self.events.publish('container', 'exec_create: ' + ' '.join(body['Cmd']), c.id,
-                            {'name': c.name, 'execID': eid})
+                            self.containers._event_attrs(c, execID=eid))
         return eid
 
     def get(self, eid):
@@ -129,7 +129,7 @@ class ExecService:
         inst.process = proc
         inst.running = True
         self.events.publish('container', 'exec_start: ' + ' '.join(cfg['Cmd']), c.id,
-                            {'name': c.name, 'execID': eid})
+                            self.containers._event_attrs(c, execID=eid))
         waiter = threading.Thread(target=self._reap, args=(inst,), daemon=True)
         waiter.start()
         if hijack is None:
@@ -175,8 +175,8 @@ class ExecService:
         inst.running = False
         inst.done.set()
         self.events.publish('container', 'exec_die', inst.container.id,
-                            {'name': inst.container.name, 'execID': inst.id,
-                             'exitCode': str(code)})
+                            self.containers._event_attrs(inst.container, execID=inst.id,
+                                                         exitCode=str(code)))
 
     def resize(self, eid, height, width):
         inst = self.get(eid)

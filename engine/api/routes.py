@@ -11,6 +11,7 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import containers as containers_mod
 from engine import errors
+from engine import events as events_mod
 from engine import inspect_extras
 from engine import logs as logs_mod
 from engine import stdio
@@ -121,13 +122,16 @@ def build(engine):
 
     @r.route('GET', '/events')
     def events(request, handler):
-        since = util.parse_time_arg(request.arg('since'))
-        until = util.parse_time_arg(request.arg('until'))
-        filters = parse_filters(request)
+        since = events_mod.parse_time(request.arg('since'))
+        until = events_mod.parse_time(request.arg('until'))
+        if since is not None and until is not None and until < since:
+            raise errors.InvalidArgument('`since` time (%s) cannot be after `until` time (%s)'
+                                         % (request.arg('since'), request.arg('until')))
+        filters = events_mod.validate_filters(parse_filters(request))
         stream = http.Stream(handler)
         stream.begin()
-        for event in engine.events.subscribe(since or None, until or None,
-                                             match=lambda e: event_matches(e, filters),
+        for event in engine.events.subscribe(since, until,
+                                             match=lambda e: events_mod.matches(e, filters),
                                              stop=lambda: client_gone(handler)):
             if event is not None:
                 stream.write_json(event)
@@ -490,32 +494,3 @@ def _ancestor_match(c, ref, images):
     except errors.NotFound:
         return False
     return image.id == c.record['Image']
-
-
-def event_matches(event, filters):
-    for key, values in filters.items():
-        if not values:
-            continue
-        if key == 'type':
-            if event['Type'] not in values:
-                return False
-        elif key == 'event':
-            if event['Action'].split(':')[0] not in values:
-                return False
-        elif key in ('container', 'image', 'volume', 'network'):
-            if event['Type'] != key:
-                return False
-            attrs = event['Actor']['Attributes']
-            ident = event['Actor']['ID']
-            if not any(ident.startswith(v) or attrs.get('name') == v for v in values):
-                return False
-        elif key == 'label':
-            attrs = event['Actor']['Attributes']
-            for v in values:
-                k, eq, val = v.partition('=')
-                if k not in attrs or (eq and attrs[k] != val):
-                    return False
-        else:
-            raise errors.InvalidArgument('invalid filter \'%s\'' % key)
-    return True
-
