@@ -17,6 +17,7 @@ from engine import errors
 from engine import events as events_mod
 from engine import execs as execs_mod
 from engine import exits
+from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import network as network_mod
 from engine import snapshotters
@@ -66,6 +67,7 @@ class Engine:
             network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
         self.execs = None
+        self.housekeeping = housekeeping_mod.Housekeeping(self)
 
     def _bind_snapshotter(self, configured, follow_root):
         """A root's images and containers live in one snapshotter: record it

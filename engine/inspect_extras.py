@@ -346,3 +346,22 @@ def container_changes(engine, ref):
     if c.removed:
         raise errors.NoSuchContainer(ref)
     return found
+
+
+def changes_size(upper, found):
+    """Docker's ChangesSize: sizes of the added and changed non-directories
+    in ``upper``, each hard-linked inode once."""
+    total = 0
+    seen = set()
+    for change in found:
+        if change['Kind'] == CHANGE_DELETE:
+            continue
+        st = _lstat(os.path.join(upper, change['Path'].lstrip('/')))
+        if st is None or stat.S_ISDIR(st.st_mode):
+            continue
+        if st.st_nlink > 1:
+            if st.st_ino in seen:
+                continue
+            seen.add(st.st_ino)
+        total += st.st_size
+    return total

@@ -156,12 +156,19 @@ def build(engine):
         limit_n = request.int_arg('limit', -1)
         if limit_n is not None and limit_n > 0:
             selected = selected[:limit_n]
-        return http.json_response([views.container_summary(c) for c in selected])
+        entries = [views.container_summary(c) for c in selected]
+        if request.bool_arg('size'):
+            for c, entry in zip(selected, entries):
+                entry.update(engine.housekeeping.summary_sizes(c))
+        return http.json_response(entries)
 
     @r.route('GET', '/containers/{id}/json')
     def container_inspect(request, handler):
         c = containers.get(request.params['id'])
-        return http.json_response(views.container_inspect(c, engine.exec_ids(c.id)))
+        data = views.container_inspect(c, engine.exec_ids(c.id))
+        if request.bool_arg('size'):
+            data.update(engine.housekeeping.container_sizes(c))
+        return http.json_response(data)
 
     @r.route('POST', '/containers/{id}/start')
     def container_start(request, handler):
@@ -313,6 +320,27 @@ def build(engine):
     def container_changes(request, handler):
         return http.json_response(inspect_extras.container_changes(
             engine, request.params['id']))
+
+    @r.route('GET', '/system/df')
+    def system_df(request, handler):
+        return http.json_response(engine.housekeeping.disk_usage(
+            types=request.args('type'), container_view=views.container_summary))
+
+    @r.route('POST', '/containers/prune')
+    def containers_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_containers(parse_filters(request)))
+
+    @r.route('POST', '/images/prune')
+    def images_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_images(parse_filters(request)))
+
+    @r.route('POST', '/build/prune')
+    def build_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_build_cache(parse_filters(request)))
+
+    @r.route('POST', '/networks/prune')
+    def networks_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_networks(parse_filters(request)))
 
     @r.route('POST', '/containers/{id}/exec')
     def exec_create(request, handler):

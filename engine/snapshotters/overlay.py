@@ -13,7 +13,6 @@ from oslo_log import log as logging
 
 from engine import archive
 from engine import errors
-from engine import inspect_extras
 from engine.snapshotters import local
 
 LOG = logging.getLogger(__name__)
@@ -117,13 +116,14 @@ class OverlaySnapshotter(local.LocalSnapshotter):
             upper = self._fs(key)
         archive.diff_overlay_upper(upper, out)
 
-    def changes(self, key):
-        """Docker's change list of the active snapshot against its parent."""
+    def change_dirs(self, key):
+        """(own dir, image's layers top first, own dir is a full copy)
+        for docker diff: the upper dir holds only what changed."""
         with self._lock:
             upper = self._fs(key)
             parent = self._record(key)['parent']
             lowers = [self._fs(k) for k in self._chain(parent)] if parent else []
-        return inspect_extras.changes(upper, inspect_extras.LowerView(lowers))
+        return upper, lowers, False
 
     # -- checks ------------------------------------------------------------
 

@@ -10,7 +10,6 @@ import subprocess
 
 from engine import archive
 from engine import errors
-from engine import inspect_extras
 from engine.snapshotters import local
 
 
@@ -60,11 +59,11 @@ class VfsSnapshotter(local.LocalSnapshotter):
                 else self.empty_dir
         archive.diff_trees(lower, own, out)
 
-    def changes(self, key):
-        """Docker's change list of the active snapshot against its parent:
-        both are whole copies, compared entry by entry."""
+    def change_dirs(self, key):
+        """(own dir, image's layers, own dir is a full copy) for docker
+        diff: both are whole copies, compared entry by entry."""
         with self._lock:
             rec = self._record(key)
             own = self._fs(key)
             lower = self._fs(rec['parent']) if rec['parent'] else self.empty_dir
-        return inspect_extras.changes(own, inspect_extras.LowerView([lower]), full_copy=True)
+        return own, [lower], True
