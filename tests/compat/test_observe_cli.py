@@ -150,6 +150,19 @@ def test_diff_of_a_fresh_and_of_a_running_container(docker_cli, names):
     assert ok(docker_cli(['diff', running])).stdout == ''
 
 
+def test_diff_and_sizes_with_the_vfs_snapshotter(engine_factory, docker_cli, names):
+    """vfs keeps whole copies: the same rows come from comparing trees."""
+    eng = engine_factory(config='[engine]\nsnapshotter = vfs\n')
+    name = names('dvfs')
+    ok(docker_cli(['run', '--name', name, 'busybox', 'sh', '-c',
+                   DIFF_SCRIPT + '; head -c 1234 /dev/zero > /sized'], host=eng.url))
+    lines = ok(docker_cli(['diff', name], host=eng.url)).stdout.splitlines()
+    assert sorted(lines) == sorted(DIFF_EXPECTED + ['A /sized'])
+    status, data = eng.api_json('GET', '/containers/%s/json?size=1' % name)
+    # /x, /tmp/a/b, /newdir/f, /root/new are empty; /etc/passwd holds "hi\n".
+    assert status == 200 and data['SizeRw'] == 1234 + 3
+
+
 def test_diff_errors(docker_cli, engine):
     res = docker_cli(['diff', 'no-such-container-xyz'])
     assert res.returncode == 1 and 'No such container: no-such-container-xyz' in res.stderr
