@@ -230,6 +230,50 @@ def test_events_filters_and_replay(docker_cli, engine, names):
     assert event['status'] == 'die' and event['from'] == 'busybox'
 
 
+def test_events_like_docker(docker_cli, dockerd, engine, names, tmp_path):
+    """The same commands on Docker 20.10 and here publish the same container
+    and image events, in the same order, with the same attribute names."""
+    sfx = names.suffix
+    got = []
+    for host in (engine.url, dockerd.url):
+        a, b = 'evlike-a-' + sfx, 'evlike-b-' + sfx
+        ref = 'evlike-%s:1' % sfx
+
+        def cli(args, **kw):
+            return ok(docker_cli(args, host=host, **kw))
+        since = '%.9f' % time.time()
+        res = docker_cli(['run', '--name', a, '-l', 'k=v', 'busybox', 'sh', '-c', 'exit 3'],
+                         host=host)
+        assert res.returncode == 3, res.stderr
+        cli(['commit', a, ref])
+        cli(['tag', ref, ref + 'b'])
+        cli(['rmi', ref + 'b'])
+        cli(['run', '-d', '--name', b, '-l', 'k=v', 'busybox', 'sleep', '300'])
+        cli(['rename', b, b + 'x'])
+        cli(['kill', '-s', 'USR1', b + 'x'])
+        cli(['pause', b + 'x'])
+        cli(['unpause', b + 'x'])
+        cli(['top', b + 'x'])
+        cli(['exec', b + 'x', 'true'])
+        cli(['export', '-o', str(tmp_path / 'x.tar'), b + 'x'])
+        cli(['restart', '-t', '0', b + 'x'])
+        cli(['rm', '-f', b + 'x', a])
+        cli(['rmi', ref])
+        time.sleep(0.2)
+        lines = cli(['events', '--since', since, '--until', '%.9f' % time.time(),
+                     '--filter', 'type=container', '--filter', 'type=image', '--format',
+                     '{{json .}}']).stdout
+        rows = []
+        for line in lines.splitlines():
+            e = json.loads(line)
+            attrs = sorted(e['Actor']['Attributes'])
+            rows.append((e['Type'], e['Action'], attrs))
+        got.append(rows)
+    ours, docker_ = got
+    assert [r[:2] for r in ours] == [r[:2] for r in docker_]
+    assert ours == docker_
+
+
 def test_events_stream_until_in_the_future(docker_cli, engine, names):
     name = names('evlive')
     until = '%.9f' % (time.time() + 4)
