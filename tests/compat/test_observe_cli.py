@@ -13,7 +13,7 @@ import docker
 import pytest
 
 from tests import daemons
-from tests.compat.conftest import inspect, wait_for
+from tests.compat.conftest import CLIS, inspect, wait_for
 
 pytestmark = pytest.mark.compat
 
@@ -28,8 +28,8 @@ def pid_ns(pid):
     return os.readlink('/proc/%d/ns/pid' % pid)
 
 
-def top_rows(docker_cli, name, *ps_args):
-    out = ok(docker_cli(['top', name] + list(ps_args))).stdout.splitlines()
+def top_rows(docker_cli, name, *ps_args, cli=daemons.DOCKER_CLI):
+    out = ok(docker_cli(['top', name] + list(ps_args), cli=cli)).stdout.splitlines()
     return out[0].split(), [line.split(None, len(out[0].split()) - 1) for line in out[1:]]
 
 
@@ -61,13 +61,14 @@ def test_top_shows_the_container_processes_and_nothing_else(docker_cli, engine, 
     assert str(os.getpid()) not in [r[1] for r in rows]
 
 
-def test_top_with_ps_args(docker_cli, names):
+@pytest.mark.parametrize('cli', CLIS)
+def test_top_with_ps_args(docker_cli, names, cli):
     name = names('topaux')
     ok(docker_cli(['run', '-d', '--name', name, 'busybox', 'sleep', '300']))
-    titles, rows = top_rows(docker_cli, name, 'aux')
+    titles, rows = top_rows(docker_cli, name, 'aux', cli=cli)
     assert titles[:3] == ['USER', 'PID', '%CPU'] and titles[-1] == 'COMMAND'
     assert [r[-1] for r in rows] == ['sleep 300']
-    titles, rows = top_rows(docker_cli, name, '-o', 'pid,comm')
+    titles, rows = top_rows(docker_cli, name, '-o', 'pid,comm', cli=cli)
     assert titles == ['PID', 'COMMAND'] and [r[1] for r in rows] == ['sleep']
 
 
@@ -120,10 +121,11 @@ DIFF_EXPECTED = ['A /newdir', 'A /newdir/f', 'A /tmp/a', 'A /tmp/a/b', 'A /x',
                  'D /bin/ls', 'D /usr', 'A /root/new']
 
 
-def test_diff_of_a_stopped_container(docker_cli, engine, names):
+@pytest.mark.parametrize('cli', CLIS)
+def test_diff_of_a_stopped_container(docker_cli, engine, names, cli):
     name = names('diff')
     ok(docker_cli(['run', '--name', name, 'busybox', 'sh', '-c', DIFF_SCRIPT]))
-    lines = ok(docker_cli(['diff', name])).stdout.splitlines()
+    lines = ok(docker_cli(['diff', name], cli=cli)).stdout.splitlines()
     assert sorted(lines) == sorted(DIFF_EXPECTED)
     # Parents come before what they hold, names in order.
     paths = [line.split(' ', 1)[1] for line in lines]
@@ -257,7 +259,8 @@ def test_events_like_docker(docker_cli, dockerd, engine, names, tmp_path):
         cli(['exec', b + 'x', 'true'])
         cli(['export', '-o', str(tmp_path / 'x.tar'), b + 'x'])
         cli(['restart', '-t', '0', b + 'x'])
-        cli(['rm', '-f', b + 'x', a])
+        cli(['rm', '-f', b + 'x'])   # one by one: the CLI removes several in parallel
+        cli(['rm', a])
         cli(['rmi', ref])
         time.sleep(0.2)
         lines = cli(['events', '--since', since, '--until', '%.9f' % time.time(),
@@ -270,7 +273,7 @@ def test_events_like_docker(docker_cli, dockerd, engine, names, tmp_path):
             rows.append((e['Type'], e['Action'], attrs))
         got.append(rows)
     ours, docker_ = got
-    assert [r[:2] for r in ours] == [r[:2] for r in docker_]
+    assert [r[:2] for r in ours] == [r[:2] for r in docker_], (ours, docker_)
     assert ours == docker_
 
 
