@@ -166,19 +166,6 @@ def _same_time(a_ns, b_ns):
     return a_s == b_s and (a_f == b_f or a_f == 0 or b_f == 0)
 
 
-def _stat_different(old, new, old_path, new_path):
-    """Docker's statDifferent plus the file capability comparison."""
-    if (old.st_mode, old.st_uid, old.st_gid, old.st_rdev) != \
-            (new.st_mode, new.st_uid, new.st_gid, new.st_rdev):
-        return True
-    if not stat.S_ISDIR(old.st_mode):
-        if not _same_time(old.st_mtime_ns, new.st_mtime_ns) or old.st_size != new.st_size:
-            return True
-    if stat.S_ISREG(new.st_mode):
-        return _capability(old_path) != _capability(new_path)
-    return False
-
-
 class LowerView(object):
     """The image's filesystem as its layers merge (top layer first),
     honouring overlay whiteouts and opaque directories.  One layer that is
@@ -251,7 +238,11 @@ class LowerView(object):
         return names
 
 
-def changes(upper, lower, full_copy=False):
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+
+def changes(upper, lower, full_copy=False, stats=None):
     """Docker's change list for a container layer.
 
     ``upper`` is the container's own directory: an overlay upper dir
@@ -259,21 +250,84 @@ def changes(upper, lower, full_copy=False):
     ``full_copy`` a whole copy of the filesystem (vfs), compared entry by
     entry.  ``lower`` is the LowerView of the image.  Returns
     ``[{"Path", "Kind"}]``, parents before their contents, names sorted.
+    ``stats``, a dict, receives the lstat result of every added or changed
+    entry by path (for changes_size).
+
+    A running container rewrites its layer meanwhile: the walk goes through
+    directory file descriptors opened without following symlinks, so a
+    directory swapped for a symlink cannot lead it out of the layer.
     """
     out = []
-    _walk_dir(upper, '', lower, True, full_copy, out)
+    try:
+        fd = os.open(upper, _DIR_FLAGS)
+    except OSError as exc:
+        raise errors.NotFound('the layer of the container is gone: %s' % exc)
+    try:
+        _walk_dir(fd, '', lower, True, full_copy, out, stats if stats is not None else {})
+    finally:
+        os.close(fd)
     return out
 
 
-def _walk_dir(upper_dir, rel, lower, lower_is_dir, full_copy, out):
-    """Append the changes below directory ``rel``; return whether any."""
+def _stat_at(dir_fd, name):
     try:
-        names = os.listdir(upper_dir)
+        return os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _opaque_fd(fd):
+    try:
+        return os.getxattr(fd, 'trusted.overlay.opaque') == b'y'
     except OSError:
         return False
-    upper_names = set(names)
+
+
+def _capability_at(dir_fd, name):
+    try:
+        fd = os.open(name, _FILE_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None
+    try:
+        return os.getxattr(fd, 'security.capability')
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _stat_different(old, new, old_path, dir_fd, name):
+    """Docker's statDifferent plus the file capability comparison."""
+    if (old.st_mode, old.st_uid, old.st_gid, old.st_rdev) != \
+            (new.st_mode, new.st_uid, new.st_gid, new.st_rdev):
+        return True
+    if not stat.S_ISDIR(old.st_mode):
+        if not _same_time(old.st_mtime_ns, new.st_mtime_ns) or old.st_size != new.st_size:
+            return True
+    if stat.S_ISREG(new.st_mode):
+        return _capability(old_path) != _capability_at(dir_fd, name)
+    return False
+
+
+def _walk_into(dir_fd, name, rel, lower, lower_is_dir, full_copy, out, stats):
+    try:
+        fd = os.open(name, _DIR_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return False  # replaced or removed meanwhile
+    try:
+        return _walk_dir(fd, rel, lower, lower_is_dir, full_copy, out, stats)
+    finally:
+        os.close(fd)
+
+
+def _walk_dir(dir_fd, rel, lower, lower_is_dir, full_copy, out, stats):
+    """Append the changes below directory ``rel``; return whether any."""
+    try:
+        upper_names = set(os.listdir(dir_fd))
+    except OSError:
+        return False
     deleted = set()
-    if lower_is_dir and (full_copy or _is_opaque(upper_dir)):
+    if lower_is_dir and (full_copy or _opaque_fd(dir_fd)):
         # Everything the image had here that the container's directory
         # lacks is gone (a full copy, or an overlay dir made opaque).
         deleted = lower.children(rel) - upper_names
@@ -283,37 +337,56 @@ def _walk_dir(upper_dir, rel, lower, lower_is_dir, full_copy, out):
         if name in deleted:
             out.append({'Path': path, 'Kind': CHANGE_DELETE})
             continue
-        host = os.path.join(upper_dir, name)
-        st = _lstat(host)
+        st = _stat_at(dir_fd, name)
         if st is None:
             continue  # gone meanwhile: a running container changes its files
         if not full_copy and _is_whiteout(st):
             out.append({'Path': path, 'Kind': CHANGE_DELETE})
             continue
+        is_dir = stat.S_ISDIR(st.st_mode)
         old_path = lower.find(path) if lower_is_dir else None
         old = _lstat(old_path) if old_path else None
         if old is None:
             if path in INIT_LAYER_PATHS:
                 continue  # a mount point the runtime made: Docker's init layer
-            if path in INIT_LAYER_DIRS and stat.S_ISDIR(st.st_mode):
+            if path in INIT_LAYER_DIRS and is_dir:
                 # Docker's init layer has it: shown only when it holds changes.
                 mark = len(out)
-                if _walk_dir(host, path, lower, False, full_copy, out):
+                if _walk_into(dir_fd, name, path, lower, False, full_copy, out, stats):
                     out.insert(mark, {'Path': path, 'Kind': CHANGE_MODIFY})
                 continue
             out.append({'Path': path, 'Kind': CHANGE_ADD})
-            if stat.S_ISDIR(st.st_mode):
-                _walk_dir(host, path, lower, False, full_copy, out)
+            stats[path] = st
+            if is_dir:
+                _walk_into(dir_fd, name, path, lower, False, full_copy, out, stats)
             continue
-        changed = _stat_different(old, st, old_path, host)
-        if stat.S_ISDIR(st.st_mode):
+        changed = _stat_different(old, st, old_path, dir_fd, name)
+        if is_dir:
             mark = len(out)
-            inner = _walk_dir(host, path, lower, stat.S_ISDIR(old.st_mode), full_copy, out)
+            inner = _walk_into(dir_fd, name, path, lower, stat.S_ISDIR(old.st_mode),
+                               full_copy, out, stats)
             if changed or inner:
                 out.insert(mark, {'Path': path, 'Kind': CHANGE_MODIFY})
         elif changed:
             out.append({'Path': path, 'Kind': CHANGE_MODIFY})
+            stats[path] = st
     return len(out) > start
+
+
+def changes_size(stats):
+    """Docker's ChangesSize: sizes of the added and changed non-directories
+    (``stats`` as changes() filled it), each hard-linked inode once."""
+    total = 0
+    seen = set()
+    for st in stats.values():
+        if stat.S_ISDIR(st.st_mode):
+            continue
+        if st.st_nlink > 1:
+            if st.st_ino in seen:
+                continue
+            seen.add(st.st_ino)
+        total += st.st_size
+    return total
 
 
 # -- the container views -------------------------------------------------------------
@@ -347,21 +420,3 @@ def container_changes(engine, ref):
         raise errors.NoSuchContainer(ref)
     return found
 
-
-def changes_size(upper, found):
-    """Docker's ChangesSize: sizes of the added and changed non-directories
-    in ``upper``, each hard-linked inode once."""
-    total = 0
-    seen = set()
-    for change in found:
-        if change['Kind'] == CHANGE_DELETE:
-            continue
-        st = _lstat(os.path.join(upper, change['Path'].lstrip('/')))
-        if st is None or stat.S_ISDIR(st.st_mode):
-            continue
-        if st.st_nlink > 1:
-            if st.st_ino in seen:
-                continue
-            seen.add(st.st_ino)
-        total += st.st_size
-    return total

@@ -287,8 +287,9 @@ class LocalSnapshotter(base.Snapshotter):
     def changes_size(self, key):
         """Docker's SizeRw: bytes of the files the snapshot added or changed."""
         upper, lowers, full_copy = self.change_dirs(key)
-        found = inspect_extras.changes(upper, inspect_extras.LowerView(lowers), full_copy)
-        return inspect_extras.changes_size(upper, found)
+        stats = {}
+        inspect_extras.changes(upper, inspect_extras.LowerView(lowers), full_copy, stats)
+        return inspect_extras.changes_size(stats)
 
     def _fill_active(self, tmp, parent):
         raise NotImplementedError

@@ -381,11 +381,12 @@ class ChangesWalkTest(unittest.TestCase):
             f.write('changed!')
         os.unlink(os.path.join(full, 'bin/ls'))
         shutil.rmtree(os.path.join(full, 'home'))
+        stats = {}
         found = inspect_extras.changes(full, inspect_extras.LowerView([self.bottom]),
-                                       full_copy=True)
+                                       full_copy=True, stats=stats)
         self.assertEqual([(0, '/bin'), (2, '/bin/ls'), (0, '/etc'), (0, '/etc/passwd'),
                           (2, '/home')], [(c['Kind'], c['Path']) for c in found])
-        self.assertEqual(len('changed!'), inspect_extras.changes_size(full, found))
+        self.assertEqual(len('changed!'), inspect_extras.changes_size(stats))
 
     def test_changes_size_counts_files_once(self):
         a = self.up('big', 'x' * 1000)
@@ -393,5 +394,19 @@ class ChangesWalkTest(unittest.TestCase):
         self.updir('bin')
         self.up('bin/sh', 'patched')
         self.whiteout(os.path.join(self.upper, 'bin/ls'))
-        found = inspect_extras.changes(self.upper, self.lower)
-        self.assertEqual(1000 + len('patched'), inspect_extras.changes_size(self.upper, found))
+        stats = {}
+        inspect_extras.changes(self.upper, self.lower, stats=stats)
+        self.assertEqual(1000 + len('patched'), inspect_extras.changes_size(stats))
+
+    def test_symlinked_directory_is_not_followed(self):
+        # A container swapped a directory for a symlink to a host path: the
+        # walk reports the symlink and never lists what it points to.
+        host_dir = os.path.join(self.tmp, 'hostsecret')
+        os.makedirs(host_dir)
+        with open(os.path.join(host_dir, 'key'), 'w') as f:
+            f.write('secret')
+        os.symlink(host_dir, os.path.join(self.upper, 'tmp'))
+        stats = {}
+        found = inspect_extras.changes(self.upper, self.lower, stats=stats)
+        self.assertEqual([(0, '/tmp')], [(c['Kind'], c['Path']) for c in found])
+        self.assertEqual(len(host_dir), inspect_extras.changes_size(stats))
