@@ -8,6 +8,7 @@ root filesystem against its image, with Docker's kinds and rules.
 
 import os
 import re
+import shutil
 import stat
 import subprocess
 
@@ -19,7 +20,8 @@ LOG = logging.getLogger(__name__)
 
 CHANGE_MODIFY, CHANGE_ADD, CHANGE_DELETE = 0, 1, 2
 
-PS_PATH = '/bin/ps'
+# procps' ps, the one Docker runs; found once, not through the request's PATH.
+PS_PATH = shutil.which('ps') or '/bin/ps'
 PS_TIMEOUT = 30
 # Bounds on what a client may hand to ps: ps arguments are short flags and
 # format lists; anything longer is abuse.

@@ -410,3 +410,30 @@ class ChangesWalkTest(unittest.TestCase):
         found = inspect_extras.changes(self.upper, self.lower, stats=stats)
         self.assertEqual([(0, '/tmp')], [(c['Kind'], c['Path']) for c in found])
         self.assertEqual(len(host_dir), inspect_extras.changes_size(stats))
+
+
+class ImageEventAttributesTest(unittest.TestCase):
+
+    class FakeImages(object):
+        class Img(object):
+            config = {'config': {'Labels': {'team': 'a', 'name': 'from-label'}}}
+
+        def resolve(self, ref):
+            if ref != 'sha256:present':
+                raise errors.NoSuchImage(ref)
+            return self.Img()
+
+    def test_labels_then_name(self):
+        attrs = events.image_attributes(self.FakeImages(), 'sha256:present', {'name': 'x:1'})
+        self.assertEqual({'team': 'a', 'name': 'x:1'}, attrs)
+
+    def test_deleted_image_has_no_labels(self):
+        attrs = events.image_attributes(self.FakeImages(), 'sha256:gone', {'name': 'sha256:gone'})
+        self.assertEqual({'name': 'sha256:gone'}, attrs)
+
+    def test_reference_text(self):
+        self.assertEqual('myimg:v1', events.reference_text('myimg', 'v1'))
+        self.assertEqual('myimg:latest', events.reference_text('myimg', None))
+        self.assertEqual('reg.example:5000/a/b:2', events.reference_text('reg.example:5000/a/b', '2'))
+        self.assertEqual('', events.reference_text(None, 'v1'))
+        self.assertEqual('', events.reference_text('BAD NAME', None))
