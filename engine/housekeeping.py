@@ -10,6 +10,7 @@ after ``RUNNING_SIZE_TTL`` seconds.
 
 import threading
 import time
+import weakref
 
 from oslo_log import log as logging
 
@@ -28,14 +29,15 @@ IMAGE_PRUNE_FILTERS = frozenset(('dangling', 'label', 'label!', 'until'))
 
 class SizeCache(object):
     """SizeRw per container, measured at most once per state (stopped) or
-    per TTL (running); one measurement at a time per container."""
+    per TTL (running); one measurement at a time per container.  Entries
+    go with their Container objects (weak keys): nothing to clean up."""
 
     def __init__(self, snapshotter, ttl=RUNNING_SIZE_TTL):
         self.snapshotter = snapshotter
         self.ttl = ttl
         self._lock = threading.Lock()
-        self._entries = {}   # id -> (stamp, measured_at, size)
-        self._locks = {}
+        self._entries = weakref.WeakKeyDictionary()  # Container -> (stamp, at, size)
+        self._locks = weakref.WeakKeyDictionary()
 
     @staticmethod
     def _stamp(c):
@@ -44,11 +46,11 @@ class SizeCache(object):
 
     def size_rw(self, c):
         with self._lock:
-            lock = self._locks.setdefault(c.id, threading.Lock())
+            lock = self._locks.setdefault(c, threading.Lock())
         with lock:
             stamp = self._stamp(c)
             with self._lock:
-                entry = self._entries.get(c.id)
+                entry = self._entries.get(c)
             if entry is not None and entry[0] == stamp and (
                     not c.is_running() or time.monotonic() - entry[1] < self.ttl):
                 return entry[2]
@@ -57,15 +59,8 @@ class SizeCache(object):
             except errors.NotFound:
                 size = 0  # removed meanwhile
             with self._lock:
-                self._entries[c.id] = (stamp, time.monotonic(), size)
+                self._entries[c] = (stamp, time.monotonic(), size)
             return size
-
-    def forget_missing(self, live_ids):
-        with self._lock:
-            for cid in list(self._entries):
-                if cid not in live_ids:
-                    self._entries.pop(cid, None)
-                    self._locks.pop(cid, None)
 
 
 class Housekeeping(object):
@@ -118,7 +113,6 @@ class Housekeeping(object):
                 entry = container_view(c) if container_view else {'Id': c.id}
                 entry.update(self.summary_sizes(c, image_sizes))
                 entries.append(entry)
-            self.sizes.forget_missing({c.id for c in containers})
             out['Containers'] = entries
         if 'volume' in types:
             volumes = getattr(engine, 'volumes', None)

@@ -437,3 +437,51 @@ class ImageEventAttributesTest(unittest.TestCase):
         self.assertEqual('reg.example:5000/a/b:2', events.reference_text('reg.example:5000/a/b', '2'))
         self.assertEqual('', events.reference_text(None, 'v1'))
         self.assertEqual('', events.reference_text('BAD NAME', None))
+
+
+class SizeCacheTest(unittest.TestCase):
+
+    class Snap(object):
+        def __init__(self):
+            self.calls = 0
+            self.size = 10
+
+        def changes_size(self, key):
+            self.calls += 1
+            return self.size
+
+    class C(object):
+        def __init__(self, status='exited'):
+            self.id = 'c1'
+            self.state = {'Status': status, 'StartedAt': 'a', 'FinishedAt': 'b'}
+
+        def is_running(self):
+            return self.state['Status'] in ('running', 'paused')
+
+    def test_stopped_container_is_measured_once_per_state(self):
+        snap, c = self.Snap(), self.C()
+        cache = housekeeping.SizeCache(snap, ttl=0)
+        self.assertEqual(10, cache.size_rw(c))
+        snap.size = 20
+        self.assertEqual(10, cache.size_rw(c))
+        self.assertEqual(1, snap.calls)
+        c.state['FinishedAt'] = 'later'      # it ran again: measured again
+        self.assertEqual(20, cache.size_rw(c))
+
+    def test_running_container_is_measured_again_after_the_ttl(self):
+        snap, c = self.Snap(), self.C('running')
+        cache = housekeeping.SizeCache(snap, ttl=60)
+        cache.size_rw(c)
+        cache.size_rw(c)
+        self.assertEqual(1, snap.calls)
+        cache.ttl = 0
+        snap.size = 30
+        self.assertEqual(30, cache.size_rw(c))
+
+    def test_entries_go_with_their_containers(self):
+        snap, c = self.Snap(), self.C()
+        cache = housekeeping.SizeCache(snap)
+        cache.size_rw(c)
+        self.assertEqual(1, len(cache._entries))
+        del c
+        self.assertEqual(0, len(cache._entries))
