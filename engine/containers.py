@@ -557,7 +557,9 @@ class ContainerService:
                 timeout = self.stop_timeout
         stop_sig = containerconfig.parse_signal(sig or c.config.get('StopSignal') or 'SIGTERM')
         try:
-            self._signal(c, stop_sig)
+            if self._signal(c, stop_sig):
+                self.events.publish('container', 'kill', c.id,
+                                    self._event_attrs(c, signal=str(stop_sig)))
         except errors.RuntimeFailure as exc:
             LOG.debug('stop signal to %s: %s', c.id[:12], exc)
         if timeout < 0:
@@ -659,10 +661,13 @@ class ContainerService:
             if c.is_running():
                 if c.status == PAUSED:
                     raise errors.Conflict('You cannot attach to a paused container, unpause it first')
-                return c, self.tasks.attach(c.id)
+                conn = self.tasks.attach(c.id)
+                self.events.publish('container', 'attach', c.id, self._event_attrs(c))
+                return c, conn
             if c.status in (CREATED, EXITED):
                 p = PendingAttach(stdin)
                 c.pending_attaches.append(p)
+                self.events.publish('container', 'attach', c.id, self._event_attrs(c))
                 return c, p
             raise errors.Conflict('You cannot attach to a container in state %s' % c.status)
 
@@ -673,6 +678,8 @@ class ContainerService:
         containerconfig.check_terminal_size(height, width)
         if c.config.get('Tty'):
             self.tasks.resize(c.id, height, width)
+        self.events.publish('container', 'resize', c.id,
+                            self._event_attrs(c, height=str(height), width=str(width)))
 
     # -- rename, remove -----------------------------------------------------
     def rename(self, ref, new_name):
@@ -716,6 +723,7 @@ class ContainerService:
                                           'force remove' % c.id)
                 raise errors.Conflict('You cannot remove a running container %s. Stop the '
                                       'container before attempting removal or force remove' % c.id)
+            self.events.publish('container', 'kill', c.id, self._event_attrs(c, signal='9'))
             self._kill_and_wait(c)
         with c.lock:
             if c.removed:

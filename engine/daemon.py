@@ -17,6 +17,7 @@ from engine import errors
 from engine import events as events_mod
 from engine import execs as execs_mod
 from engine import exits
+from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import network as network_mod
 from engine import security
@@ -73,6 +74,7 @@ class Engine:
         self.containers.mounts = volumes_mod.ContainerMounts(
             self.volumes, self.events, self.containers.get, forbidden)
         self.execs = None
+        self.housekeeping = housekeeping_mod.Housekeeping(self)
 
     def _bind_snapshotter(self, configured, follow_root):
         """A root's images and containers live in one snapshotter: record it
@@ -108,7 +110,8 @@ class Engine:
         return users
 
     def _image_event(self, action, image_id, attributes=None):
-        self.events.publish('image', action, image_id, attributes or {})
+        self.events.publish('image', action, image_id,
+                            events_mod.image_attributes(self.images, image_id, attributes))
 
     def open_runtime(self):
         """Pick the OCI runtime and start watching containers (the serving half)."""
@@ -277,8 +280,9 @@ class Engine:
             finally:
                 if paused_here:
                     self.containers.unpause(c.id)
-        self.events.publish('container', 'commit', c.id,
-                            {'name': c.name, 'comment': comment, 'imageID': image_id})
+        self.events.publish('container', 'commit', c.id, self.containers._event_attrs(
+            c, comment=comment, imageID=image_id,
+            imageRef=events_mod.reference_text(repo, tag)))
         return image_id
 
     def export_container(self, c, out, before_write=None):
@@ -307,6 +311,7 @@ class Engine:
             if before_write:
                 before_write()
             archive.write_tree_tar(target, out)
+            self.events.publish('container', 'export', c.id, self.containers._event_attrs(c))
         finally:
             local_snap.unmount(target)
             os.rmdir(target)

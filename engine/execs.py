@@ -88,8 +88,8 @@ class ExecService:
         inst = ExecInstance(eid, c, dict(body))
         with self._lock:
             self._execs[eid] = inst
-        self.events.publish('container', 'exec_create: ' + ' '.join(body['Cmd']), c.id,
-                            {'name': c.name, 'execID': eid})
+        self.events.publish('container', 'exec_create: ' + _action_command(body['Cmd']), c.id,
+                            self.containers._event_attrs(c, execID=eid))
         return eid
 
     def get(self, eid):
@@ -126,8 +126,8 @@ class ExecService:
         proc = self.tasks.exec(c.id, process, tty=tty, stdin=attach_stdin, console_size=size)
         inst.process = proc
         inst.running = True
-        self.events.publish('container', 'exec_start: ' + ' '.join(cfg['Cmd']), c.id,
-                            {'name': c.name, 'execID': eid})
+        self.events.publish('container', 'exec_start: ' + _action_command(cfg['Cmd']), c.id,
+                            self.containers._event_attrs(c, execID=eid))
         waiter = threading.Thread(target=self._reap, args=(inst,), daemon=True)
         waiter.start()
         if hijack is None:
@@ -173,8 +173,8 @@ class ExecService:
         inst.running = False
         inst.done.set()
         self.events.publish('container', 'exec_die', inst.container.id,
-                            {'name': inst.container.name, 'execID': inst.id,
-                             'exitCode': str(code)})
+                            self.containers._event_attrs(inst.container, execID=inst.id,
+                                                         exitCode=str(code)))
 
     def resize(self, eid, height, width):
         inst = self.get(eid)
@@ -196,3 +196,10 @@ class _Discard:
 
     def close(self):
         pass
+
+
+def _action_command(cmd):
+    """Docker's exec event suffix: the entrypoint, a space, the arguments
+    (so a command without arguments keeps a trailing space)."""
+    cmd = list(cmd or [''])
+    return cmd[0] + ' ' + ' '.join(cmd[1:])

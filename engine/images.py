@@ -964,7 +964,12 @@ class ImageStore(object):
         except BaseException:
             self._undo(created, new_blobs, lease)
             raise
-        if event:
+        if event in ('commit', 'import'):
+            # Docker tags the new image (a "tag" event per reference); a
+            # commit has no image event of its own, only the container's.
+            for r in refs:
+                self._emit('tag', image_id, name=r.familiar())
+        if event and event != 'commit':
             self._emit(event, image_id, name=image_id)
         return image_id, moved
 

@@ -11,6 +11,8 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import containers as containers_mod
 from engine import errors
+from engine import events as events_mod
+from engine import inspect_extras
 from engine import logs as logs_mod
 from engine import stdio
 from engine import util
@@ -120,13 +122,16 @@ def build(engine):
 
     @r.route('GET', '/events')
     def events(request, handler):
-        since = util.parse_time_arg(request.arg('since'))
-        until = util.parse_time_arg(request.arg('until'))
-        filters = parse_filters(request)
+        since = events_mod.parse_time(request.arg('since'))
+        until = events_mod.parse_time(request.arg('until'))
+        if since is not None and until is not None and until < since:
+            raise errors.InvalidArgument('`since` time (%s) cannot be after `until` time (%s)'
+                                         % (request.arg('since'), request.arg('until')))
+        filters = events_mod.validate_filters(parse_filters(request))
         stream = http.Stream(handler)
         stream.begin()
-        for event in engine.events.subscribe(since or None, until or None,
-                                             match=lambda e: event_matches(e, filters),
+        for event in engine.events.subscribe(since, until,
+                                             match=lambda e: events_mod.matches(e, filters),
                                              stop=lambda: client_gone(handler)):
             if event is not None:
                 stream.write_json(event)
@@ -151,12 +156,19 @@ def build(engine):
         limit_n = request.int_arg('limit', -1)
         if limit_n is not None and limit_n > 0:
             selected = selected[:limit_n]
-        return http.json_response([views.container_summary(c) for c in selected])
+        entries = [views.container_summary(c) for c in selected]
+        if request.bool_arg('size'):
+            for c, entry in zip(selected, entries):
+                entry.update(engine.housekeeping.summary_sizes(c))
+        return http.json_response(entries)
 
     @r.route('GET', '/containers/{id}/json')
     def container_inspect(request, handler):
         c = containers.get(request.params['id'])
-        return http.json_response(views.container_inspect(c, engine.exec_ids(c.id)))
+        data = views.container_inspect(c, engine.exec_ids(c.id))
+        if request.bool_arg('size'):
+            data.update(engine.housekeeping.container_sizes(c))
+        return http.json_response(data)
 
     @r.route('POST', '/containers/{id}/start')
     def container_start(request, handler):
@@ -297,6 +309,38 @@ def build(engine):
         stream = http.Stream(handler, content_type='application/x-tar')
         engine.export_container(c, StreamWriter(stream), before_write=stream.begin)
         return stream
+
+    # -- observability and housekeeping (top, diff, df, prune) -----------------
+    @r.route('GET', '/containers/{id}/top')
+    def container_top(request, handler):
+        return http.json_response(inspect_extras.container_top(
+            engine, request.params['id'], request.arg('ps_args') or ''))
+
+    @r.route('GET', '/containers/{id}/changes')
+    def container_changes(request, handler):
+        return http.json_response(inspect_extras.container_changes(
+            engine, request.params['id']))
+
+    @r.route('GET', '/system/df')
+    def system_df(request, handler):
+        return http.json_response(engine.housekeeping.disk_usage(
+            types=request.args('type'), container_view=views.container_summary))
+
+    @r.route('POST', '/containers/prune')
+    def containers_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_containers(parse_filters(request)))
+
+    @r.route('POST', '/images/prune')
+    def images_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_images(parse_filters(request)))
+
+    @r.route('POST', '/build/prune')
+    def build_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_build_cache(parse_filters(request)))
+
+    @r.route('POST', '/networks/prune')
+    def networks_prune(request, handler):
+        return http.json_response(engine.housekeeping.prune_networks(parse_filters(request)))
 
     @r.route('POST', '/containers/{id}/exec')
     def exec_create(request, handler):
@@ -527,32 +571,3 @@ def _ancestor_match(c, ref, images):
     except errors.NotFound:
         return False
     return image.id == c.record['Image']
-
-
-def event_matches(event, filters):
-    for key, values in filters.items():
-        if not values:
-            continue
-        if key == 'type':
-            if event['Type'] not in values:
-                return False
-        elif key == 'event':
-            if event['Action'].split(':')[0] not in values:
-                return False
-        elif key in ('container', 'image', 'volume', 'network'):
-            if event['Type'] != key:
-                return False
-            attrs = event['Actor']['Attributes']
-            ident = event['Actor']['ID']
-            if not any(ident.startswith(v) or attrs.get('name') == v for v in values):
-                return False
-        elif key == 'label':
-            attrs = event['Actor']['Attributes']
-            for v in values:
-                k, eq, val = v.partition('=')
-                if k not in attrs or (eq and attrs[k] != val):
-                    return False
-        else:
-            raise errors.InvalidArgument('invalid filter \'%s\'' % key)
-    return True
-

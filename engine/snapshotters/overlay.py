@@ -116,6 +116,15 @@ class OverlaySnapshotter(local.LocalSnapshotter):
             upper = self._fs(key)
         archive.diff_overlay_upper(upper, out)
 
+    def change_dirs(self, key):
+        """(own dir, image's layers top first, own dir is a full copy)
+        for docker diff: the upper dir holds only what changed."""
+        with self._lock:
+            upper = self._fs(key)
+            parent = self._record(key)['parent']
+            lowers = [self._fs(k) for k in self._chain(parent)] if parent else []
+        return upper, lowers, False
+
     # -- checks ------------------------------------------------------------
 
     def _check_record(self, key, rec, records):

@@ -499,7 +499,8 @@ def test_rmi_last_tag_deletes_image_and_layers(ov):
         {'Untagged': 'a:latest'}, {'Deleted': image_id}, {'Deleted': chain}]
     ov.assert_empty()
     kinds = [e[0] for e in ov.events]
-    assert kinds == ['import', 'untag', 'delete']
+    # As Docker: an import naming a repository tags the image first.
+    assert kinds == ['tag', 'import', 'untag', 'delete']
 
 
 def test_rmi_by_id_with_several_tags_needs_force(ov):
