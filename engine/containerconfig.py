@@ -10,6 +10,7 @@ are refused when set, so a tenant never gets a silently weaker container.
 import copy
 
 from engine import errors
+from engine import resources
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -32,6 +33,7 @@ HOST_CONFIG_SUPPORTED = {
     'ReadonlyRootfs': bool, 'ConsoleSize': list, 'LogConfig': dict,
     'Init': bool,
 }
+HOST_CONFIG_SUPPORTED.update(resources.HOST_CONFIG_TYPES)  # limits: engine/resources.py
 
 NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
 

@@ -18,6 +18,7 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import errors
 from engine import names
+from engine import resources
 from engine import util
 
 LOG = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ class ContainerService:
         merged, args = containerconfig.merge_image_config(
             config, self.images.image_config_for_container(image.id))
         mode = host_config.get('NetworkMode') or 'default'
-        warnings = []
+        warnings = resources.validate_create(host_config)
         if mode in containerconfig.NETWORK_MODES_FALLBACK:
             warnings.append('bridge networking is not available in this engine yet: '
                             'the container gets its own network namespace with loopback only')

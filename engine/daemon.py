@@ -19,6 +19,7 @@ from engine import execs as execs_mod
 from engine import exits
 from engine import images as images_mod
 from engine import network as network_mod
+from engine import resources as resources_mod
 from engine import snapshotters
 from engine.snapshotters import local as local_snap
 from engine import util
@@ -196,7 +197,7 @@ class Engine:
         console = host.get('ConsoleSize') or None
         if not (cfg.get('Tty') and console and len(console) == 2 and all(console)):
             console = None
-        return spec_mod.generate(
+        spec = spec_mod.generate(
             [c.record['Path']] + c.record['Args'], c.rootfs,
             env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/', user=user,
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
@@ -206,7 +207,11 @@ class Engine:
             cgroups_path=spec_mod.cgroups_path(self.cgroup_parent, c.id),
             privileged=bool(host.get('Privileged')),
             cap_add=host.get('CapAdd') or (), cap_drop=host.get('CapDrop') or (),
-            console_size=console)
+            console_size=console,
+            resources=resources_mod.oci_resources(host, resources_mod.host_info()),
+            shm_size=host.get('ShmSize'), oom_score_adj=host.get('OomScoreAdj'))
+        spec['process']['rlimits'] = resources_mod.rlimits(host, spec_mod.default_nofile())
+        return spec
 
     def build_exec_process(self, c, exec_config, tty):
         """An exec inherits the running container's process settings."""
@@ -336,15 +341,13 @@ class Engine:
             'Driver': self.snapshotter.name,
             'DriverStatus': [['Backing Filesystem', 'extfs']],
             'Plugins': {'Volume': [], 'Network': ['host', 'none'], 'Log': ['k8s-file']},
-            'MemoryLimit': True, 'SwapLimit': False, 'CpuCfsPeriod': True, 'CpuCfsQuota': True,
-            'CPUShares': True, 'CPUSet': True, 'PidsLimit': True, 'IPv4Forwarding': False,
+            **resources_mod.host_info().info_fields(), 'IPv4Forwarding': False,
             'Debug': bool(self.conf.debug),
             'NFd': len(os.listdir('/proc/self/fd')),
             'NGoroutines': threading.active_count(),
             'SystemTime': util.rfc3339(),
             'LoggingDriver': 'k8s-file',
             'CgroupDriver': 'cgroupfs',
-            'CgroupVersion': '2' if os.path.exists('/sys/fs/cgroup/cgroup.controllers') else '1',
             'NEventsListener': 0,
             'KernelVersion': uname.release,
             'OperatingSystem': _os_name(),
@@ -369,7 +372,8 @@ class Engine:
             'InitBinary': '',
             'SecurityOptions': ['name=seccomp,profile=builtin', 'name=no-new-privileges'],
             'Warnings': ['bridge networking is not available yet: containers get '
-                         'loopback only unless run with --network host'],
+                         'loopback only unless run with --network host']
+            + resources_mod.host_info().info_warnings(),
         }
 
     def close(self):

@@ -3,6 +3,7 @@
 import shlex
 import time
 
+from engine import resources
 from engine import util
 
 
@@ -82,6 +83,8 @@ def container_inspect(c, exec_ids=()):
     host_config.setdefault('ReadonlyRootfs', False)
     host_config.setdefault('CapAdd', None)
     host_config.setdefault('CapDrop', None)
+    for key, value in resources.INSPECT_DEFAULTS.items():
+        host_config.setdefault(key, value)
     return {
         'Id': r['Id'],
         'Created': r['Created'],
