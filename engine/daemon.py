@@ -21,6 +21,7 @@ from engine import images as images_mod
 from engine import network as network_mod
 from engine import resources as resources_mod
 from engine import snapshotters
+from engine import stats as stats_mod
 from engine.snapshotters import local as local_snap
 from engine import util
 from engine.api import http
@@ -67,6 +68,7 @@ class Engine:
             network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
         self.execs = None
+        self.stats = stats_mod.StatsService(self.cgroup_parent)
 
     def _bind_snapshotter(self, configured, follow_root):
         """A root's images and containers live in one snapshotter: record it
