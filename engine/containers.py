@@ -630,7 +630,8 @@ class ContainerService:
                     self.tasks.update(c.id, oci)
                 except errors.EngineError as exc:
                     # e.g. a memory limit below what the container uses now
-                    raise errors.Conflict('Cannot update container %s: %s' % (c.id, exc))
+                    raise errors.Conflict('Cannot update container %s: %s' % (
+                        c.id, resources.explain_update_failure(str(exc))))
             c.record['HostConfig'] = new
             c.save()
         self.events.publish('container', 'update', c.id, self._event_attrs(c))

@@ -16,6 +16,7 @@ hybrid); ``validate_create`` / ``validate_update`` check a request;
 
 import functools
 import os
+import re
 import resource
 
 from engine import cgroups
@@ -606,3 +607,15 @@ def rlimits(host, default_nofile):
         limits[ULIMITS[ul['Name']]] = (_rlim(ul['Soft']), _rlim(ul['Hard']))
     return [{'type': kind, 'soft': soft, 'hard': hard}
             for kind, (soft, hard) in limits.items()]
+
+
+_MEMORY_BUSY = re.compile(r'unable to set memory limit to (\d+) \(current usage: (\d+)')
+
+
+def explain_update_failure(message):
+    """The runtime's words on a failed live update, for a user."""
+    m = _MEMORY_BUSY.search(message)
+    if m:
+        return ('cannot set the memory limit to %s bytes: the container uses %s bytes now and '
+                'the kernel cannot reclaim enough' % m.groups())
+    return message
