@@ -545,7 +545,8 @@ def validate_update(body, current, info=None):
         raise errors.InvalidArgument('Minimum memory limit can not be less than memory '
                                      'reservation limit, see usage')
     if 'PidsLimit' in body and body['PidsLimit'] is not None and info.pids_limit:
-        new['PidsLimit'] = body['PidsLimit'] if body['PidsLimit'] > 0 else None
+        # Docker records 0 for "unlimited" here (and applies -1).
+        new['PidsLimit'] = max(body['PidsLimit'], 0)
     oci = oci_resources(r, info, update=True)
     if 'PidsLimit' in body and body['PidsLimit'] is not None and body['PidsLimit'] <= 0 \
             and info.pids_limit:

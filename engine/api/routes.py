@@ -196,7 +196,7 @@ def build(engine):
         if body is None:
             raise errors.InvalidArgument('update config cannot be empty')
         warnings = containers.update(request.params['id'], body)
-        return http.json_response({'Warnings': warnings})
+        return http.json_response({'Warnings': warnings or None})  # Go's nil slice
 
     @r.route('GET', '/containers/{id}/stats')
     def container_stats(request, handler):

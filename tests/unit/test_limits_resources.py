@@ -274,7 +274,7 @@ class ValidateUpdateTest(unittest.TestCase):
     @ddt.data(0, -1)
     def test_pids_unlimited(self, value):
         new, oci, _ = self.update({'PidsLimit': value})
-        self.assertIsNone(new['PidsLimit'])
+        self.assertEqual(0, new['PidsLimit'])
         self.assertEqual({'pids': {'limit': -1}}, oci)
 
     def test_zero_fields_change_nothing(self):
