@@ -190,6 +190,19 @@ def locate(cgroups_path, mounts=None, pid=None, root='/'):
     return Cgroup(V1, dirs)
 
 
+def from_runc_paths(paths):
+    """The Cgroup runc recorded in its state.json ``cgroup_paths`` (or None)."""
+    if not isinstance(paths, dict):
+        return None
+    paths = {k: v for k, v in paths.items()
+             if isinstance(k, str) and isinstance(v, str) and v.startswith('/sys/fs/cgroup/')}
+    if 'memory' in paths:
+        return Cgroup(V1, {c: paths[c] for c in V1_CONTROLLERS if c in paths})
+    if '' in paths:
+        return Cgroup(V2, {'': paths['']})
+    return None
+
+
 # ----------------------------------------------------------------- reading
 
 def read_text(path):

@@ -242,3 +242,24 @@ class ProcTest(FakeTreeTest):
 
     def test_net_dev_of_a_gone_process(self):
         self.assertEqual({}, cgroups.net_dev(12345, self.root))
+
+
+class RuncPathsTest(unittest.TestCase):
+
+    def test_v1_and_hybrid(self):
+        cg = cgroups.from_runc_paths({'': '/sys/fs/cgroup/unified/p/c',
+                                      'memory': '/sys/fs/cgroup/memory/p/c',
+                                      'pids': '/sys/fs/cgroup/pids/p/c',
+                                      'devices': '/sys/fs/cgroup/devices/p/c'})
+        self.assertEqual(cgroups.V1, cg.version)
+        self.assertEqual({'memory': '/sys/fs/cgroup/memory/p/c',
+                          'pids': '/sys/fs/cgroup/pids/p/c'}, cg.dirs)
+
+    def test_v2(self):
+        cg = cgroups.from_runc_paths({'': '/sys/fs/cgroup/p/c'})
+        self.assertEqual((cgroups.V2, {'': '/sys/fs/cgroup/p/c'}), (cg.version, cg.dirs))
+
+    def test_hostile_or_empty(self):
+        self.assertIsNone(cgroups.from_runc_paths(None))
+        self.assertIsNone(cgroups.from_runc_paths({'memory': '/etc'}))
+        self.assertIsNone(cgroups.from_runc_paths({}))
