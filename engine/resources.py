@@ -269,6 +269,9 @@ def _verify(r, info, update):
         r['MemorySwappiness'] = None
     if g('Memory') != 0 and g('Memory') < MIN_MEMORY:
         raise errors.InvalidArgument('Minimum memory limit allowed is 6MB')
+    if g('MemorySwap') < -1:
+        raise errors.InvalidArgument('Invalid MemorySwap %d: use -1 for unlimited swap'
+                                     % g('MemorySwap'))
     if g('Memory') > 0 and not info.memory_limit:
         w.append('Your kernel does not support memory limit capabilities or the cgroup is '
                  'not mounted. Limitation discarded.')
@@ -351,6 +354,8 @@ def _verify(r, info, update):
     if g('CpuPeriod') != 0 and not 1000 <= g('CpuPeriod') <= 1000000:
         raise errors.InvalidArgument('CPU cfs period can not be less than 1ms (i.e. 1000) or '
                                      'larger than 1s (i.e. 1000000)')
+    if g('CpuQuota') < -1:
+        raise errors.InvalidArgument('Invalid CpuQuota %d: use -1 for no quota' % g('CpuQuota'))
     if 0 < g('CpuQuota') < 1000:
         raise errors.InvalidArgument('CPU cfs quota can not be less than 1ms (i.e. 1000)')
     if g('CpuPercent') > 0:

@@ -63,6 +63,8 @@ class ValidateCreateTest(unittest.TestCase):
         ({'CpuPeriod': 999}, 'CPU cfs period can not be less than 1ms'),
         ({'CpuPeriod': 1000001}, 'CPU cfs period can not be less than 1ms'),
         ({'CpuQuota': 999}, 'CPU cfs quota can not be less than 1ms (i.e. 1000)'),
+        ({'CpuQuota': -2}, 'Invalid CpuQuota -2'),
+        ({'Memory': 16 * MB, 'MemorySwap': -2}, 'Invalid MemorySwap -2'),
         ({'CpuRealtimeRuntime': 950000}, 'HostConfig.CpuRealtimeRuntime'),
         ({'CpusetCpus': '5'}, 'Requested CPUs are not available - requested 5, available: 0-1'),
         ({'CpusetCpus': '0-2'}, 'Requested CPUs are not available - requested 0-2, '
