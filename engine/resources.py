@@ -174,7 +174,8 @@ class HostInfo:
         if not self.cpuset:
             out.append('WARNING: No cpuset support')
         if not self.blkio_weight:
-            out.append('WARNING: No io.weight support' if v2 else 'WARNING: No blkio weight support')
+            out.append('WARNING: No io.weight support' if v2
+                       else 'WARNING: No blkio weight support')
         if not self.pids_limit:
             out.append('WARNING: No pids limit support')
         return out
