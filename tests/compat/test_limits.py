@@ -512,3 +512,43 @@ def test_stats_docker_py(engine, names):
         assert one['cpu_stats']['cpu_usage']['total_usage'] > 0
     finally:
         client.close()
+
+
+# ----------------------------------------------------------------- restarts
+
+
+@pytest.mark.engine_only
+@needs_v1
+def test_limits_survive_engine_restart(engine_factory, docker_cli, names):
+    eng = engine_factory()
+
+    def cli(args):
+        return docker_cli(args, host=eng.url)
+    running, created = names('keep'), names('later')
+    ok(cli(['run', '-d', '--name', running, '-m', '16m', 'busybox', 'sleep', '600']))
+    ok(cli(['update', '--cpus', '0.5', running]))
+    ok(cli(['create', '--name', created, '--pids-limit', '9', '--ulimit', 'nproc=33',
+            'busybox', 'sleep', '600']))
+    eng.restart()
+    # the running container kept its cgroup; the record kept the update
+    assert read_inside(cli, running, CG + '/memory/memory.limit_in_bytes',
+                       CG + '/cpu/cpu.cfs_quota_us') == [str(16 * MB), '50000']
+    assert inspect(eng, running)['HostConfig']['NanoCpus'] == 500000000
+    # a restart of the container applies the recorded limits again
+    ok(cli(['restart', '-t', '0', running]))
+    assert read_inside(cli, running, CG + '/memory/memory.limit_in_bytes',
+                       CG + '/cpu/cpu.cfs_quota_us') == [str(16 * MB), '50000']
+    ok(cli(['start', created]))
+    assert read_inside(cli, created, CG + '/pids/pids.max') == ['9']
+    assert ok(cli(['exec', created, 'sh', '-c', 'ulimit -u'])).stdout.strip() == '33'
+
+
+@pytest.mark.engine_only
+def test_stats_host_network_has_no_networks(engine, names, docker_cli):
+    name = names('sthost')
+    ok(docker_cli(['run', '-d', '--name', name, '--network', 'host', 'busybox',
+                   'sleep', '600']))
+    status, body = api(engine, 'GET', '/containers/%s/stats?stream=false&one-shot=true' % name)
+    assert status == 200
+    assert 'networks' not in body    # the host's interfaces are not the container's
+    assert body['pids_stats']['current'] == 1
