@@ -174,7 +174,8 @@ def test_impossible_limits_are_400_and_create_nothing(engine, names, host, messa
     assert status == 400, (status, body)
     assert message in body['message'], body
     assert {c['Id'] for c in api(engine, 'GET', '/containers/json?all=1')[1]} == before
-    assert container_dirs(engine) == dirs
+    # no new directory (one of an earlier --rm container may vanish meanwhile)
+    assert container_dirs(engine) <= dirs
     assert inspect(engine, name) is None
 
 
