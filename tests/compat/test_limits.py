@@ -553,3 +553,14 @@ def test_stats_host_network_has_no_networks(engine, names, docker_cli):
     assert status == 200
     assert 'networks' not in body    # the host's interfaces are not the container's
     assert body['pids_stats']['current'] == 1
+
+
+def test_cpu_quota_throttles_a_busy_loop(docker_cli, engine, names):
+    name = names('thr')
+    ok(docker_cli(['run', '-d', '--name', name, '--cpus', '0.25', 'busybox', 'sh', '-c',
+                   'while :; do :; done']))
+    res = ok(docker_cli(['stats', '--no-stream', '--format', '{{.CPUPerc}}', name]))
+    assert float(res.stdout.strip().rstrip('%')) <= 40.0, res.stdout   # 25% + jitter
+    status, body = api(engine, 'GET', '/containers/%s/stats?stream=false' % name)
+    throttling = body['cpu_stats']['throttling_data']
+    assert throttling['periods'] > 0 and throttling['throttled_periods'] > 0, throttling
