@@ -12,6 +12,7 @@ import copy
 from engine import errors
 from engine import mounts
 from engine import security
+from engine import resources
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -37,6 +38,7 @@ HOST_CONFIG_SUPPORTED = {
     'Binds': _STR_LIST, 'Mounts': list, 'Tmpfs': dict, 'VolumesFrom': _STR_LIST,
     'VolumeDriver': str,
 }
+HOST_CONFIG_SUPPORTED.update(resources.HOST_CONFIG_TYPES)  # limits: engine/resources.py
 
 # The security profile's fields: engine/security.py checks them in full.
 HOST_CONFIG_SUPPORTED.update({name: _STR_LIST if kind == _STR_LIST else kind

@@ -19,6 +19,7 @@ from engine import containerconfig
 from engine import errors
 from engine import names
 from engine import security
+from engine import resources
 from engine import util
 
 LOG = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class ContainerService:
         merged, args = containerconfig.merge_image_config(
             config, self.images.image_config_for_container(image.id))
         mode = host_config.get('NetworkMode') or 'default'
-        warnings = []
+        warnings = resources.validate_create(host_config)
         if mode in containerconfig.NETWORK_MODES_FALLBACK:
             warnings.append('bridge networking is not available in this engine yet: '
                             'the container gets its own network namespace with loopback only')
@@ -619,6 +620,44 @@ class ContainerService:
             self.stop(c.id, timeout, sig)
         self.start(c.id)
         self.events.publish('container', 'restart', c.id, self._event_attrs(c))
+
+    # -- update (docker update) ---------------------------------------------
+    def update(self, ref, body):
+        """New limits (and restart policy) for a container; applied to its
+        cgroups at once when it runs, kept in the record for its next start.
+
+        Returns Docker's warnings.  See engine.resources.validate_update.
+        """
+        c = self.get(ref)
+        if not isinstance(body, dict):
+            raise errors.InvalidArgument('update config must be a JSON object')
+        restart = body.get('RestartPolicy')
+        if restart is not None:
+            # The same validator create uses, whatever policies it accepts.
+            containerconfig.validate_create({'Image': 'update',
+                                             'HostConfig': {'RestartPolicy': restart}})
+        with c.lock:
+            if c.removed or c.status in (REMOVING, DEAD):
+                raise errors.Conflict('Cannot update container %s: container is marked for '
+                                      'removal and cannot be "update"' % c.id)
+            try:
+                new, oci, warnings = resources.validate_update(body, c.host_config)
+            except errors.Conflict as exc:
+                raise errors.Conflict('Cannot update container %s: %s' % (c.id, exc))
+            if restart and restart.get('Name'):
+                new['RestartPolicy'] = {'Name': restart['Name'], 'MaximumRetryCount':
+                                        restart.get('MaximumRetryCount') or 0}
+            if c.is_running() and oci:
+                try:
+                    self.tasks.update(c.id, oci)
+                except errors.EngineError as exc:
+                    # e.g. a memory limit below what the container uses now
+                    raise errors.Conflict('Cannot update container %s: %s' % (
+                        c.id, resources.explain_update_failure(str(exc))))
+            c.record['HostConfig'] = new
+            c.save()
+        self.events.publish('container', 'update', c.id, self._event_attrs(c))
+        return warnings
 
     # -- wait ---------------------------------------------------------------
     def wait(self, c, condition='not-running', stop=None):

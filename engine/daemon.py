@@ -21,7 +21,9 @@ from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import network as network_mod
 from engine import security
+from engine import resources as resources_mod
 from engine import snapshotters
+from engine import stats as stats_mod
 from engine.snapshotters import local as local_snap
 from engine import util
 from engine import volumes as volumes_mod
@@ -75,6 +77,7 @@ class Engine:
             self.volumes, self.events, self.containers.get, forbidden)
         self.execs = None
         self.housekeeping = housekeeping_mod.Housekeeping(self)
+        self.stats = stats_mod.StatsService(self.cgroup_parent)
 
     def _bind_snapshotter(self, configured, follow_root):
         """A root's images and containers live in one snapshotter: record it
@@ -234,7 +237,10 @@ class Engine:
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
             mounts=mounts, labels=cfg.get('Labels'),
             cgroups_path=spec_mod.cgroups_path(self.cgroup_parent, c.id),
-            console_size=console, **sec)
+            console_size=console,
+            resources=resources_mod.oci_resources(host, resources_mod.host_info()),
+            shm_size=host.get('ShmSize'), oom_score_adj=host.get('OomScoreAdj'), **sec)
+        spec['process']['rlimits'] = resources_mod.rlimits(host, spec_mod.default_nofile())
         if rootfs_propagation:
             spec['linux']['rootfsPropagation'] = rootfs_propagation
         self.containers.mounts.started(c)
@@ -371,15 +377,13 @@ class Engine:
             'Driver': self.snapshotter.name,
             'DriverStatus': [['Backing Filesystem', 'extfs']],
             'Plugins': {'Volume': ['local'], 'Network': ['host', 'none'], 'Log': ['k8s-file']},
-            'MemoryLimit': True, 'SwapLimit': False, 'CpuCfsPeriod': True, 'CpuCfsQuota': True,
-            'CPUShares': True, 'CPUSet': True, 'PidsLimit': True, 'IPv4Forwarding': False,
+            **resources_mod.host_info().info_fields(), 'IPv4Forwarding': False,
             'Debug': bool(self.conf.debug),
             'NFd': len(os.listdir('/proc/self/fd')),
             'NGoroutines': threading.active_count(),
             'SystemTime': util.rfc3339(),
             'LoggingDriver': 'k8s-file',
             'CgroupDriver': 'cgroupfs',
-            'CgroupVersion': '2' if os.path.exists('/sys/fs/cgroup/cgroup.controllers') else '1',
             'NEventsListener': 0,
             'KernelVersion': uname.release,
             'OperatingSystem': _os_name(),
@@ -404,7 +408,8 @@ class Engine:
             'InitBinary': '',
             'SecurityOptions': security.info_security_options(),
             'Warnings': ['bridge networking is not available yet: containers get '
-                         'loopback only unless run with --network host'],
+                         'loopback only unless run with --network host']
+            + resources_mod.host_info().info_warnings(),
         }
 
     def close(self):

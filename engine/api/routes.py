@@ -201,6 +201,32 @@ def build(engine):
         containers.unpause(request.params['id'])
         return http.empty()
 
+    # -- limits: docker update, docker stats (engine/resources.py, engine/stats.py)
+    @r.route('POST', '/containers/{id}/update')
+    def container_update(request, handler):
+        body = request.json(limit)
+        if body is None:
+            raise errors.InvalidArgument('update config cannot be empty')
+        warnings = containers.update(request.params['id'], body)
+        return http.json_response({'Warnings': warnings or None})  # Go's nil slice
+
+    @r.route('GET', '/containers/{id}/stats')
+    def container_stats(request, handler):
+        c = containers.get(request.params['id'])
+        stream = request.bool_arg('stream', True)
+        one_shot = request.bool_arg('one-shot')
+        if one_shot and stream:
+            raise errors.InvalidArgument('cannot have stream=true and one-shot=true')
+        samples = engine.stats.stats(c, stream=stream, one_shot=one_shot,
+                                     stop=lambda: client_gone(handler))
+        if not stream:
+            return http.json_response(next(samples))
+        out = http.Stream(handler)
+        out.begin()
+        for sample in samples:
+            out.write_json(sample)
+        return out
+
     @r.route('POST', '/containers/{id}/rename')
     def container_rename(request, handler):
         containers.rename(request.params['id'], request.arg('name') or '')

@@ -5,6 +5,7 @@ import time
 
 from engine import mounts as mounts_mod
 from engine import security
+from engine import resources
 from engine import util
 
 
@@ -82,6 +83,8 @@ def container_inspect(c, exec_ids=()):
     host_config.setdefault('AutoRemove', False)
     host_config.setdefault('VolumeDriver', '')
     host_config.setdefault('VolumesFrom', None)
+    for key, value in resources.INSPECT_DEFAULTS.items():
+        host_config.setdefault(key, value)
     return {
         'Id': r['Id'],
         'Created': r['Created'],

@@ -46,6 +46,7 @@ import time
 
 from oslo_log import log as logging
 
+from engine import cgroups
 from engine import errors
 from engine import util
 from engine.runtime import execs
@@ -452,8 +453,23 @@ class TaskService:
             code = _read_int(os.path.join(self.task_dir(cid), 'exit'))
             if code is None:
                 return None
-        oom = os.path.exists(os.path.join(self.task_dir(cid), 'oom'))
+        oom = (os.path.exists(os.path.join(self.task_dir(cid), 'oom'))
+               or self._oom_killed_in_cgroup(cid))
         return code, st.st_mtime, oom
+
+    def _oom_killed_in_cgroup(self, cid):
+        """Should conmon miss an OOM kill, the kernel counted it in the
+        container's memory cgroup, which stays until the runtime deletes it."""
+        state_root = getattr(self.runtime, 'state_root', None)
+        if not state_root:
+            return False
+        try:
+            state = util.read_json(os.path.join(state_root, cid, 'state.json')) or {}
+        except (OSError, ValueError):
+            return False
+        cg = cgroups.from_runc_paths(state.get('cgroup_paths') if isinstance(state, dict)
+                                     else None)
+        return bool(cg and cgroups.oom_kills(cg))
 
     def monitor_alive(self, cid, monitor_pid):
         """True if ``monitor_pid`` is alive and is the conmon of ``cid``."""

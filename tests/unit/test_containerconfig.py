@@ -25,7 +25,7 @@ class ValidateCreateTest(unittest.TestCase):
         ({'Image': 'b', 'Env': ['=x']}, 'invalid environment variable'),
         ({}, 'Config.Image is required'),
         ({'Image': 'b', 'HostConfig': []}, 'HostConfig must be a JSON object'),
-        ({'Image': 'b', 'HostConfig': {'Memory': 1 << 20}}, 'HostConfig.Memory is not supported'),
+        ({'Image': 'b', 'HostConfig': {'CgroupParent': 'x'}}, 'HostConfig.CgroupParent is not supported'),
         ({'Image': 'b', 'HostConfig': {'RestartPolicy': {'Name': 'always'}}}, 'restart policy'),
         ({'Image': 'b', 'HostConfig': {'NetworkMode': 'mynet'}}, 'network mode'),
         ({'Image': 'b', 'StopSignal': 'SIGFOO'}, 'Invalid signal'),
