@@ -10,6 +10,7 @@ are refused when set, so a tenant never gets a silently weaker container.
 import copy
 
 from engine import errors
+from engine import restart
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -113,10 +114,7 @@ def validate_create(body):
         elif not _is_zero(value) and value != HOST_CONFIG_UNSET.get(name):
             raise errors.InvalidArgument(
                 'HostConfig.%s is not supported by this engine yet' % name)
-    restart = host.get('RestartPolicy') or {}
-    if restart.get('Name') not in (None, '', 'no'):
-        raise errors.InvalidArgument(
-            'restart policy %r is not supported by this engine yet' % restart.get('Name'))
+    restart.validate_restart_policy(host.get('RestartPolicy'), host.get('AutoRemove'))
     log_type = (host.get('LogConfig') or {}).get('Type') or ''
     if log_type not in ('',) + LOG_DRIVERS:
         raise errors.InvalidArgument('log driver %r is not supported; use one of %s'

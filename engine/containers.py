@@ -18,6 +18,7 @@ from oslo_log import log as logging
 from engine import containerconfig
 from engine import errors
 from engine import names
+from engine import restart as restart_mod
 from engine import util
 
 LOG = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ MAX_STOP_TIMEOUT = 365 * 24 * 3600
 
 CREATED, RUNNING, PAUSED, EXITED, REMOVING, DEAD = (
     'created', 'running', 'paused', 'exited', 'removing', 'dead')
+RESTARTING = restart_mod.RESTARTING  # waiting out a restart policy's delay
 
 
 class Container:
@@ -112,6 +114,7 @@ class ContainerService:
         self.watcher = None  # set by the daemon: engine.exits.ExitWatcher
         self.leftovers = []  # record-less directories found by load_all
         self._creating = collections.Counter()  # image id -> creates in progress
+        self.restarts = restart_mod.RestartManager(self)
 
     # -- lookup -------------------------------------------------------------
     def load_all(self, collect=True):
@@ -165,7 +168,7 @@ class ContainerService:
         users = [c for c in self.list() if c.record['Image'] == image_id]
         if not users:
             return None
-        running = [c for c in users if c.is_running()]
+        running = [c for c in users if c.is_running() or c.status == RESTARTING]
         chosen = (running or users)[0]
         return chosen.id[:12], bool(running)
 
@@ -202,7 +205,8 @@ class ContainerService:
             merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
         host_config.setdefault('NetworkMode', mode)
         host_config['NetworkMode'] = mode
-        host_config.setdefault('RestartPolicy', {'Name': 'no', 'MaximumRetryCount': 0})
+        host_config['RestartPolicy'] = restart_mod.validate_restart_policy(
+            host_config.get('RestartPolicy'), host_config.get('AutoRemove'))
         log_config = host_config.get('LogConfig') or {}
         host_config['LogConfig'] = {
             'Type': log_config.get('Type') or containerconfig.DEFAULT_LOG_DRIVER, 'Config': {}}
@@ -275,11 +279,12 @@ class ContainerService:
         with c.lock:
             if c.removed or c.status == REMOVING:
                 raise errors.Conflict('container %s is being removed' % c.id[:12])
-            if c.is_running():
+            if c.is_running() or c.status == RESTARTING:
                 raise errors.NotModified('container already started')
             if c.busy:
                 raise errors.Conflict('container %s is being exported: start it once the '
                                       'export is done' % c.id[:12])
+            self.restarts.on_start(c)
             try:
                 self._start_locked(c)
             except errors.EngineError as exc:
@@ -426,18 +431,26 @@ class ContainerService:
             c.record['MonitorPid'] = 0
             c.exit_count += 1
             auto_remove = c.host_config.get('AutoRemove')
+            restart_delay = None
             if auto_remove:
                 # Gone at once (`docker run --rm` waits for this); runtime
                 # and files are released below, after the waiters woke.
                 c.record['State']['Status'] = REMOVING
                 self._forget(c)
             else:
+                restart_delay = self.restarts.after_exit(
+                    c, code, finished - util.parse_rfc3339(c.state['StartedAt']))
                 self._cleanup_runtime(c)
                 c.save()
                 c.cond.notify_all()
         if oom:
             self.events.publish('container', 'oom', cid, self._event_attrs(c))
         self.events.publish('container', 'die', cid, self._event_attrs(c, exitCode=str(code)))
+        if restart_delay is not None:
+            # Scheduled after the die event so a restart's start follows it.
+            with c.lock:
+                if c.status == RESTARTING and not c.removed:
+                    self.restarts.schedule(c, restart_delay)
         if auto_remove:
             self.events.publish('container', 'destroy', cid, self._event_attrs(c))
             self._cleanup_runtime(c)
@@ -471,6 +484,32 @@ class ContainerService:
                     os.close(pidfd)
             LOG.info('container %s exited while the engine was away', c.id[:12])
             self.handle_exit(c.id)
+        self.restarts.startup(self.list())
+
+    def policy_restart(self, cid, take):
+        """A restart policy's delay is over: start the container again.
+
+        ``take()`` (called under the container's lock) says whether the
+        restart is still wanted: stop, kill and rm cancel it.
+        """
+        with self._lock:
+            c = self._by_id.get(cid)
+        if c is None:
+            take()
+            return
+        with c.lock:
+            if not take() or c.removed or c.status != RESTARTING:
+                return
+            if c.busy:  # an export holds the filesystem: try again shortly
+                self.restarts.schedule(c, restart_mod.FIRST_DELAY)
+                return
+            try:
+                self._start_locked(c)
+            except Exception as exc:
+                LOG.warning('restart policy: starting container %s failed: %s', c.id[:12], exc)
+                self._start_failed(c, exc)
+                return
+        self.events.publish('container', 'start', c.id, self._event_attrs(c))
 
     def _adopt_started(self, c):
         """A CREATED record whose start got as far as the runtime before a
@@ -512,7 +551,7 @@ class ContainerService:
 
     def _signal(self, c, sig):
         with c.lock:
-            if not c.is_running():
+            if self.restarts.on_manual_signal(c, sig) or not c.is_running():
                 return False
             self.tasks.kill(c.id, sig, all=sig == signal.SIGKILL)
             if c.status == PAUSED:
@@ -529,7 +568,7 @@ class ContainerService:
 
     def stop(self, ref, timeout=None, sig=None):
         c = self.get(ref)
-        if not c.is_running():
+        if not c.is_running() and c.status != RESTARTING:
             raise errors.NotModified('container already stopped')
         if timeout is None:
             timeout = c.config.get('StopTimeout')
@@ -561,7 +600,7 @@ class ContainerService:
     def kill(self, ref, sig='SIGKILL'):
         c = self.get(ref)
         num = containerconfig.parse_signal(sig or 'SIGKILL')
-        if not c.is_running():
+        if not c.is_running() and c.status != RESTARTING:
             raise errors.Conflict('Cannot kill container: %s: container %s is not running'
                                   % (ref, c.id))
         self._signal(c, num)
@@ -574,6 +613,9 @@ class ContainerService:
         with c.lock:
             if c.status == PAUSED:
                 raise errors.Conflict('Container %s is already paused' % c.id)
+            if c.status == RESTARTING:
+                raise errors.Conflict('Container %s is restarting, wait until the container '
+                                      'is running' % c.id)
             if c.status != RUNNING:
                 raise errors.Conflict('Container %s is not running' % c.id)
             self.tasks.pause(c.id)
@@ -593,7 +635,7 @@ class ContainerService:
 
     def restart(self, ref, timeout=None, sig=None):
         c = self.get(ref)
-        if c.is_running():
+        if c.is_running() or c.status == RESTARTING:
             self.stop(c.id, timeout, sig)
         self.start(c.id)
         self.events.publish('container', 'restart', c.id, self._event_attrs(c))
@@ -615,7 +657,10 @@ class ContainerService:
                 elif condition == 'next-exit':
                     if c.exit_count > start_count:
                         break
-                elif not c.is_running():
+                elif (not c.is_running() and c.status != RESTARTING) or \
+                        c.exit_count > start_count:
+                    # A restarting container counts as running, as in
+                    # Docker; its exits still end a wait.
                     break
                 c.cond.wait(1.0)
                 if stop is not None and stop():
@@ -640,6 +685,9 @@ class ContainerService:
                 if c.status == PAUSED:
                     raise errors.Conflict('You cannot attach to a paused container, unpause it first')
                 return c, self.tasks.attach(c.id)
+            if c.status == RESTARTING:
+                raise errors.Conflict('container %s is restarting, wait until the container is '
+                                      'running' % c.id)
             if c.status in (CREATED, EXITED):
                 p = PendingAttach(stdin)
                 c.pending_attaches.append(p)
@@ -676,8 +724,12 @@ class ContainerService:
 
     def remove(self, ref, force=False, volumes=False):
         c = self.get(ref)
-        if c.is_running():
+        if c.is_running() or c.status == RESTARTING:
             if not force:
+                if c.status == RESTARTING:
+                    raise errors.Conflict('You cannot remove a restarting container %s. Stop the '
+                                          'container before attempting removal or force remove'
+                                          % c.id)
                 if c.status == PAUSED:
                     raise errors.Conflict('You cannot remove a paused container %s. Unpause and '
                                           'then stop the container before attempting removal or '
@@ -693,8 +745,9 @@ class ContainerService:
                                       'export is done' % c.id[:12])
             if c.status == REMOVING:
                 raise errors.Conflict('removal of container %s is already in progress' % c.id)
-            if c.is_running():
+            if c.is_running() or c.status == RESTARTING:
                 raise errors.Conflict('container %s was started again during removal' % c.id)
+            self.restarts.forget(c)
             # Deleting the record is the commit point: from here the
             # container is gone for every client, and a crash leaves only a
             # record-less directory and a snapshot that start-up collects.

@@ -117,6 +117,7 @@ class Engine:
         self.containers.reconcile()
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
+        self.containers.restarts.startup_done()  # policy restarts may run from here
 
     def _orphan_snapshots(self):
         """Container snapshots whose container record is gone (a crash mid-removal)."""
@@ -373,6 +374,7 @@ class Engine:
         }
 
     def close(self):
+        self.containers.restarts.close()
         if self.containers.watcher is not None:
             self.containers.watcher.stop()
             # Empty when no container runs; running ones keep theirs.
