@@ -10,6 +10,7 @@ are refused when set, so a tenant never gets a silently weaker container.
 import copy
 
 from engine import errors
+from engine import logrotate
 from engine import restart
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
@@ -115,10 +116,7 @@ def validate_create(body):
             raise errors.InvalidArgument(
                 'HostConfig.%s is not supported by this engine yet' % name)
     restart.validate_restart_policy(host.get('RestartPolicy'), host.get('AutoRemove'))
-    log_type = (host.get('LogConfig') or {}).get('Type') or ''
-    if log_type not in ('',) + LOG_DRIVERS:
-        raise errors.InvalidArgument('log driver %r is not supported; use one of %s'
-                                     % (log_type, ', '.join(LOG_DRIVERS)))
+    logrotate.validate_log_config(host.get('LogConfig'))
     if host.get('Init'):
         raise errors.InvalidArgument('HostConfig.Init is not supported by this engine yet')
     if config.get('NetworkDisabled'):

@@ -17,6 +17,7 @@ from oslo_log import log as logging
 
 from engine import containerconfig
 from engine import errors
+from engine import logrotate
 from engine import names
 from engine import restart as restart_mod
 from engine import util
@@ -115,6 +116,7 @@ class ContainerService:
         self.leftovers = []  # record-less directories found by load_all
         self._creating = collections.Counter()  # image id -> creates in progress
         self.restarts = restart_mod.RestartManager(self)
+        self.logs = logrotate.LogRotator()
 
     # -- lookup -------------------------------------------------------------
     def load_all(self, collect=True):
@@ -207,9 +209,8 @@ class ContainerService:
         host_config['NetworkMode'] = mode
         host_config['RestartPolicy'] = restart_mod.validate_restart_policy(
             host_config.get('RestartPolicy'), host_config.get('AutoRemove'))
-        log_config = host_config.get('LogConfig') or {}
-        host_config['LogConfig'] = {
-            'Type': log_config.get('Type') or containerconfig.DEFAULT_LOG_DRIVER, 'Config': {}}
+        host_config['LogConfig'] = logrotate.validate_log_config(
+            host_config.get('LogConfig'), with_defaults=True)
 
         with self._lock:
             if name is not None:
@@ -336,9 +337,13 @@ class ContainerService:
         try:
             etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
             spec = self.spec_builder(c, etc, netns)
+            log_max_size, log_max_file = logrotate.container_limits(c.host_config)
+            logrotate.prepare_start(c.log_path, log_max_size is not None)
             info = self.tasks.create(
                 c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
-                stdin_once=cfg['StdinOnce'], log_path=c.log_path)
+                stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
+            if log_max_size is not None:
+                self.logs.watch(c.id, c.log_path, log_max_file)
             if netns_owner is not None and _exited(netns_owner):
                 raise errors.Conflict('the container whose network this one joins exited '
                                       'while it was being created')
@@ -430,6 +435,7 @@ class ContainerService:
                 StartedAt=c.state['StartedAt'], FinishedAt=util.rfc3339(finished))
             c.record['MonitorPid'] = 0
             c.exit_count += 1
+            self.logs.unwatch(c.id)
             auto_remove = c.host_config.get('AutoRemove')
             restart_delay = None
             if auto_remove:
@@ -478,6 +484,7 @@ class ContainerService:
                         c.record['State'].update(Status=status, Paused=status == PAUSED)
                         c.save()
                     self.watcher.watch(c.id, pidfd)
+                    self._watch_log(c)
                     LOG.info('container %s is still %s', c.id[:12], status)
                     continue
                 if pidfd is not None:
@@ -485,6 +492,11 @@ class ContainerService:
             LOG.info('container %s exited while the engine was away', c.id[:12])
             self.handle_exit(c.id)
         self.restarts.startup(self.list())
+
+    def _watch_log(self, c):
+        log_max_size, log_max_file = logrotate.container_limits(c.host_config)
+        if log_max_size is not None:
+            self.logs.watch(c.id, c.log_path, log_max_file)
 
     def policy_restart(self, cid, take):
         """A restart policy's delay is over: start the container again.
@@ -535,6 +547,7 @@ class ContainerService:
         c.record['LogPath'] = c.log_path
         c.save()
         self.watcher.watch(c.id, pidfd)
+        self._watch_log(c)
         LOG.info('container %s was started just before the engine stopped: adopted', c.id[:12])
         return True
 

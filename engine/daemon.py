@@ -18,6 +18,7 @@ from engine import events as events_mod
 from engine import execs as execs_mod
 from engine import exits
 from engine import images as images_mod
+from engine import logrotate
 from engine import network as network_mod
 from engine import snapshotters
 from engine.snapshotters import local as local_snap
@@ -39,6 +40,7 @@ class Engine:
         """``follow_root``: use the snapshotter the root was made with
         (the check command), instead of insisting on the configured one."""
         self.conf = conf
+        logrotate.check_engine_defaults()
         self.root = os.path.abspath(conf.root)
         util.makedirs(self.root, 0o711)
         self._lock_fd = self._lock_root()
@@ -375,6 +377,7 @@ class Engine:
 
     def close(self):
         self.containers.restarts.close()
+        self.containers.logs.close()
         if self.containers.watcher is not None:
             self.containers.watcher.stop()
             # Empty when no container runs; running ones keep theirs.
