@@ -313,7 +313,8 @@ def adopt(log_path, max_file):
             segs[new] = st
             cur_seq = top = new
     tmp_st = _lstat(tmp)
-    if tmp_st is not None and tmp_st.st_ino in by_ino and by_ino[tmp_st.st_ino] < cur_seq:
+    if (tmp_st is not None and tmp_st.st_ino in by_ino and by_ino[tmp_st.st_ino] < cur_seq
+            and not tmp_st.st_size):
         # The pre-created file is numbered below a file conmon made while we
         # were late: renumber it (it is empty and unused) above the current.
         old = by_ino[tmp_st.st_ino]
