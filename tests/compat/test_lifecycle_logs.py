@@ -210,3 +210,28 @@ def test_logpath_in_inspect(docker_cli, engine, names):
     with open(data['LogPath'], 'rb') as f:
         assert b' stdout F x\n' in f.read()
     assert util.parse_rfc3339(data['State']['FinishedAt']) > 0
+
+
+@pytest.mark.engine_only
+def test_rotation_while_the_engine_is_down(engine_factory, docker_cli, names):
+    """conmon keeps rotating with the engine stopped: the disk stays bounded
+    and, once the engine is back, docker logs reads the newest lines in order
+    and the old files are pruned to max-file."""
+    eng = engine_factory()
+    name = names('down')
+    ok(docker_cli(['run', '-d', '--name', name, '--log-opt', 'max-size=50k',
+                   '--log-opt', 'max-file=2', 'busybox', 'sh', '-c', CHATTY], host=eng.url))
+    log_path = inspect(eng, name)['LogPath']
+    eng.stop()
+    for _ in range(10):
+        time.sleep(0.2)
+        files = log_files(log_path)
+        # max-file kept, one more from the pre-created file, the current one
+        assert sum(files.values()) <= 4 * 50000, files
+    eng.start()
+    wait_for(lambda: len([s for s in log_files(log_path).values() if s]) <= 3,
+             what='pruning after the restart')
+    ok(docker_cli(['stop', '-t', '1', name], host=eng.url))
+    assert len([s for s in log_files(log_path).values() if s]) == 2
+    got = numbers(ok(docker_cli(['logs', name], host=eng.url)).stdout)
+    assert got and got == sorted(set(got))
