@@ -171,6 +171,8 @@ def limits(opts):
         size = parse_size(opts['max-size'])
         if size <= 0:
             raise errors.InvalidArgument('max-size must be a positive number')
+        if size >= 1 << 63:  # Docker's int64; conmon's too
+            raise errors.InvalidArgument("invalid size: '%s'" % opts['max-size'])
     files = 1
     if 'max-file' in opts:
         text = opts['max-file']

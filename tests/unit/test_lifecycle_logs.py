@@ -63,6 +63,7 @@ class ValidateLogConfigTest(unittest.TestCase):
         ({'Type': 'k8s-file', 'Config': {'foo': '1'}},
          "unknown log opt 'foo' for k8s-file log driver"),
         ({'Config': {'max-size': '0'}}, 'max-size must be a positive number'),
+        ({'Config': {'max-size': '99999999p'}}, "invalid size: '99999999p'"),
         ({'Config': {'max-size': '1k', 'max-file': '0'}}, 'max-file cannot be less than 1'),
         ({'Config': {'max-file': '-2'}}, 'max-file cannot be less than 1'),
         ({'Config': {'max-file': '1e3'}}, 'strconv.Atoi: parsing "1e3"'),
