@@ -262,10 +262,16 @@ def _size(path):
     return st.st_size if st is not None else 0
 
 
-def prepare_start(log_path, rotate):
-    """Before conmon starts: with rotation, number the previous run's file
-    and take its name away, so conmon starts a new file (its size count
-    starts at zero) and the old one is kept as a rotated file."""
+def prepare_start(log_path, max_size):
+    """Before conmon starts (``max_size``: the rotation size or None).
+
+    conmon counts the bytes it wrote itself, from zero, whatever the size of
+    the file it appends to.  A previous run's file up to half max-size is
+    kept current (runs share files, as in Docker, so a crash-looping
+    container does not use a file per run; it ends at most 1.5 x max-size);
+    a larger one is numbered and its name taken away, so conmon starts a
+    new file and the old one is a rotated file.
+    """
     directory = os.path.dirname(log_path)
     tmp = os.path.join(directory, TMP_NAME)
     segs = _segments(directory)
@@ -273,10 +279,10 @@ def prepare_start(log_path, rotate):
     tmp_st = _lstat(tmp)
     if tmp_st is not None and tmp_st.st_ino not in inodes:
         os.unlink(tmp)  # a half-done rotation of a crashed conmon
-    if not rotate:
+    if not max_size:
         return
     cur = _lstat(log_path)
-    if cur is None:
+    if cur is None or cur.st_size <= max_size // 2:
         return
     if cur.st_ino not in inodes and cur.st_size:
         os.link(log_path, _segment_path(directory, max(segs or [0]) + 1))

@@ -130,6 +130,7 @@ def test_follow_survives_rotation(engine, names, docker_config_dir, docker_cli):
     assert len([s for s in files.values() if s]) == 2
 
 
+@pytest.mark.engine_only
 def test_default_limits_come_from_the_engine(docker_cli, engine, names):
     name = names('defaults')
     ok(docker_cli(['create', '--name', name, 'busybox', 'true']))
@@ -138,6 +139,7 @@ def test_default_limits_come_from_the_engine(docker_cli, engine, names):
     assert cfg['Config'] == {'max-size': '20m', 'max-file': '5'}
 
 
+@pytest.mark.engine_only
 def test_k8s_file_driver_with_max_size(docker_cli, engine, names):
     name = names('k8s')
     ok(docker_cli(['run', '--name', name, '--log-driver', 'k8s-file', '--log-opt',
@@ -148,17 +150,33 @@ def test_k8s_file_driver_with_max_size(docker_cli, engine, names):
 
 
 def test_logs_of_restarted_container_keep_earlier_runs(docker_cli, engine, names):
+    """Runs share log files, as in Docker: small runs are not a file each."""
     name = names('reruns')
     ok(docker_cli(['run', '--name', name, '--log-opt', 'max-size=1m', '--log-opt',
-                   'max-file=3', 'busybox', 'echo', 'first']))
-    ok(docker_cli(['start', '-a', name]))
-    ok(docker_cli(['start', '-a', name]))
-    assert ok(docker_cli(['logs', name])).stdout == 'first\n' * 3
-    ok(docker_cli(['start', '-a', name]))
-    # max-file=3: each run started a new file, the oldest went.
-    assert ok(docker_cli(['logs', name])).stdout == 'first\n' * 3
+                   'max-file=2', 'busybox', 'echo', 'first']))
+    for _ in range(3):
+        ok(docker_cli(['start', '-a', name]))
+    assert ok(docker_cli(['logs', name])).stdout == 'first\n' * 4
 
 
+@pytest.mark.engine_only
+def test_big_previous_run_is_rotated_at_start(docker_cli, engine, names):
+    name = names('bigrun')
+    ok(docker_cli(['run', '--name', name, '--log-opt', 'max-size=10k', '--log-opt',
+                   'max-file=2', 'busybox', 'sh', '-c',
+                   'i=0; while [ $i -lt 80 ]; do echo line-$i-zzzzzzzzz; i=$((i+1)); done']))
+    log_path = inspect(engine, name)['LogPath']
+    first = os.stat(log_path).st_ino
+    assert os.path.getsize(log_path) > 5000
+    ok(docker_cli(['start', '-a', name]))
+    assert os.stat(log_path).st_ino != first  # a new file for the new run
+    got = numbers(ok(docker_cli(['logs', name])).stdout)
+    assert got == list(range(80)) * 2
+
+
+# Docker 20.10 checks option names at create but values only at start (the
+# container is created, its start fails); the issue wants no container.
+@pytest.mark.engine_only
 @pytest.mark.parametrize('opts, message', [
     (['--log-opt', 'foo=1'], "unknown log opt 'foo' for json-file log driver"),
     (['--log-opt', 'max-size=abc'], "invalid size: 'abc'"),
@@ -194,6 +212,7 @@ def test_bad_log_options_are_400_and_create_nothing(docker_cli, engine, names, o
     assert status == 400 and 'Config must map names to strings' in data['message']
 
 
+@pytest.mark.engine_only
 def test_max_file_alone_uses_engine_max_size(docker_cli, engine, names):
     """Docker accepts max-file without max-size; the engine's default size applies."""
     name = names('maxfile')
@@ -202,6 +221,7 @@ def test_max_file_alone_uses_engine_max_size(docker_cli, engine, names):
     assert cfg == {'max-file': '2', 'max-size': '20m'}
 
 
+@pytest.mark.engine_only
 def test_logpath_in_inspect(docker_cli, engine, names):
     name = names('logpath')
     ok(docker_cli(['run', '--name', name, 'busybox', 'echo', 'x']))

@@ -204,18 +204,30 @@ class AdoptTest(_Dir):
         logrotate.adopt(self.log, 9)
         self.assertEqual([0, 1, 2, 3], self.read_all())
 
-    def test_prepare_start_numbers_previous_run(self):
-        self.write(2)
-        logrotate.prepare_start(self.log, True)
+    def test_prepare_start_numbers_a_big_previous_run(self):
+        self.write(2)   # 2 records of ~47 bytes
+        logrotate.prepare_start(self.log, 150)
         self.assertFalse(os.path.exists(self.log))
         self.write(1)  # the next run's conmon makes a new file
         logrotate.adopt(self.log, 5)
         self.assertEqual([0, 1, 2], self.read_all())
+        self.assertEqual(2, len([s for s in self.numbered()
+                                 if os.path.getsize(self.path('container.log.%d' % s))]))
+
+    def test_prepare_start_appends_to_a_small_previous_run(self):
+        self.write(1)
+        logrotate.adopt(self.log, 5)
+        ino = os.stat(self.log).st_ino
+        logrotate.prepare_start(self.log, 1000)
+        self.assertEqual(ino, os.stat(self.log).st_ino)
+        self.write(1)
+        logrotate.adopt(self.log, 5)
+        self.assertEqual([0, 1], self.read_all())
 
     def test_prepare_start_without_rotation_keeps_appending(self):
         self.write(2)
         open(self.path('container.log.tmp'), 'w').close()  # crashed conmon's leftover
-        logrotate.prepare_start(self.log, False)
+        logrotate.prepare_start(self.log, None)
         self.assertTrue(os.path.exists(self.log))
         self.assertFalse(os.path.exists(self.path('container.log.tmp')))
         self.write(1)
