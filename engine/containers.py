@@ -337,13 +337,13 @@ class ContainerService:
         try:
             etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
             spec = self.spec_builder(c, etc, netns)
-            log_max_size, log_max_file = logrotate.container_limits(c.host_config)
+            log_max_size = logrotate.container_limits(c.host_config)[0]
             logrotate.prepare_start(c.log_path, log_max_size)
             info = self.tasks.create(
                 c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
                 stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
             if log_max_size is not None:
-                self.logs.watch(c.id, c.log_path, log_max_file)
+                self.logs.watch(c.id, c.log_path, c.host_config)
             if netns_owner is not None and _exited(netns_owner):
                 raise errors.Conflict('the container whose network this one joins exited '
                                       'while it was being created')
@@ -494,9 +494,8 @@ class ContainerService:
         self.restarts.startup(self.list())
 
     def _watch_log(self, c):
-        log_max_size, log_max_file = logrotate.container_limits(c.host_config)
-        if log_max_size is not None:
-            self.logs.watch(c.id, c.log_path, log_max_file)
+        if logrotate.container_limits(c.host_config)[0] is not None:
+            self.logs.watch(c.id, c.log_path, c.host_config)
 
     def policy_restart(self, cid, take):
         """A restart policy's delay is over: start the container again.

@@ -25,9 +25,12 @@ and the newest output survives.  Readers (``engine.logs``) read the files
 in sequence order and follow across rotations.
 """
 
+import collections
 import errno
+import gzip
 import os
 import re
+import shutil
 import threading
 
 from oslo_log import log as logging
@@ -39,7 +42,8 @@ LOG = logging.getLogger(__name__)
 
 LOG_NAME = 'container.log'
 TMP_NAME = LOG_NAME + '.tmp'           # conmon's fixed name for the next file
-_SEGMENT_RE = re.compile(r'^container\.log\.([0-9]{1,18})$')
+_SEGMENT_RE = re.compile(r'^container\.log\.([0-9]{1,18})(\.gz)?$')
+GZ = '.gz'
 
 # Options of Docker's json-file driver: the ones we honour, and the ones
 # Docker knows that this engine cannot honour (refused rather than ignored).
@@ -185,9 +189,14 @@ def limits(opts):
         if files == 1 or size is None:
             raise errors.InvalidArgument('compress cannot be true when max-file is less '
                                          'than 2 or max-size is not set')
-        raise errors.InvalidArgument('log opt compress=true is not supported by this '
-                                     'engine yet: rotated logs are kept uncompressed')
     return size, files
+
+
+def compress_of(opts):
+    try:
+        return _parse_bool(opts.get('compress', 'false'))
+    except errors.InvalidArgument:
+        return False
 
 
 def container_limits(host_config):
@@ -212,21 +221,64 @@ def _lstat(path):
         return None
 
 
-def _segments(directory):
-    """{seq: stat} of the numbered log files (regular files only)."""
+def _segments(directory, with_paths=False):
+    """{seq: stat} of the numbered log files (regular files only); with
+    ``with_paths`` {seq: (path, stat)}.  A file being compressed has both
+    names for a moment: the plain one wins."""
     found = {}
     try:
         names = os.listdir(directory)
     except FileNotFoundError:
         return found
-    for name in names:
+    for name in sorted(names):  # 'N' sorts before 'N.gz'
         m = _SEGMENT_RE.match(name)
-        if not m:
+        if not m or int(m.group(1)) in found:
             continue
-        st = _lstat(os.path.join(directory, name))
+        path = os.path.join(directory, name)
+        st = _lstat(path)
         if st is not None and os.path.stat.S_ISREG(st.st_mode):
-            found[int(m.group(1))] = st
+            found[int(m.group(1))] = (path, st) if with_paths else st
     return found
+
+
+def open_log_file(path):
+    """A log file for reading, gzip-compressed or not; a plain file that
+    was compressed since it was listed is read from its .gz."""
+    if path.endswith(GZ):
+        return gzip.open(path, 'rb')
+    try:
+        return open(path, 'rb')
+    except FileNotFoundError:
+        return gzip.open(path + GZ, 'rb')
+
+
+def compress_file(path):
+    """gzip a rotated log file to PATH.gz (atomically), then drop PATH.
+
+    If the file was pruned (max-file) meanwhile, its .gz goes too.
+    """
+    gz_path = path + GZ
+    tmp = gz_path + '.tmp'
+    try:
+        with open(path, 'rb') as src, open(tmp, 'wb') as raw:
+            os.fchmod(raw.fileno(), 0o600)
+            with gzip.GzipFile(fileobj=raw, mode='wb', compresslevel=6) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    except FileNotFoundError:
+        _unlink(tmp)
+        return
+    os.rename(tmp, gz_path)
+    if not os.path.exists(path):
+        _unlink(gz_path)  # pruned while we compressed it
+        return
+    _unlink(path)
+
+
+def _unlink(path):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
 
 
 def log_files(log_path):
@@ -237,16 +289,16 @@ def log_files(log_path):
     yet is listed under its own name with seq None.
     """
     directory = os.path.dirname(log_path)
-    segs = _segments(directory)
+    segs = _segments(directory, with_paths=True)
     cur = _lstat(log_path)
     out = []
     seen = set()
     for seq in sorted(segs):
-        st = segs[seq]
+        path, st = segs[seq]
         if st.st_ino in seen:
             continue
         seen.add(st.st_ino)
-        out.append((_segment_path(directory, seq), seq, st.st_ino))
+        out.append((path, seq, st.st_ino))
         if cur is not None and st.st_ino == cur.st_ino:
             return out
     if cur is not None:
@@ -292,7 +344,10 @@ def prepare_start(log_path, max_size):
 def adopt(log_path, max_file):
     """After a rotation (or at start): number the current file, pre-create
     the next one, delete the oldest beyond ``max_file``.  Safe to run at any
-    time, concurrently with conmon (never with itself: one rotator)."""
+    time, concurrently with conmon (never with itself: one rotator).
+
+    Returns the paths of the rotated files not compressed yet.
+    """
     directory = os.path.dirname(log_path)
     tmp = os.path.join(directory, TMP_NAME)
     segs = _segments(directory)
@@ -302,14 +357,14 @@ def adopt(log_path, max_file):
     top = max(segs or [0])
     cur = _lstat(log_path)
     if cur is None:
-        return
+        return []
     cur_seq = by_ino.get(cur.st_ino)
     if cur_seq is None:
         new = top + 1
         try:
             os.link(log_path, _segment_path(directory, new))
         except FileNotFoundError:
-            return
+            return []
         st = os.lstat(_segment_path(directory, new))
         if st.st_ino in by_ino:
             # conmon rotated between our stat and link: the name we linked
@@ -344,23 +399,28 @@ def adopt(log_path, max_file):
     # Keep the newest max_file files up to the current one.
     kept = [seq for seq in sorted(segs) if seq <= cur_seq]
     for seq in kept[:-max_file] if max_file > 0 else []:
-        try:
-            os.unlink(_segment_path(directory, seq))
-        except FileNotFoundError:
-            pass
+        _unlink(_segment_path(directory, seq))
+        _unlink(_segment_path(directory, seq) + GZ)
+    return [_segment_path(directory, seq) for seq in kept[-max_file:]
+            if seq < cur_seq and os.path.exists(_segment_path(directory, seq))]
 
 
 class LogRotator:
-    """One thread: reacts to conmon's rotations of every watched container."""
+    """One thread reacts to conmon's rotations of every watched container;
+    another compresses rotated files (compress=true) so a big file never
+    delays a rotation."""
 
     def __init__(self):
         self._lock = threading.Lock()
-        self._watches = {}   # wd -> (cid, log_path, max_file)
+        self._watches = {}   # wd -> (cid, log_path, max_file, compress)
         self._by_cid = {}    # cid -> wd
         self._inotify = None
         self._thread = None
         self._stopped = False
         self._adopt_lock = threading.Lock()  # adopt() never runs twice at once
+        self._compress_cond = threading.Condition(self._lock)
+        self._to_compress = collections.OrderedDict()  # path -> None
+        self._compressor = None
 
     def _ensure(self):
         if self._inotify is None:
@@ -369,9 +429,12 @@ class LogRotator:
             self._thread = threading.Thread(target=self._run, name='log-rotator', daemon=True)
             self._thread.start()
 
-    def watch(self, cid, log_path, max_file):
+    def watch(self, cid, log_path, host_config):
         """Follow the rotations of a started container's log."""
         import inotify_simple
+        opts = ((host_config or {}).get('LogConfig') or {}).get('Config') or {}
+        _, max_file = container_limits(host_config)
+        entry = (cid, log_path, max_file, compress_of(opts))
         with self._lock:
             if self._stopped:
                 return
@@ -382,9 +445,9 @@ class LogRotator:
             except OSError as exc:
                 LOG.warning('cannot watch the log of %s: %s', cid[:12], exc)
                 return
-            self._watches[wd] = (cid, log_path, max_file)
+            self._watches[wd] = entry
             self._by_cid[cid] = wd
-        self._adopt(cid, log_path, max_file)
+        self._adopt(*entry)
 
     def unwatch(self, cid):
         with self._lock:
@@ -398,13 +461,38 @@ class LogRotator:
         if entry is not None:
             self._adopt(*entry)
 
-    def _adopt(self, cid, log_path, max_file):
+    def _adopt(self, cid, log_path, max_file, compress):
         try:
             with self._adopt_lock:
-                adopt(log_path, max_file)
+                rotated = adopt(log_path, max_file)
         except OSError as exc:
             if exc.errno != errno.ENOENT:
                 LOG.warning('log rotation of %s: %s', cid[:12], exc)
+            return
+        if compress and rotated:
+            with self._lock:
+                if self._stopped:
+                    return
+                for path in rotated:
+                    self._to_compress[path] = None
+                if self._compressor is None:
+                    self._compressor = threading.Thread(target=self._compress_loop,
+                                                        name='log-compressor', daemon=True)
+                    self._compressor.start()
+                self._compress_cond.notify()
+
+    def _compress_loop(self):
+        while True:
+            with self._lock:
+                while not self._to_compress and not self._stopped:
+                    self._compress_cond.wait()
+                if self._stopped:
+                    return
+                path, _ = self._to_compress.popitem(last=False)
+            try:
+                compress_file(path)
+            except OSError as exc:
+                LOG.warning('compressing %s: %s', path, exc)
 
     def _run(self):
         while not self._stopped:
@@ -431,8 +519,10 @@ class LogRotator:
     def close(self):
         with self._lock:
             self._stopped = True
-            thread = self._thread
-        if thread is not None:
-            thread.join(3)
+            self._compress_cond.notify_all()
+            threads = [self._thread, self._compressor]
+        for thread in threads:
+            if thread is not None:
+                thread.join(3)
         if self._inotify is not None:
             self._inotify.close()

@@ -47,10 +47,23 @@ def _entries(f):
             yield entry
 
 
+def _lines(entries):
+    """Group records into lines for --tail: conmon splits a long write into
+    partial records ending with the full one."""
+    pending = {}
+    for entry in entries:
+        if entry[2].endswith(b'\n'):
+            yield pending.pop(entry[1], []) + [entry]
+        else:
+            pending.setdefault(entry[1], []).append(entry)
+    for rest in pending.values():  # a last line without its newline yet
+        yield rest
+
+
 def _file_entries(path):
     """Every complete record of a log file that is no longer written."""
     try:
-        f = open(path, 'rb')
+        f = logrotate.open_log_file(path)
     except FileNotFoundError:
         return  # rotated away (max-file) since it was listed
     with f:
@@ -93,15 +106,16 @@ def read(path, stdout=True, stderr=True, since_ns=0, until_ns=0, tail=None,
     older = [p for p, _, _ in files[:-1]]
     try:
         if tail is not None and tail >= 0:
-            backlog = collections.deque((e for e in _entries(f) if keep(e)), maxlen=tail)
+            backlog = collections.deque(_lines(e for e in _entries(f) if keep(e)), maxlen=tail)
             for older_path in reversed(older):
                 if len(backlog) >= tail:
                     break
-                earlier = [e for e in _file_entries(older_path) if keep(e)]
+                earlier = list(_lines(e for e in _file_entries(older_path) if keep(e)))
                 backlog.extendleft(reversed(earlier[-(tail - len(backlog)):]))
             if tail == 0:
                 backlog.clear()
-            yield from backlog
+            for line in backlog:
+                yield from line
         else:
             for older_path in older:
                 yield from (e for e in _file_entries(older_path) if keep(e))
@@ -155,7 +169,7 @@ def _next_file(path, f, cur_seq):
         candidates = [x for x in files if x[1] is None or x[1] > cur_seq]
     for p, seq, _ in candidates:
         try:
-            return open(p, 'rb'), seq
+            return logrotate.open_log_file(p), seq
         except FileNotFoundError:
             continue
     return None

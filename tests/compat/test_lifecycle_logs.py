@@ -107,6 +107,28 @@ def numbers_seen(docker_cli, name):
 
 
 @pytest.mark.engine_only
+def test_compress_gzips_rotated_files(docker_cli, engine, names):
+    name = names('gzip')
+    script = 'i=0; while [ $i -lt 6000 ]; do echo line-$i-cccccccccccccccccccc; i=$((i+1)); done'
+    ok(docker_cli(['run', '--name', name, '--log-opt', 'max-size=50k', '--log-opt',
+                   'max-file=4', '--log-opt', 'compress=true', 'busybox', 'sh', '-c', script]))
+    log_path = inspect(engine, name)['LogPath']
+    directory = os.path.dirname(log_path)
+
+    def gz_files():
+        return sorted(n for n in os.listdir(directory) if n.endswith('.gz'))
+    wait_for(lambda: len(gz_files()) == 3, what='three compressed rotated files')
+    for name_gz in gz_files():
+        with open(os.path.join(directory, name_gz), 'rb') as f:
+            assert f.read(2) == b'\x1f\x8b'
+    got = numbers(ok(docker_cli(['logs', name])).stdout)
+    assert got == list(range(got[0], 6000)), 'gap or disorder'
+    assert 6000 - got[0] > 3 * 50000 // 80
+    tail = numbers(ok(docker_cli(['logs', '--tail', '1500', name])).stdout)
+    assert tail == list(range(4500, 6000))
+
+
+@pytest.mark.engine_only
 def test_follow_survives_rotation(engine, names, docker_config_dir, docker_cli):
     name = names('follow')
     script = ('i=0; while [ $i -lt 4000 ]; do echo line-$i-yyyyyyyyyyyyyyyyyyyyyyyy; '
@@ -189,8 +211,6 @@ def test_big_previous_run_is_rotated_at_start(docker_cli, engine, names):
     (['--log-opt', 'compress=true', '--log-opt', 'max-size=1k'],
      'compress cannot be true when max-file is less than 2'),
     (['--log-opt', 'compress=yes'], 'strconv.ParseBool'),
-    (['--log-opt', 'compress=true', '--log-opt', 'max-size=1k', '--log-opt', 'max-file=2'],
-     'not supported by this engine yet'),
     (['--log-opt', 'mode=bad'], 'logger: logging mode not supported: bad'),
     (['--log-driver', 'k8s-file', '--log-opt', 'bar=2'],
      "unknown log opt 'bar' for k8s-file log driver"),

@@ -53,6 +53,9 @@ class ValidateLogConfigTest(unittest.TestCase):
          {'Type': 'json-file', 'Config': {'max-size': '1k', 'max-file': '3',
                                          'compress': 'false', 'mode': 'blocking'}}),
         ({'Config': {'max-file': '3'}}, {'Type': 'json-file', 'Config': {'max-file': '3'}}),
+        ({'Config': {'compress': 'true', 'max-file': '3', 'max-size': '1k'}},
+         {'Type': 'json-file', 'Config': {'compress': 'true', 'max-file': '3',
+                                         'max-size': '1k'}}),
     )
     @ddt.unpack
     def test_accepts(self, config, expected):
@@ -71,8 +74,6 @@ class ValidateLogConfigTest(unittest.TestCase):
          'compress cannot be true when max-file is less than 2 or max-size is not set'),
         ({'Config': {'compress': 'true', 'max-file': '3'}},
          'compress cannot be true when max-file is less than 2 or max-size is not set'),
-        ({'Config': {'compress': 'true', 'max-file': '3', 'max-size': '1k'}},
-         'not supported by this engine yet'),
         ({'Config': {'compress': 'maybe'}}, 'strconv.ParseBool'),
         ({'Config': {'tag': '{{.Name}}'}}, "log opt 'tag' is not supported"),
         ({'Config': {'mode': 'non-blocking'}}, 'non-blocking'),
@@ -250,6 +251,51 @@ class AdoptTest(_Dir):
         base = util.parse_rfc3339_ns('2024-01-01T00:00:00Z')
         self.assertEqual([1, 2], [int(e[2].split(b'n')[1]) for e in logs.read(
             self.log, since_ns=base + 1, until_ns=base + 2)])
+
+
+class CompressTest(_Dir):
+
+    def test_rotated_files_compressed_and_read(self):
+        self.write(2)
+        self.assertEqual([], logrotate.adopt(self.log, 3))
+        rotated = []
+        for _ in range(3):
+            self.conmon_rotate()
+            self.write(2)
+            rotated = logrotate.adopt(self.log, 3)
+        # three kept: two rotated (to compress) and the current
+        self.assertEqual([self.path('container.log.2'), self.path('container.log.3')], rotated)
+        for path in rotated:
+            logrotate.compress_file(path)
+            self.assertFalse(os.path.exists(path))
+            self.assertTrue(os.path.exists(path + '.gz'))
+        self.assertEqual(list(range(2, 8)), self.read_all())
+        self.assertEqual([5, 6, 7], self.read_all(tail=3))
+        # the next rotations prune the compressed files as the plain ones
+        self.conmon_rotate()
+        self.write(2)
+        self.assertEqual([self.path('container.log.4')], logrotate.adopt(self.log, 3))
+        self.assertFalse(os.path.exists(self.path('container.log.2.gz')))
+        self.assertEqual(list(range(4, 10)), self.read_all())
+
+    def test_compress_of_a_pruned_file_leaves_nothing(self):
+        self.write(1)
+        logrotate.adopt(self.log, 2)
+        path = self.path('container.log.1')
+        os.unlink(path)
+        logrotate.compress_file(path)
+        self.assertFalse(os.path.exists(path + '.gz'))
+        self.assertFalse(os.path.exists(path + '.gz.tmp'))
+
+    def test_plain_file_compressed_after_listing_is_read_from_gz(self):
+        self.write(3)
+        logrotate.adopt(self.log, 3)
+        path = self.path('container.log.1')
+        self.conmon_rotate()
+        logrotate.adopt(self.log, 3)
+        logrotate.compress_file(path)
+        with logrotate.open_log_file(path) as f:
+            self.assertEqual(3, len(f.read().splitlines()))
 
 
 class FollowTest(_Dir):
