@@ -292,3 +292,34 @@ def inspect_id(eng, name):
         if rec['Name'] == '/' + name:
             return cid
     raise AssertionError('no record for %s' % name)
+
+
+@pytest.mark.engine_only
+def test_no_thread_left_after_restart_loops_are_removed(engine_factory, docker_cli, names):
+    """Crash-looping containers removed during their backoff leave no timer,
+    worker or watcher thread behind in the engine."""
+    eng = engine_factory()
+
+    def threads():
+        return len(os.listdir('/proc/%d/task' % eng.pid))
+
+    warm = names('warm')  # starts the engine's long-lived helper threads
+    ok(docker_cli(['run', '-d', '--name', warm, '--restart', 'always', 'busybox',
+                   'false'], host=eng.url))
+    wait_for(lambda: inspect(eng, warm)['RestartCount'] >= 2, what='warm-up restarts')
+    ok(docker_cli(['rm', '-f', warm], host=eng.url))
+    time.sleep(1)
+    before = threads()
+    loops = [names('loop') for _ in range(4)]
+    for name in loops:
+        ok(docker_cli(['run', '-d', '--name', name, '--restart', 'always', '--log-opt',
+                       'max-size=10k', 'busybox', 'false'], host=eng.url))
+    for name in loops:
+        wait_for(lambda: inspect(eng, name)['RestartCount'] >= 4, timeout=30,
+                 what='restarts of %s' % name)
+    ok(docker_cli(['rm', '-f'] + loops, host=eng.url))
+    wait_for(lambda: threads() <= before, timeout=10,
+             what='threads back to %d (now %d)' % (before, threads()))
+    time.sleep(2)  # past every delay that was pending
+    assert threads() <= before
+    assert docker_cli(['ps', '-aq'], host=eng.url).stdout.strip() == ''
