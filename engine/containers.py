@@ -338,7 +338,7 @@ class ContainerService:
             etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
             spec = self.spec_builder(c, etc, netns)
             log_max_size = logrotate.container_limits(c.host_config)[0]
-            logrotate.prepare_start(c.log_path, log_max_size)
+            self.logs.prepare_start(c.log_path, log_max_size)
             info = self.tasks.create(
                 c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
                 stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)

@@ -429,6 +429,12 @@ class LogRotator:
             self._thread = threading.Thread(target=self._run, name='log-rotator', daemon=True)
             self._thread.start()
 
+    def prepare_start(self, log_path, max_size):
+        """prepare_start() of a container about to start, never while a
+        late rotation event of its previous run is being handled."""
+        with self._adopt_lock:
+            prepare_start(log_path, max_size)
+
     def watch(self, cid, log_path, host_config):
         """Follow the rotations of a started container's log."""
         import inotify_simple
