@@ -381,6 +381,7 @@ class ContainerService:
             threading.Thread(target=self.handle_exit, args=(c.id,), daemon=True).start()
 
     def _start_failed(self, c, exc):
+        self.logs.unwatch(c.id)
         message = str(exc)
         code = 128
         low = message.lower()
