@@ -278,3 +278,39 @@ def test_rotation_while_the_engine_is_down(engine_factory, docker_cli, names):
     assert len([s for s in log_files(log_path).values() if s]) == 2
     got = numbers(ok(docker_cli(['logs', name], host=eng.url)).stdout)
     assert got and got == sorted(set(got))
+
+
+@pytest.mark.engine_only
+@pytest.mark.parametrize('setting, message', [
+    ('log_max_size = abc', "log_max_size 'abc'"),
+    ('log_max_size = -5', "log_max_size '-5'"),
+    ('log_max_file = 0', 'log_max_file'),
+])
+def test_bad_engine_log_defaults_are_refused(tmp_path, setting, message):
+    conf = tmp_path / 'engine.conf'
+    conf.write_text('[engine]\n%s\n' % setting)
+    proc = subprocess.run([daemons.engine_binary(), '--root', str(tmp_path / 'root'),
+                           '--host', 'unix://%s/e.sock' % tmp_path, '--config-file',
+                           str(conf)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode != 0
+    assert message in proc.stderr + proc.stdout  # oslo.config logs its own range errors
+    assert not os.path.exists(tmp_path / 'e.sock')
+
+
+@pytest.mark.engine_only
+def test_engine_log_defaults_from_config(engine_factory, docker_cli, names):
+    eng = engine_factory(config='[engine]\nlog_max_size = 30k\nlog_max_file = 2\n')
+    name = names('confdefaults')
+    ok(docker_cli(['run', '--name', name, 'busybox', 'sh', '-c',
+                   'i=0; while [ $i -lt 3000 ]; do echo line-$i-dddddddddddd; i=$((i+1)); '
+                   '[ $((i % 100)) = 0 ] && sleep 0.02; done'], host=eng.url, timeout=60))
+    data = inspect(eng, name)
+    assert data['HostConfig']['LogConfig']['Config'] == {'max-size': '30k', 'max-file': '2'}
+    files = log_files(data['LogPath'])
+    assert len([s for s in files.values() if s]) == 2 and max(files.values()) <= 30000
+    got = numbers(ok(docker_cli(['logs', name], host=eng.url)).stdout)
+    assert got[-1] == 2999 and got == list(range(got[0], 3000))
+    # Empty: no rotation by default (Docker's json-file behaviour).
+    eng2 = engine_factory(config='[engine]\nlog_max_size =\n')
+    ok(docker_cli(['create', '--name', name, 'busybox', 'true'], host=eng2.url))
+    assert inspect(eng2, name)['HostConfig']['LogConfig']['Config'] == {}
