@@ -14,7 +14,8 @@ from tests.compat.conftest import cli_env, inspect, wait_for
 pytestmark = [pytest.mark.compat]
 
 # Numbered lines, as fast as the shell can print them.
-CHATTY = 'i=0; while true; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done'
+CHATTY = ('i=0; while true; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; '
+          'i=$((i+1)); done')
 
 
 def ok(res):

@@ -254,3 +254,13 @@ class ManagerTest(unittest.TestCase):
         self.assertTrue(manager.pending(pending.id))
         self.assertFalse(manager.pending(never.id))
         self.assertEqual('exited', never.status)
+
+
+class StatusTextTest(unittest.TestCase):
+
+    def test_restarting_as_docker_ps_shows_it(self):
+        from engine.api import views
+        state = {'Status': 'restarting', 'ExitCode': 1,
+                 'FinishedAt': '2024-01-01T00:00:00Z', 'StartedAt': '2024-01-01T00:00:00Z'}
+        now = 1704067202.5  # 2.5 s later
+        self.assertEqual('Restarting (1) 2 seconds ago', views.status_text(state, now))
