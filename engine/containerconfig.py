@@ -39,7 +39,7 @@ NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
 
 # Both are served by the logs API from conmon's k8s-file log; json-file is
 # Docker's default name and what clients (docker-py) expect to read logs from.
-LOG_DRIVERS = ('json-file', 'k8s-file')
+LOG_DRIVERS = logrotate.LOG_DRIVERS  # options and rotation: engine/logrotate.py
 DEFAULT_LOG_DRIVER = 'json-file'
 
 # Fields whose "unset" value is not zero in what clients send.
