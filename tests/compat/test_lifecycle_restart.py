@@ -323,3 +323,21 @@ def test_no_thread_left_after_restart_loops_are_removed(engine_factory, docker_c
     time.sleep(2)  # past every delay that was pending
     assert threads() <= before
     assert docker_cli(['ps', '-aq'], host=eng.url).stdout.strip() == ''
+
+
+def test_kill_during_backoff_stops_it(docker_cli, engine, names):
+    name = names('killbackoff')
+    ok(docker_cli(['run', '-d', '--name', name, '--restart', 'unless-stopped',
+                   'busybox', 'sh', '-c', 'exit 6']))
+    wait_for(lambda: inspect(engine, name)['RestartCount'] >= 5, timeout=30,
+             what='five restarts')
+    settled(engine, name, 'restarting', timeout=20)
+    res = docker_cli(['pause', name])
+    assert res.returncode != 0 and 'is restarting' in res.stderr, res.stderr
+    ok(docker_cli(['kill', name]))
+    data = settled(engine, name, 'exited', timeout=10)
+    assert data['State']['ExitCode'] == 6
+    count = data['RestartCount']
+    time.sleep(2)
+    assert inspect(engine, name)['RestartCount'] == count
+    assert inspect(engine, name)['State']['Status'] == 'exited'
