@@ -120,6 +120,28 @@ engine_opts = [
                      'privileges.'),
 ]
 
+# Container logs (engine/logrotate.py).
+log_opts = [
+    cfg.StrOpt('log_max_size',
+               default='20m',
+               help='Size at which a container\'s log file is rotated when the '
+                    'container gives no max-size log option (docker run '
+                    '--log-opt max-size), in Docker\'s units (k, m, g: '
+                    'powers of 1000). Docker\'s json-file default is '
+                    'unlimited, which lets one chatty container fill the '
+                    'disk of a compute host; 20m with log_max_file 5 are the '
+                    'defaults of Docker\'s own bounded "local" driver, 100 MB '
+                    'per container at most. Empty or 0 means no rotation.'),
+    cfg.IntOpt('log_max_file',
+               default=5,
+               min=1,
+               help='Log files kept per container (the current one and the '
+                    'rotated ones) when the container gives no max-file log '
+                    'option; used with log_max_size only. While the engine is '
+                    'down conmon still rotates, keeping one more file.'),
+]
+engine_opts += log_opts
+
 
 def engine_option(name):
     """The value of ``[engine] name``: configured when the options are

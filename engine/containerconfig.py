@@ -13,6 +13,8 @@ from engine import errors
 from engine import mounts
 from engine import security
 from engine import resources
+from engine import logrotate
+from engine import restart
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -48,7 +50,7 @@ NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
 
 # Both are served by the logs API from conmon's k8s-file log; json-file is
 # Docker's default name and what clients (docker-py) expect to read logs from.
-LOG_DRIVERS = ('json-file', 'k8s-file')
+LOG_DRIVERS = logrotate.LOG_DRIVERS  # options and rotation: engine/logrotate.py
 DEFAULT_LOG_DRIVER = 'json-file'
 
 # Fields whose "unset" value is not zero in what clients send.
@@ -124,14 +126,8 @@ def validate_create(body):
         elif not _is_zero(value) and value != HOST_CONFIG_UNSET.get(name):
             raise errors.InvalidArgument(
                 'HostConfig.%s is not supported by this engine yet' % name)
-    restart = host.get('RestartPolicy') or {}
-    if restart.get('Name') not in (None, '', 'no'):
-        raise errors.InvalidArgument(
-            'restart policy %r is not supported by this engine yet' % restart.get('Name'))
-    log_type = (host.get('LogConfig') or {}).get('Type') or ''
-    if log_type not in ('',) + LOG_DRIVERS:
-        raise errors.InvalidArgument('log driver %r is not supported; use one of %s'
-                                     % (log_type, ', '.join(LOG_DRIVERS)))
+    restart.validate_restart_policy(host.get('RestartPolicy'), host.get('AutoRemove'))
+    logrotate.validate_log_config(host.get('LogConfig'))
     if host.get('Init'):
         raise errors.InvalidArgument('HostConfig.Init is not supported by this engine yet')
     if config.get('NetworkDisabled'):

@@ -17,9 +17,11 @@ from oslo_log import log as logging
 
 from engine import containerconfig
 from engine import errors
+from engine import logrotate
 from engine import names
 from engine import security
 from engine import resources
+from engine import restart as restart_mod
 from engine import util
 
 LOG = logging.getLogger(__name__)
@@ -29,6 +31,7 @@ MAX_STOP_TIMEOUT = 365 * 24 * 3600
 
 CREATED, RUNNING, PAUSED, EXITED, REMOVING, DEAD = (
     'created', 'running', 'paused', 'exited', 'removing', 'dead')
+RESTARTING = restart_mod.RESTARTING  # waiting out a restart policy's delay
 
 
 class Container:
@@ -115,6 +118,8 @@ class ContainerService:
         self.mounts = None  # set by the daemon: engine.volumes.ContainerMounts
         self.leftovers = []  # record-less directories found by load_all
         self._creating = collections.Counter()  # image id -> creates in progress
+        self.restarts = restart_mod.RestartManager(self)
+        self.logs = logrotate.LogRotator()
 
     # -- lookup -------------------------------------------------------------
     def load_all(self, collect=True):
@@ -168,7 +173,7 @@ class ContainerService:
         users = [c for c in self.list() if c.record['Image'] == image_id]
         if not users:
             return None
-        running = [c for c in users if c.is_running()]
+        running = [c for c in users if c.is_running() or c.status == RESTARTING]
         chosen = (running or users)[0]
         return chosen.id[:12], bool(running)
 
@@ -206,10 +211,10 @@ class ContainerService:
             merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
         host_config.setdefault('NetworkMode', mode)
         host_config['NetworkMode'] = mode
-        host_config.setdefault('RestartPolicy', {'Name': 'no', 'MaximumRetryCount': 0})
-        log_config = host_config.get('LogConfig') or {}
-        host_config['LogConfig'] = {
-            'Type': log_config.get('Type') or containerconfig.DEFAULT_LOG_DRIVER, 'Config': {}}
+        host_config['RestartPolicy'] = restart_mod.validate_restart_policy(
+            host_config.get('RestartPolicy'), host_config.get('AutoRemove'))
+        host_config['LogConfig'] = logrotate.validate_log_config(
+            host_config.get('LogConfig'), with_defaults=True)
 
         with self._lock:
             if name is not None:
@@ -289,11 +294,12 @@ class ContainerService:
         with c.lock:
             if c.removed or c.status == REMOVING:
                 raise errors.Conflict('container %s is being removed' % c.id[:12])
-            if c.is_running():
+            if c.is_running() or c.status == RESTARTING:
                 raise errors.NotModified('container already started')
             if c.busy:
                 raise errors.Conflict('container %s is being exported: start it once the '
                                       'export is done' % c.id[:12])
+            self.restarts.on_start(c)
             try:
                 self._start_locked(c)
             except errors.EngineError as exc:
@@ -345,9 +351,13 @@ class ContainerService:
         try:
             etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
             spec = self.spec_builder(c, etc, netns)
+            log_max_size = logrotate.container_limits(c.host_config)[0]
+            self.logs.prepare_start(c.log_path, log_max_size)
             info = self.tasks.create(
                 c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
-                stdin_once=cfg['StdinOnce'], log_path=c.log_path)
+                stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
+            if log_max_size is not None:
+                self.logs.watch(c.id, c.log_path, c.host_config)
             if netns_owner is not None and _exited(netns_owner):
                 raise errors.Conflict('the container whose network this one joins exited '
                                       'while it was being created')
@@ -385,6 +395,7 @@ class ContainerService:
             threading.Thread(target=self.handle_exit, args=(c.id,), daemon=True).start()
 
     def _start_failed(self, c, exc):
+        self.logs.unwatch(c.id)
         message = str(exc)
         code = 128
         low = message.lower()
@@ -442,13 +453,17 @@ class ContainerService:
                 StartedAt=c.state['StartedAt'], FinishedAt=util.rfc3339(finished))
             c.record['MonitorPid'] = 0
             c.exit_count += 1
+            self.logs.unwatch(c.id)
             auto_remove = c.host_config.get('AutoRemove')
+            restart_delay = None
             if auto_remove:
                 # Gone at once (`docker run --rm` waits for this); runtime
                 # and files are released below, after the waiters woke.
                 c.record['State']['Status'] = REMOVING
                 self._forget(c)
             else:
+                restart_delay = self.restarts.after_exit(
+                    c, code, finished - util.parse_rfc3339(c.state['StartedAt']))
                 self._cleanup_runtime(c)
                 c.save()
                 c.cond.notify_all()
@@ -457,6 +472,11 @@ class ContainerService:
         if oom:
             self.events.publish('container', 'oom', cid, self._event_attrs(c))
         self.events.publish('container', 'die', cid, self._event_attrs(c, exitCode=str(code)))
+        if restart_delay is not None:
+            # Scheduled after the die event so a restart's start follows it.
+            with c.lock:
+                if c.status == RESTARTING and not c.removed:
+                    self.restarts.schedule(c, restart_delay)
         if auto_remove:
             self.events.publish('container', 'destroy', cid, self._event_attrs(c))
             self._cleanup_runtime(c)
@@ -486,12 +506,43 @@ class ContainerService:
                         c.record['State'].update(Status=status, Paused=status == PAUSED)
                         c.save()
                     self.watcher.watch(c.id, pidfd)
+                    self._watch_log(c)
                     LOG.info('container %s is still %s', c.id[:12], status)
                     continue
                 if pidfd is not None:
                     os.close(pidfd)
             LOG.info('container %s exited while the engine was away', c.id[:12])
             self.handle_exit(c.id)
+        self.restarts.startup(self.list())
+
+    def _watch_log(self, c):
+        if logrotate.container_limits(c.host_config)[0] is not None:
+            self.logs.watch(c.id, c.log_path, c.host_config)
+
+    def policy_restart(self, cid, take):
+        """A restart policy's delay is over: start the container again.
+
+        ``take()`` (called under the container's lock) says whether the
+        restart is still wanted: stop, kill and rm cancel it.
+        """
+        with self._lock:
+            c = self._by_id.get(cid)
+        if c is None:
+            take()
+            return
+        with c.lock:
+            if not take() or c.removed or c.status != RESTARTING:
+                return
+            if c.busy:  # an export holds the filesystem: try again shortly
+                self.restarts.schedule(c, restart_mod.FIRST_DELAY)
+                return
+            try:
+                self._start_locked(c)
+            except Exception as exc:
+                LOG.warning('restart policy: starting container %s failed: %s', c.id[:12], exc)
+                self._start_failed(c, exc)
+                return
+        self.events.publish('container', 'start', c.id, self._event_attrs(c))
 
     def _adopt_started(self, c):
         """A CREATED record whose start got as far as the runtime before a
@@ -517,6 +568,7 @@ class ContainerService:
         c.record['LogPath'] = c.log_path
         c.save()
         self.watcher.watch(c.id, pidfd)
+        self._watch_log(c)
         LOG.info('container %s was started just before the engine stopped: adopted', c.id[:12])
         return True
 
@@ -533,7 +585,7 @@ class ContainerService:
 
     def _signal(self, c, sig):
         with c.lock:
-            if not c.is_running():
+            if self.restarts.on_manual_signal(c, sig) or not c.is_running():
                 return False
             self.tasks.kill(c.id, sig, all=sig == signal.SIGKILL)
             if c.status == PAUSED:
@@ -550,7 +602,7 @@ class ContainerService:
 
     def stop(self, ref, timeout=None, sig=None):
         c = self.get(ref)
-        if not c.is_running():
+        if not c.is_running() and c.status != RESTARTING:
             raise errors.NotModified('container already stopped')
         if timeout is None:
             timeout = c.config.get('StopTimeout')
@@ -584,7 +636,7 @@ class ContainerService:
     def kill(self, ref, sig='SIGKILL'):
         c = self.get(ref)
         num = containerconfig.parse_signal(sig or 'SIGKILL')
-        if not c.is_running():
+        if not c.is_running() and c.status != RESTARTING:
             raise errors.Conflict('Cannot kill container: %s: container %s is not running'
                                   % (ref, c.id))
         self._signal(c, num)
@@ -597,6 +649,9 @@ class ContainerService:
         with c.lock:
             if c.status == PAUSED:
                 raise errors.Conflict('Container %s is already paused' % c.id)
+            if c.status == RESTARTING:
+                raise errors.Conflict('Container %s is restarting, wait until the container '
+                                      'is running' % c.id)
             if c.status != RUNNING:
                 raise errors.Conflict('Container %s is not running' % c.id)
             self.tasks.pause(c.id)
@@ -616,7 +671,7 @@ class ContainerService:
 
     def restart(self, ref, timeout=None, sig=None):
         c = self.get(ref)
-        if c.is_running():
+        if c.is_running() or c.status == RESTARTING:
             self.stop(c.id, timeout, sig)
         self.start(c.id)
         self.events.publish('container', 'restart', c.id, self._event_attrs(c))
@@ -632,10 +687,13 @@ class ContainerService:
         if not isinstance(body, dict):
             raise errors.InvalidArgument('update config must be a JSON object')
         restart = body.get('RestartPolicy')
+        # Clients send an empty policy with every update: only a named one
+        # changes the container's (as Docker).
         if restart is not None:
-            # The same validator create uses, whatever policies it accepts.
-            containerconfig.validate_create({'Image': 'update',
-                                             'HostConfig': {'RestartPolicy': restart}})
+            named = isinstance(restart, dict) and bool(restart.get('Name'))
+            restart = restart_mod.validate_restart_policy(restart)
+            if not named:
+                restart = None
         with c.lock:
             if c.removed or c.status in (REMOVING, DEAD):
                 raise errors.Conflict('Cannot update container %s: container is marked for '
@@ -644,9 +702,11 @@ class ContainerService:
                 new, oci, warnings = resources.validate_update(body, c.host_config)
             except errors.Conflict as exc:
                 raise errors.Conflict('Cannot update container %s: %s' % (c.id, exc))
-            if restart and restart.get('Name'):
-                new['RestartPolicy'] = {'Name': restart['Name'], 'MaximumRetryCount':
-                                        restart.get('MaximumRetryCount') or 0}
+            if restart is not None:
+                if c.host_config.get('AutoRemove') and restart['Name'] != 'no':
+                    raise errors.InvalidArgument('Restart policy cannot be updated because '
+                                                 'AutoRemove is enabled for the container')
+                new['RestartPolicy'] = restart
             if c.is_running() and oci:
                 try:
                     self.tasks.update(c.id, oci)
@@ -676,7 +736,10 @@ class ContainerService:
                 elif condition == 'next-exit':
                     if c.exit_count > start_count:
                         break
-                elif not c.is_running():
+                elif (not c.is_running() and c.status != RESTARTING) or \
+                        c.exit_count > start_count:
+                    # A restarting container counts as running, as in
+                    # Docker; its exits still end a wait.
                     break
                 c.cond.wait(1.0)
                 if stop is not None and stop():
@@ -703,6 +766,9 @@ class ContainerService:
                 conn = self.tasks.attach(c.id)
                 self.events.publish('container', 'attach', c.id, self._event_attrs(c))
                 return c, conn
+            if c.status == RESTARTING:
+                raise errors.Conflict('container %s is restarting, wait until the container is '
+                                      'running' % c.id)
             if c.status in (CREATED, EXITED):
                 p = PendingAttach(stdin)
                 c.pending_attaches.append(p)
@@ -754,8 +820,12 @@ class ContainerService:
 
     def remove(self, ref, force=False, volumes=False):
         c = self.get(ref)
-        if c.is_running():
+        if c.is_running() or c.status == RESTARTING:
             if not force:
+                if c.status == RESTARTING:
+                    raise errors.Conflict('You cannot remove a restarting container %s. Stop the '
+                                          'container before attempting removal or force remove'
+                                          % c.id)
                 if c.status == PAUSED:
                     raise errors.Conflict('You cannot remove a paused container %s. Unpause and '
                                           'then stop the container before attempting removal or '
@@ -772,8 +842,9 @@ class ContainerService:
                                       'export is done' % c.id[:12])
             if c.status == REMOVING:
                 raise errors.Conflict('removal of container %s is already in progress' % c.id)
-            if c.is_running():
+            if c.is_running() or c.status == RESTARTING:
                 raise errors.Conflict('container %s was started again during removal' % c.id)
+            self.restarts.forget(c)
             # Deleting the record is the commit point: from here the
             # container is gone for every client, and a crash leaves only a
             # record-less directory and a snapshot that start-up collects.

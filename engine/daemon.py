@@ -19,6 +19,7 @@ from engine import execs as execs_mod
 from engine import exits
 from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
+from engine import logrotate
 from engine import network as network_mod
 from engine import security
 from engine import resources as resources_mod
@@ -44,6 +45,7 @@ class Engine:
         """``follow_root``: use the snapshotter the root was made with
         (the check command), instead of insisting on the configured one."""
         self.conf = conf
+        logrotate.check_engine_defaults()
         self.root = os.path.abspath(conf.root)
         util.makedirs(self.root, 0o711)
         self._lock_fd = self._lock_root()
@@ -140,6 +142,7 @@ class Engine:
         self.containers.mounts.reconcile(self.containers.list())
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
+        self.containers.restarts.startup_done()  # policy restarts may run from here
 
     def _orphan_snapshots(self):
         """Container snapshots whose container record is gone (a crash mid-removal)."""
@@ -376,13 +379,14 @@ class Engine:
             'Images': len(self.images.list_images()),
             'Driver': self.snapshotter.name,
             'DriverStatus': [['Backing Filesystem', 'extfs']],
-            'Plugins': {'Volume': ['local'], 'Network': ['host', 'none'], 'Log': ['k8s-file']},
+            'Plugins': {'Volume': ['local'], 'Network': ['host', 'none'],
+                        'Log': ['json-file', 'k8s-file']},
             **resources_mod.host_info().info_fields(), 'IPv4Forwarding': False,
             'Debug': bool(self.conf.debug),
             'NFd': len(os.listdir('/proc/self/fd')),
             'NGoroutines': threading.active_count(),
             'SystemTime': util.rfc3339(),
-            'LoggingDriver': 'k8s-file',
+            'LoggingDriver': 'json-file',
             'CgroupDriver': 'cgroupfs',
             'NEventsListener': 0,
             'KernelVersion': uname.release,
@@ -413,6 +417,8 @@ class Engine:
         }
 
     def close(self):
+        self.containers.restarts.close()
+        self.containers.logs.close()
         if self.containers.watcher is not None:
             self.containers.watcher.stop()
             # Empty when no container runs; running ones keep theirs.

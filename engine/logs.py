@@ -10,6 +10,7 @@ import collections
 import os
 import time
 
+from engine import logrotate
 from engine import util
 
 STREAMS = {b'stdout': 1, b'stderr': 2}
@@ -46,13 +47,38 @@ def _entries(f):
             yield entry
 
 
+def _lines(entries):
+    """Group records into lines for --tail: conmon splits a long write into
+    partial records ending with the full one."""
+    pending = {}
+    for entry in entries:
+        if entry[2].endswith(b'\n'):
+            yield pending.pop(entry[1], []) + [entry]
+        else:
+            pending.setdefault(entry[1], []).append(entry)
+    for rest in pending.values():  # a last line without its newline yet
+        yield rest
+
+
+def _file_entries(path):
+    """Every complete record of a log file that is no longer written."""
+    try:
+        f = logrotate.open_log_file(path)
+    except FileNotFoundError:
+        return  # rotated away (max-file) since it was listed
+    with f:
+        yield from _entries(f)
+
+
 def read(path, stdout=True, stderr=True, since_ns=0, until_ns=0, tail=None,
          follow=False, is_running=None, poll_interval=0.05):
-    """Yield (timestamp text, stream, bytes) records from a k8s-file log.
+    """Yield (timestamp text, stream, bytes) records of a container's log.
 
-    ``tail`` keeps the last N records of what exists now; with ``follow``
-    new records are yielded while ``is_running()`` says the writer lives.
-    Yields None while idle so the caller can check its client.
+    ``path`` is conmon's current file; rotated files (engine.logrotate) are
+    read first, oldest first.  ``tail`` keeps the last N records of what
+    exists now; with ``follow`` new records are yielded while
+    ``is_running()`` says the writer lives, across rotations.  Yields None
+    while idle so the caller can check its client.
     """
     wanted = {1: stdout, 2: stderr}
 
@@ -67,18 +93,33 @@ def read(path, stdout=True, stderr=True, since_ns=0, until_ns=0, tail=None,
                 return False
         return True
 
-    try:
-        f = open(path, 'rb')
-    except FileNotFoundError:
+    files = logrotate.log_files(path)
+    f = None
+    while files and f is None:
+        cur_path, cur_seq, _ = files[-1]
+        try:
+            f = open(cur_path, 'rb')
+        except FileNotFoundError:  # rotated meanwhile: list again
+            files = logrotate.log_files(path)
+    if f is None:
         return
-    with f:
+    older = [p for p, _, _ in files[:-1]]
+    try:
         if tail is not None and tail >= 0:
-            backlog = collections.deque((e for e in _entries(f) if keep(e)), maxlen=tail)
+            backlog = collections.deque(_lines(e for e in _entries(f) if keep(e)), maxlen=tail)
+            for older_path in reversed(older):
+                if len(backlog) >= tail:
+                    break
+                earlier = list(_lines(e for e in _file_entries(older_path) if keep(e)))
+                backlog.extendleft(reversed(earlier[-(tail - len(backlog)):]))
             if tail == 0:
                 backlog.clear()
+            for line in backlog:
+                yield from line
         else:
-            backlog = (e for e in _entries(f) if keep(e))
-        yield from backlog
+            for older_path in older:
+                yield from (e for e in _file_entries(older_path) if keep(e))
+            yield from (e for e in _entries(f) if keep(e))
         if not follow:
             return
         while True:
@@ -90,8 +131,45 @@ def read(path, stdout=True, stderr=True, since_ns=0, until_ns=0, tail=None,
                     return
                 if keep(entry):
                     yield entry
+            if not got:
+                following = _next_file(path, f, cur_seq)
+                if following is not None:
+                    # conmon closed the old file before replacing it: what
+                    # is in it now is all there is.
+                    for entry in _entries(f):
+                        if keep(entry):
+                            yield entry
+                    f.close()
+                    f, cur_seq = following
+                    continue
             if not running:
                 return
             if not got:
                 yield None
                 time.sleep(poll_interval)
+    finally:
+        f.close()
+
+
+def _next_file(path, f, cur_seq):
+    """(open file, seq) of the file after ``f`` once conmon rotated, else None."""
+    try:
+        if os.stat(path).st_ino == os.fstat(f.fileno()).st_ino:
+            return None
+    except FileNotFoundError:
+        return None
+    ino = os.fstat(f.fileno()).st_ino
+    files = logrotate.log_files(path)
+    if cur_seq is None:
+        cur_seq = next((seq for _, seq, i in files if i == ino), None)
+    if cur_seq is None:
+        # Our file was never numbered and is gone: go on with the current one.
+        candidates = files[-1:]
+    else:
+        candidates = [x for x in files if x[1] is None or x[1] > cur_seq]
+    for p, seq, _ in candidates:
+        try:
+            return logrotate.open_log_file(p), seq
+        except FileNotFoundError:
+            continue
+    return None

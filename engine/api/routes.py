@@ -151,7 +151,8 @@ def build(engine):
         filters = parse_filters(request)
         show_all = request.bool_arg('all') or bool(filters.get('status'))
         selected = [c for c in containers.list()
-                    if (show_all or c.is_running()) and container_matches(c, filters, images)]
+                    if (show_all or c.is_running() or c.status == containers_mod.RESTARTING)
+                    and container_matches(c, filters, images)]
         selected.sort(key=lambda c: c.record['Created'], reverse=True)
         limit_n = request.int_arg('limit', -1)
         if limit_n is not None and limit_n > 0:

@@ -47,6 +47,9 @@ def status_text(state, now=None):
         if not finished:
             return 'Exited (%d)' % state['ExitCode']
         return 'Exited (%d) %s ago' % (state['ExitCode'], _human_duration(now - finished))
+    if status == 'restarting':
+        finished = util.parse_rfc3339(state['FinishedAt'])
+        return 'Restarting (%d) %s ago' % (state['ExitCode'], _human_duration(now - finished))
     if status == 'removing':
         return 'Removal In Progress'
     if status == 'dead':
