@@ -448,10 +448,12 @@ class ContainerService:
             else:
                 code, finished, oom = status
                 error = ''
-            c.record['State'] = self._state(
+            # The new state is complete before it replaces the old one:
+            # readers (inspect, ps) do not take the lock, and must never see
+            # "exited" for a container that is restarting or being removed.
+            state = self._state(
                 EXITED, ExitCode=code, OOMKilled=oom, Error=error,
                 StartedAt=c.state['StartedAt'], FinishedAt=util.rfc3339(finished))
-            c.record['MonitorPid'] = 0
             c.exit_count += 1
             self.logs.unwatch(c.id)
             auto_remove = c.host_config.get('AutoRemove')
@@ -459,11 +461,15 @@ class ContainerService:
             if auto_remove:
                 # Gone at once (`docker run --rm` waits for this); runtime
                 # and files are released below, after the waiters woke.
-                c.record['State']['Status'] = REMOVING
+                state['Status'] = REMOVING
+                c.record['State'] = state
+                c.record['MonitorPid'] = 0
                 self._forget(c)
             else:
                 restart_delay = self.restarts.after_exit(
-                    c, code, finished - util.parse_rfc3339(c.state['StartedAt']))
+                    c, code, finished - util.parse_rfc3339(c.state['StartedAt']), state)
+                c.record['State'] = state
+                c.record['MonitorPid'] = 0
                 self._cleanup_runtime(c)
                 c.save()
                 c.cond.notify_all()

@@ -216,10 +216,11 @@ class RestartManager:
             self._delay.pop(c.id, None)
             self._cancelled.discard(c.id)
 
-    def after_exit(self, c, code, ran_for):
-        """Decide, with the lock held, whether the exit just recorded in the
-        record restarts; if so put the record in the restarting state and
-        return the delay (schedule() it once the die event is out)."""
+    def after_exit(self, c, code, ran_for, state=None):
+        """Decide, with the lock held, whether the exit restarts; if so put
+        ``state`` (the exit's new State, by default the record's) in the
+        restarting state and return the delay (schedule() it once the die
+        event is out)."""
         policy = policy_of(c.host_config)
         if policy[0] == NO:
             return None
@@ -233,7 +234,8 @@ class RestartManager:
             delay = next_delay(self._delay.get(c.id, 0), ran_for)
             self._delay[c.id] = delay
         c.record['RestartCount'] = c.record.get('RestartCount', 0) + 1
-        state = c.record['State']
+        if state is None:
+            state = c.record['State']
         state.update(Status=RESTARTING, Running=True, Restarting=True, Paused=False, Pid=0,
                      FinishedAt=util.rfc3339())
         return delay

@@ -101,3 +101,20 @@ def test_one_container_with_limits_volume_policy_and_log_rotation(docker_cli, en
     assert len('\n'.join(logs)) < 3 * 20000
     ok(docker_cli(['rm', name]))
     ok(docker_cli(['volume', 'rm', vol]))
+
+
+def test_a_restarting_container_never_shows_exited_in_between(docker_cli, engine, names):
+    # inspect reads without the container's lock: the exit and the decision
+    # to restart must reach it as one state change, as in Docker.
+    name = names('never-exited')
+    ok(docker_cli(['run', '-d', '--name', name, '--restart', 'on-failure:4',
+                   'busybox', 'sh', '-c', 'exit 1']))
+    seen = []
+    while True:
+        data = inspect(engine, name)
+        seen.append((data['State']['Status'], data['RestartCount']))
+        if data['State']['Status'] == 'exited' or len(seen) > 20000:
+            break
+    assert seen[-1] == ('exited', 4), seen[-20:]
+    assert {s for s in seen[:-1]} <= {('running', n) for n in range(5)} | \
+        {('restarting', n) for n in range(1, 5)} | {('created', 0)}, sorted(set(seen))
