@@ -89,6 +89,17 @@ step() {
     "$DOCKER" "$@" || fail "step $STEP failed: docker $*"
 }
 
+# Like step, but the command must fail.
+step_fails() {
+    local what=$1; shift
+    STEP=$((STEP + 1))
+    echo
+    bold "== $STEP. $what"
+    echo "\$ docker $(show "$@")"
+    if "$DOCKER" "$@"; then fail "step $STEP: docker $* succeeded, it should have failed"; fi
+    echo "   (failed, as it should)"
+}
+
 # Like step, but shows a shell pipeline built around docker.
 shell_step() {
     local what=$1 cmd=$2
@@ -167,6 +178,53 @@ expect "the loaded image still works" "$out" "written by exec"
 step "Export the container's filesystem" export -o "$WORK/rootfs.tar" "$NAME"
 shell_step "The export holds the file exec wrote" "tar tf '$WORK/rootfs.tar' | grep -E '^(\\./)?greeting\$'"
 step "Remove the container while it runs" rm -f "$NAME"
+
+bold ""
+bold "== containers, completely: limits, security, volumes, restart policies, logs"
+LIMITED=$NAME-limited
+CONTAINERS+=("$LIMITED")
+# The container's own cgroup files, on a cgroup v1 (or hybrid) or v2 host.
+CG='for f in memory/memory.limit_in_bytes memory.max cpu/cpu.cfs_quota_us cpu.max pids/pids.max pids.max; do [ -f /sys/fs/cgroup/$f ] && echo "$f: $(cat /sys/fs/cgroup/$f)"; done; true'
+step "Limits: 64 MiB of memory, half a CPU, 50 processes, read from inside" run --rm \
+    --memory 64m --cpus 0.5 --pids-limit 50 busybox sh -c "$CG"
+step "A container with limits, running" run -d --name "$LIMITED" --memory 64m busybox \
+    sh -c 'mkdir /srv && date > /srv/started && exec sleep 300'
+step "Raise its memory limit while it runs" update --memory 128m --memory-swap 256m "$LIMITED"
+step "Seen from inside" exec "$LIMITED" sh -c "$CG"
+step "Its CPU, memory and pids" stats --no-stream "$LIMITED"
+step "Its processes" top "$LIMITED"
+HOG=$NAME-hog
+CONTAINERS+=("$HOG")
+step_fails "A memory hog with a 16 MiB limit is OOM-killed" run --name "$HOG" --memory 16m \
+    busybox sh -c 'x=$(head -c 100m /dev/zero | tr "\0" a)'
+step "Inspect says so" inspect -f 'OOMKilled={{.State.OOMKilled}} ExitCode={{.State.ExitCode}}' "$HOG"
+expect "OOMKilled" "$("$DOCKER" inspect -f '{{.State.OOMKilled}}' "$HOG")" true
+step "The default security profile, from inside" run --rm busybox \
+    grep -E '^(CapEff|NoNewPrivs|Seccomp):' /proc/self/status
+step_fails "A mount is refused inside a default container" run --rm busybox mount -t tmpfs none /tmp
+step "But allowed with --privileged" run --rm --privileged busybox mount -t tmpfs none /tmp
+VOLUME=$NAME-data
+step "A named volume" volume create "$VOLUME"
+step "One container writes to it" run --rm -v "$VOLUME:/data" busybox sh -c 'echo kept > /data/file'
+step "Another reads it, read-only" run --rm -v "$VOLUME:/data:ro" busybox cat /data/file
+step "Volumes" volume ls
+step "Remove it" volume rm "$VOLUME"
+FLAKY=$NAME-flaky
+CONTAINERS+=("$FLAKY")
+step "A container that fails, restarted twice (on-failure:2)" run -d --name "$FLAKY" \
+    --restart on-failure:2 --log-opt max-size=10k --log-opt max-file=2 \
+    busybox sh -c 'echo "run at $(date +%T)"; exit 3'
+for _ in $(seq 100); do  # three runs with 100 ms and 200 ms between them
+    [[ $("$DOCKER" inspect -f '{{.State.Status}} {{.RestartCount}}' "$FLAKY") == 'exited 2' ]] && break
+    sleep 0.1
+done
+step "It ran three times and gave up" inspect -f 'Status={{.State.Status}} RestartCount={{.RestartCount}} ExitCode={{.State.ExitCode}}' "$FLAKY"
+expect "restart count" "$("$DOCKER" inspect -f '{{.RestartCount}}' "$FLAKY")" 2
+step "Its log has one line per run" logs "$FLAKY"
+step "What the limited container changed in its filesystem" diff "$LIMITED"
+step "Remove it" rm -f "$LIMITED"
+step "Disk use" system df
+step "Remove the stopped containers" container prune -f
 step "Remove the image" rmi "$IMAGE:v1"
 step "Containers left" ps -a
 step "Images left" images
