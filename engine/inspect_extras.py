@@ -15,6 +15,7 @@ import subprocess
 from oslo_log import log as logging
 
 from engine import errors
+from engine.snapshotters import lowerview
 
 LOG = logging.getLogger(__name__)
 
@@ -135,24 +136,6 @@ def top(pids, ps_args=''):
 
 # -- changes ---------------------------------------------------------------------
 
-def _is_whiteout(st):
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == 0
-
-
-def _is_opaque(path):
-    try:
-        return os.getxattr(path, 'trusted.overlay.opaque', follow_symlinks=False) == b'y'
-    except OSError:
-        return False
-
-
-def _lstat(path):
-    try:
-        return os.lstat(path)
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-
-
 def _capability(path):
     try:
         return os.getxattr(path, 'security.capability', follow_symlinks=False)
@@ -166,78 +149,6 @@ def _same_time(a_ns, b_ns):
     a_s, a_f = divmod(a_ns, 1_000_000_000)
     b_s, b_f = divmod(b_ns, 1_000_000_000)
     return a_s == b_s and (a_f == b_f or a_f == 0 or b_f == 0)
-
-
-class LowerView(object):
-    """The image's filesystem as its layers merge (top layer first),
-    honouring overlay whiteouts and opaque directories.  One layer that is
-    a full copy (vfs) works the same way."""
-
-    def __init__(self, layers):
-        self.layers = list(layers)
-
-    @staticmethod
-    def _in_layer(layer, parts):
-        """(path, stop): the path if this layer has it; stop when this
-        layer hides the name from the layers below."""
-        path = layer
-        hidden = _is_opaque(layer)
-        for i, comp in enumerate(parts):
-            path = os.path.join(path, comp)
-            st = _lstat(path)
-            if st is None:
-                return None, hidden
-            if _is_whiteout(st):
-                return None, True
-            if i == len(parts) - 1:
-                return path, True
-            if not stat.S_ISDIR(st.st_mode):
-                return None, True
-            hidden = hidden or _is_opaque(path)
-        return None, hidden
-
-    def find(self, rel):
-        """Host path of ``rel`` ('/etc/passwd') in the merged view, or None."""
-        parts = [p for p in rel.split('/') if p]
-        if not parts:
-            return None
-        for layer in self.layers:
-            found, stop = self._in_layer(layer, parts)
-            if found is not None or stop:
-                return found
-        return None
-
-    def children(self, rel):
-        """Names in directory ``rel`` of the merged view."""
-        parts = [p for p in rel.split('/') if p]
-        names, hidden = set(), set()
-        for layer in self.layers:
-            if parts:
-                found, stop = self._in_layer(layer, parts)
-            else:
-                found, stop = layer, False
-            if found is None:
-                if stop:
-                    break
-                continue
-            st = _lstat(found)
-            if st is None or not stat.S_ISDIR(st.st_mode):
-                break
-            try:
-                entries = os.listdir(found)
-            except OSError:
-                entries = []
-            for name in entries:
-                if name in hidden or name in names:
-                    continue
-                cst = _lstat(os.path.join(found, name))
-                if cst is not None and _is_whiteout(cst):
-                    hidden.add(name)
-                else:
-                    names.add(name)
-            if _is_opaque(found):
-                break
-        return names
 
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -342,12 +253,12 @@ def _walk_dir(dir_fd, rel, lower, lower_is_dir, full_copy, out, stats):
         st = _stat_at(dir_fd, name)
         if st is None:
             continue  # gone meanwhile: a running container changes its files
-        if not full_copy and _is_whiteout(st):
+        if not full_copy and lowerview.is_whiteout(st):
             out.append({'Path': path, 'Kind': CHANGE_DELETE})
             continue
         is_dir = stat.S_ISDIR(st.st_mode)
         old_path = lower.find(path) if lower_is_dir else None
-        old = _lstat(old_path) if old_path else None
+        old = lowerview.lstat_or_none(old_path) if old_path else None
         if old is None:
             if path in INIT_LAYER_PATHS:
                 continue  # a mount point the runtime made: Docker's init layer

@@ -27,6 +27,7 @@ from oslo_log import log as logging
 
 from engine import errors
 from engine import inspect_extras
+from engine.snapshotters import lowerview
 from engine.snapshotters import base
 from engine import util
 
@@ -282,13 +283,13 @@ class LocalSnapshotter(base.Snapshotter):
     def changes(self, key):
         """Docker's change list (docker diff) of the active snapshot ``key``."""
         upper, lowers, full_copy = self.change_dirs(key)
-        return inspect_extras.changes(upper, inspect_extras.LowerView(lowers), full_copy)
+        return inspect_extras.changes(upper, lowerview.LowerView(lowers), full_copy)
 
     def changes_size(self, key):
         """Docker's SizeRw: bytes of the files the snapshot added or changed."""
         upper, lowers, full_copy = self.change_dirs(key)
         stats = {}
-        inspect_extras.changes(upper, inspect_extras.LowerView(lowers), full_copy, stats)
+        inspect_extras.changes(upper, lowerview.LowerView(lowers), full_copy, stats)
         return inspect_extras.changes_size(stats)
 
     def _fill_active(self, tmp, parent):

@@ -7,13 +7,13 @@ every image layer and own only their changes.
 """
 
 import os
-import stat
 
 from oslo_log import log as logging
 
 from engine import archive
 from engine import errors
 from engine.snapshotters import local
+from engine.snapshotters import lowerview
 
 LOG = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class OverlaySnapshotter(local.LocalSnapshotter):
         if parent is not None:
             with self._lock:
                 layers = [self._fs(k) for k in self._chain(parent)]
-            lookup = _LowerLookup(layers)
+            lookup = lowerview.LowerView(layers)
         return archive.apply_tar(stream, fs, whiteouts='overlay',
                                  max_size=max_size, lower_lookup=lookup)
 
@@ -134,51 +134,3 @@ class OverlaySnapshotter(local.LocalSnapshotter):
             problems.append('snapshot %s: work directory %s is missing'
                             % (key, work))
         return problems
-
-
-class _LowerLookup(object):
-    """Finds a path as the merged lower layers show it (top layer first),
-    honouring whiteouts and opaque directories.  Symlinks inside lower
-    layers are not followed: a layer referring to lower files does so by
-    their real path."""
-
-    def __init__(self, layers):
-        self._layers = layers
-
-    def __call__(self, rel):
-        parts = [p for p in rel.split('/') if p]
-        if not parts:
-            return None
-        for layer in self._layers:
-            found, stop = self._in_layer(layer, parts)
-            if found is not None or stop:
-                return found
-        return None
-
-    @staticmethod
-    def _in_layer(layer, parts):
-        """(path, stop): the path if this layer has it; stop when this
-        layer hides the name from the layers below."""
-        path = layer
-        hidden = _is_opaque(layer)  # an opaque dir hides all below it
-        for i, comp in enumerate(parts):
-            path = os.path.join(path, comp)
-            try:
-                st = os.lstat(path)
-            except FileNotFoundError:
-                return None, hidden
-            if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-                return None, True
-            if i == len(parts) - 1:
-                return path, True
-            if not stat.S_ISDIR(st.st_mode):
-                return None, True
-            hidden = hidden or _is_opaque(path)
-        return None, hidden
-
-
-def _is_opaque(path):
-    try:
-        return os.getxattr(path, archive.OVERLAY_OPAQUE_XATTR) == b'y'
-    except OSError:
-        return False

@@ -14,6 +14,7 @@ from engine import errors
 from engine import events
 from engine import housekeeping
 from engine import inspect_extras
+from engine.snapshotters import lowerview
 
 NOW = 1_700_000_000 * 1_000_000_000
 
@@ -279,7 +280,7 @@ class ChangesWalkTest(unittest.TestCase):
                                          'usr/lib/a': 'a', 'home/u/f': 'f', 'tmp/': None})
         self.top = self.mk('top', {'usr/lib/b': 'b'})
         self.whiteout(os.path.join(self.top, 'home'))
-        self.lower = inspect_extras.LowerView([self.top, self.bottom])
+        self.lower = lowerview.LowerView([self.top, self.bottom])
         # Same mtimes below and above: only real changes count.
         self.upper = os.path.join(self.tmp, 'upper')
         os.mkdir(self.upper)
@@ -382,7 +383,7 @@ class ChangesWalkTest(unittest.TestCase):
         os.unlink(os.path.join(full, 'bin/ls'))
         shutil.rmtree(os.path.join(full, 'home'))
         stats = {}
-        found = inspect_extras.changes(full, inspect_extras.LowerView([self.bottom]),
+        found = inspect_extras.changes(full, lowerview.LowerView([self.bottom]),
                                        full_copy=True, stats=stats)
         self.assertEqual([(0, '/bin'), (2, '/bin/ls'), (0, '/etc'), (0, '/etc/passwd'),
                           (2, '/home')], [(c['Kind'], c['Path']) for c in found])
