@@ -250,6 +250,10 @@ class Client(object):
         resp.close()
         msg = '%s: %s' % (what, detail) if detail else \
             '%s: registry %s answered %d' % (what, self.host, status)
+        if status == 404:
+            # Docker's words: "manifest for REF not found: manifest unknown: ..."
+            msg = '%s not found: %s' % (what, detail or 'registry %s answered '
+                                        '404' % self.host)
         if status == 401:
             return errors.Unauthorized(msg)
         if status == 403:
