@@ -85,7 +85,7 @@ class Client(object):
     """One registry, one user, one operation."""
 
     def __init__(self, settings, tls, host, credentials=None, session=None,
-                 sleep=time.sleep):
+                 sleep=time.sleep, known_endpoints=None):
         self.settings = settings
         self.tls = tls
         self.host = host
@@ -100,6 +100,10 @@ class Client(object):
         self.endpoint = None
         self.authorizer = None
         self.bytes_sent = 0
+        # host -> the endpoint that answered last time (shared by clients):
+        # probing HTTPS first on a plain HTTP registry costs a round trip.
+        self.known_endpoints = known_endpoints if known_endpoints is not None \
+            else {}
 
     # -- plumbing --------------------------------------------------------
 
@@ -184,7 +188,12 @@ class Client(object):
         if self.endpoint is not None:
             return
         failures = []
-        for ep in self.tls.endpoints(self.host):
+        eps = self.tls.endpoints(self.host)
+        known = self.known_endpoints.get(self.host)
+        if known in eps:
+            eps.remove(known)
+            eps.insert(0, known)
+        for ep in eps:
             url = '%s://%s/v2/' % (ep.scheme, ep.host)
             try:
                 resp = self._send('GET', url, endpoint=ep)
@@ -207,6 +216,7 @@ class Client(object):
                 self.endpoint = None
                 continue
             resp.close()
+            self.known_endpoints[self.host] = ep
             return
         raise errors.RegistryError(
             'registry %s is not reachable: %s'
