@@ -10,11 +10,17 @@ error); JSON answers are read with a size limit.
 """
 
 import json
+import re
 import time
 import urllib.parse
 
 from oslo_log import log as logging
 import requests
+import urllib3
+
+# Skipping TLS verification is configured (insecure registries, as with
+# Docker), not an accident to warn about on every request.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 from engine import errors
 from engine.registry import auth as auth_mod
@@ -197,6 +203,12 @@ class Client(object):
             url = '%s://%s/v2/' % (ep.scheme, ep.host)
             try:
                 resp = self._send('GET', url, endpoint=ep)
+            except requests.exceptions.SSLError as e:
+                failures.append('%s: %s%s' % (url, _short(e), (
+                    ' (trust its CA with %s/%s/ca.crt)'
+                    % (self.tls.certs_dir, self.host)) if 'VERIFY' in str(e)
+                    else ''))
+                continue
             except (requests.ConnectionError, requests.Timeout) as e:
                 failures.append('%s: %s' % (url, _short(e)))
                 continue
@@ -327,7 +339,13 @@ def _strip_query(url):
 
 def _short(exc):
     text = str(exc)
-    # urllib3 nests reasons; the innermost says most in fewest words.
+    # urllib3 nests reasons in reprs; the innermost says most in fewest words.
+    for rx in (r'\[SSL[^\]]*\][^(\'"]*', r'\[Errno -?\d+\][^\'"()]*',
+               r'Read timed out[^\'"()]*', r'Connection aborted[^\'"()]*',
+               r'IncompleteRead\([^)]*\)'):
+        m = re.search(rx, text)
+        if m:
+            return m.group(0).strip(' .,')
     if 'Caused by' in text:
         text = text.split('Caused by', 1)[1].strip(" ('\")")
     return text[:300]

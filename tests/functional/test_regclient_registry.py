@@ -245,3 +245,111 @@ def test_docker_pushed_layout_and_bad_references(plain_registry,
             with pytest.raises(errors.InvalidArgument):
                 ip.dist.pull(bad)
         assert ip.engine.images.images() == []
+
+
+def _non_loopback_ipv4():
+    """An address of this host that Docker's rules do not make insecure."""
+    out = subprocess.run(['hostname', '-I'], capture_output=True, text=True)
+    for addr in out.stdout.split():
+        if '.' in addr and not addr.startswith('127.'):
+            return addr
+    return None
+
+
+def _openssl(*args):
+    subprocess.run(['openssl'] + list(args), check=True, capture_output=True)
+
+
+@pytest.fixture
+def tls_registry(tmp_path):
+    """docker-registry over TLS requiring a client certificate, on a
+    non-loopback address (loopback registries are never verified, as in
+    Docker). Yields (host, dir with ca.crt, client.cert, client.key)."""
+    addr = _non_loopback_ipv4()
+    if addr is None or not os.path.exists(REGISTRY):
+        pytest.skip('needs docker-registry and a non-loopback address')
+    d = tmp_path / 'pki'
+    d.mkdir()
+    p = lambda name: str(d / name)  # noqa: E731
+    _openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+             p('ca.key'), '-out', p('ca.crt'), '-days', '2', '-subj',
+             '/CN=novadocker test CA')
+    (d / 'ext.cnf').write_text('subjectAltName=IP:%s\n' % addr)
+    for name, subject, ext in (('server', addr, True),
+                               ('client', 'client', False)):
+        _openssl('req', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+                 p(name + '.key'), '-out', p(name + '.csr'), '-subj',
+                 '/CN=' + subject)
+        _openssl('x509', '-req', '-in', p(name + '.csr'), '-CA', p('ca.crt'),
+                 '-CAkey', p('ca.key'), '-CAcreateserial', '-days', '2',
+                 '-out', p(name + ('.crt' if ext else '.cert')),
+                 *(['-extfile', p('ext.cnf')] if ext else []))
+    port = _free_port()
+    config = tmp_path / 'registry.yml'
+    config.write_text(
+        'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n'
+        '    rootdirectory: %s\nhttp:\n  addr: %s:%d\n  tls:\n'
+        '    certificate: %s\n    key: %s\n    clientcas:\n      - %s\n'
+        % (tmp_path / 'storage', addr, port, p('server.crt'), p('server.key'),
+           p('ca.crt')))
+    proc = subprocess.Popen([REGISTRY, 'serve', str(config)],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    host = '%s:%d' % (addr, port)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                requests.get('https://%s/v2/' % host, timeout=1,
+                             verify=p('ca.crt'),
+                             cert=(p('client.cert'), p('client.key')))
+                break
+            except requests.ConnectionError:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise RuntimeError('the TLS registry did not start')
+                time.sleep(0.1)
+        yield host, d
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_tls_ca_and_client_certificate_from_certs_dir(tls_registry, tmp_path,
+                                                      engine_factory):
+    host, pki = tls_registry
+    certs = tmp_path / 'certs.d'
+    eng = engine_factory.make(config='[registry]\ncerts_dir = %s\n' % certs)
+    with InProcess(eng) as ip:
+        with open(engine_factory.busybox_archive, 'rb') as f:
+            ip.engine.images.load(f)
+        ip.engine.images.tag('busybox:latest', '%s/secure/bb' % host, 'x')
+        ref = '%s/secure/bb:x' % host
+        with pytest.raises(errors.RegistryError) as exc:
+            ip.dist.push(ref)
+        assert 'CERTIFICATE_VERIFY_FAILED' in str(exc.value)
+        assert '%s/%s/ca.crt' % (certs, host) in str(exc.value)
+        os.makedirs(certs / host)
+        shutil.copy(pki / 'ca.crt', certs / host / 'ca.crt')
+        with pytest.raises(errors.RegistryError) as exc:
+            ip.dist.push(ref)
+        assert 'BAD_CERTIFICATE' in str(exc.value)
+        shutil.copy(pki / 'client.cert', certs / host / 'client.cert')
+        with pytest.raises(errors.RegistryError) as exc:
+            ip.dist.push(ref)
+        assert 'missing key client.key' in str(exc.value)
+        shutil.copy(pki / 'client.key', certs / host / 'client.key')
+        digest = ip.dist.push(ref)
+    other = engine_factory.make(config='[registry]\ncerts_dir = %s\n' % certs)
+    with InProcess(other) as ip:
+        ip.dist.pull('%s/secure/bb@%s' % (host, digest))
+        assert ip.engine.images.images()[0].repo_digests == [
+            '%s/secure/bb@%s' % (host, digest)]
+    # Listed as insecure: TLS is not verified (the client cert still goes).
+    shutil.rmtree(certs / host)
+    os.makedirs(certs / host)
+    shutil.copy(pki / 'client.cert', certs / host / 'client.cert')
+    shutil.copy(pki / 'client.key', certs / host / 'client.key')
+    third = engine_factory.make(config='[registry]\ncerts_dir = %s\n'
+                                'insecure_registries = %s\n' % (certs, host))
+    with InProcess(third) as ip:
+        ip.dist.pull('%s/secure/bb:x' % host)
