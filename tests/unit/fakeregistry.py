@@ -128,6 +128,16 @@ class FakeRegistry(object):
                 return True
 
             def token(self, query):
+                if self.command == 'POST':
+                    form = urllib.parse.parse_qs(self.body().decode())
+                    scope = ' '.join(form.get('scope', []))
+                    reg.token_requests.append(scope)
+                    if form.get('grant_type') != ['refresh_token'] or \
+                            form.get('refresh_token') != ['refresh-ok']:
+                        return self.error(401, 'UNAUTHORIZED', 'bad token')
+                    return self.send(200, json.dumps({
+                        'access_token': 'tok:' + scope}).encode(),
+                        ctype='application/json')
                 a = self.headers.get('Authorization', '')
                 scope = ' '.join(query.get('scope', []))
                 reg.token_requests.append(scope)

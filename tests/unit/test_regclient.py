@@ -446,6 +446,19 @@ class TestBearerAuth(RegistryTestBase):
                           self.reg.host, {'username': 'alice',
                                           'password': 'bad'})
 
+    def test_identity_and_registry_tokens(self):
+        img = RegImage([{'a': b'tokens'}])
+        img.publish(self.reg, 'tok', 'latest')
+        self.assertEqual(img.id, self.store.pull(self.ref('tok'), auth={
+            'identitytoken': 'refresh-ok'}))
+        self.assertRaises(errors.Unauthorized, self.make_store('x').pull,
+                          self.ref('tok'), auth={'identitytoken': 'stale'})
+        # A registry token is sent as it is, without any token request.
+        asked = len(self.reg.token_requests)
+        self.assertEqual(img.id, self.make_store('y').pull(
+            self.ref('tok'), auth={'registrytoken': 'tok:repository:tok:pull'}))
+        self.assertEqual(asked, len(self.reg.token_requests))
+
     def _local_image(self, repo):
         im = self.store.images
         tar = layer_tar({'local.txt': b'made here' * 100})
@@ -551,6 +564,25 @@ class TestPush(RegistryTestBase):
                          len(self.reg.manifests[('child', 'latest')][0]),
                          self.store.last_push_bytes)
         self.assertLess(self.store.last_push_bytes, base_bytes)
+
+    def test_pulled_layers_keep_their_blobs(self):
+        img = RegImage([{'a': b'pulled' * 500}, {'b': b'top'}])
+        img.publish(self.reg, 'src', 'latest')
+        self.store.pull(self.ref('src'))
+        self.store.images.tag(self.ref('src'), '%s/dst' % self.reg.host,
+                              'copy')
+        msgs = []
+        self.store.push(self.ref('dst', 'copy'), progress=msgs.append)
+        statuses = [m['status'] for m in msgs]
+        self.assertEqual(2, statuses.count('Mounted from src'))
+        manifest = json.loads(self.reg.manifests[('dst', 'copy')][0])
+        self.assertEqual([sha(b) for b in img.blobs],
+                         [l['digest'] for l in manifest['layers']])
+        self.assertEqual(0, self.reg.count('PATCH', '/uploads/'))
+        # Only the config (no mount for it) and the manifest travelled.
+        self.assertEqual(len(img.config) + len(
+            self.reg.manifests[('dst', 'copy')][0]),
+            self.store.last_push_bytes)
 
     def test_push_missing_image(self):
         with self.assertRaisesRegex(errors.NotFound, 'No such image'):
