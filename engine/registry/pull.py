@@ -484,10 +484,18 @@ class Puller(object):
             for i in extract:
                 self.say({'status': 'Extracting', 'id': layers[i].short,
                           'progressDetail': {}})
-            image_id, _moved = self.images.create_image(
-                config_bytes, plan, repo_tags=tags,
-                repo_digests=[str(digest_ref)],
-                manifests=[d for d, _ in kept], lease=lease)
+            try:
+                image_id, _moved = self.images.create_image(
+                    config_bytes, plan, repo_tags=tags,
+                    repo_digests=[str(digest_ref)],
+                    manifests=[d for d, _ in kept], lease=lease)
+            except (errors.ContentError, errors.InvalidArgument) as e:
+                # The blobs matched their digests but not the image (diff
+                # IDs, hostile tars): nothing from this pull is kept.
+                self._forget_downloads(lease)
+                raise errors.RegistryError('%s from %s: %s'
+                                           % (ref.familiar(), self.registry,
+                                              e))
             for i in extract:
                 self.say({'status': 'Pull complete', 'id': layers[i].short,
                           'progressDetail': {}})
@@ -504,6 +512,12 @@ class Puller(object):
                       % ref.familiar()})
         self.dist.publish_image_event('pull', ref.familiar(), image_id)
         return image_id
+
+    def _forget_downloads(self, lease):
+        self.dist.metadata.done(self.downloaded)
+        for digest in self.downloaded:
+            lease.drop(digest)
+            self.content.delete(digest)
 
     def _download_all(self, layers, todo, plan, diff_ids, lease):
         if not todo:

@@ -354,6 +354,39 @@ class TestPull(RegistryTestBase):
             self.assertFalse(self.store.content.has(sha(d)))
         self.assertEqual([], os.listdir(self.store.content.ingest_dir))
 
+    def test_layer_not_matching_the_config(self):
+        img = RegImage([{'a': b'one'}, {'b': b'two'}])
+        img.diff_ids.reverse()
+        img.config = img.config.replace(img.diff_ids[1].encode(), b'X') \
+            .replace(img.diff_ids[0].encode(), img.diff_ids[1].encode()) \
+            .replace(b'X', img.diff_ids[0].encode())
+        img.id = sha(img.config)
+        img.publish(self.reg, 'mixed', 'latest')
+        with self.assertRaisesRegex(errors.RegistryError, 'does not match '
+                                    'its diff ID'):
+            self.store.pull(self.ref('mixed'))
+        self.assert_nothing_pulled(self.store, self.ref('mixed'))
+        for b in img.blobs:
+            self.assertFalse(self.store.content.has(sha(b)))
+
+    @unittest.skipUnless(shutil.which('zstd'), 'needs the zstd program')
+    def test_zstd_and_plain_layers(self):
+        import subprocess
+        img = RegImage([{'z': b'zstd' * 100}, {'p': b'plain'}])
+        img.blobs = [subprocess.run(['zstd', '-q', '-c'], input=img.tars[0],
+                                    capture_output=True, check=True).stdout,
+                     img.tars[1]]
+        manifest = json.loads(img.manifest(media=pull_mod.MT_OCI_MANIFEST))
+        manifest['layers'][0]['mediaType'] = images.MEDIA_TAR_ZSTD
+        manifest['layers'][1]['mediaType'] = images.MEDIA_TAR
+        for b in img.blobs + [img.config]:
+            self.reg.add_blob('zst', b)
+        self.reg.add_manifest('zst', 'latest', json.dumps(manifest).encode(),
+                              pull_mod.MT_OCI_MANIFEST)
+        self.assertEqual(img.id, self.store.pull(self.ref('zst')))
+        self.assertEqual(img.diff_ids, self.store.images.inspect(
+            img.id)['RootFS']['Layers'])
+
     def test_transient_failures_are_retried(self):
         img = RegImage([{'a': b'a' * 5000}])
         img.publish(self.reg, 'flaky', 'latest')
