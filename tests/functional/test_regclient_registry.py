@@ -353,3 +353,47 @@ def test_tls_ca_and_client_certificate_from_certs_dir(tls_registry, tmp_path,
                                 'insecure_registries = %s\n' % (certs, host))
     with InProcess(third) as ip:
         ip.dist.pull('%s/secure/bb:x' % host)
+
+
+def _docker2010(dk, args):
+    res = conftest.run_docker(args, dk.url, cli=conftest.DOCKER_CLI_2010,
+                              timeout=180)
+    assert res.returncode == 0, (args, res.stderr)
+    return res
+
+
+@pytest.mark.slow
+def test_docker_2010_interop_both_ways(plain_registry, engine_factory,
+                                       dockerd, docker_config_dir):
+    """Docker 20.10 pushes, the engine pulls and runs; the engine pushes a
+    commit on top, Docker pulls it (only its new layer) and runs it."""
+    reg = plain_registry
+    ref = '%s/interop/from-docker:1' % reg
+    _docker2010(dockerd, ['tag', 'busybox:latest', ref])
+    _docker2010(dockerd, ['push', ref])
+    docker_id = _docker2010(dockerd, ['image', 'inspect', '-f', '{{.Id}}',
+                                      ref]).stdout.strip()
+    eng = engine_factory.make()
+    with InProcess(eng) as ip:
+        assert ip.dist.pull(ref) == docker_id
+    eng.start()
+    docker(eng, ['run', '--name', 'interop', ref, 'sh', '-c',
+                 'echo from-engine > /engine.txt'], docker_config_dir)
+    back = '%s/interop/from-engine:1' % reg
+    docker(eng, ['commit', 'interop', back], docker_config_dir)
+    eng.stop()
+    with InProcess(eng) as ip:
+        msgs = []
+        ip.dist.push(back, progress=msgs.append)
+        # Docker's layer came from the registry: mounted, not uploaded.
+        assert 'Mounted from interop/from-docker' in [m['status']
+                                                      for m in msgs]
+        engine_id = ip.engine.images.resolve(back).id
+    res = _docker2010(dockerd, ['pull', back])
+    assert res.stdout.count('Already exists') == 1, res.stdout
+    assert _docker2010(dockerd, ['image', 'inspect', '-f', '{{.Id}}',
+                                 back]).stdout.strip() == engine_id
+    out = _docker2010(dockerd, ['run', '--rm', '--network', 'none', back,
+                                'cat', '/engine.txt']).stdout
+    assert out == 'from-engine\n'
+    _docker2010(dockerd, ['rmi', back, ref])
