@@ -314,6 +314,9 @@ def tls_registry(tmp_path):
         proc.wait(10)
 
 
+# The engine silences this warning at import; pytest resets warning filters.
+@pytest.mark.filterwarnings(
+    'ignore::urllib3.exceptions.InsecureRequestWarning')
 def test_tls_ca_and_client_certificate_from_certs_dir(tls_registry, tmp_path,
                                                       engine_factory):
     host, pki = tls_registry
