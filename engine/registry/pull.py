@@ -317,6 +317,13 @@ class Puller(object):
                 raise errors.RegistryError(
                     'layer %s is zstd-compressed, which needs the zstd '
                     'program; it is not installed' % l.digest)
+        limit = self.images.max_layer_size
+        for l in layers:
+            if limit and l.size > limit:
+                raise errors.RegistryError(
+                    'layer %s of %s is %d bytes, more than the limit of %d '
+                    'bytes%s' % (l.digest, self.ref.familiar(), l.size, limit,
+                                 images_mod.HINT_LAYER))
         return config, layers
 
     # -- blobs ----------------------------------------------------------------

@@ -178,6 +178,12 @@ class Client(object):
                 raise errors.RegistryError(
                     'registry %s: %s %s failed: %s'
                     % (self.host, method, _strip_query(url), _short(e)))
+            except requests.RequestException as e:
+                # Bad redirect targets (another scheme, a malformed URL).
+                raise errors.RegistryError(
+                    'registry %s: %s %s failed: %s: %s'
+                    % (self.host, method, _strip_query(url),
+                       type(e).__name__, _short(e)))
             kw['headers'] = headers
             if resp.status_code in RETRY_STATUS and attempt + 1 < attempts:
                 LOG.info('Registry %s: %s %s answered %d; retrying',
