@@ -448,6 +448,8 @@ class Puller(object):
             config = images_mod._parse_config(config_bytes)
         except errors.InvalidArgument as e:
             raise errors.RegistryError('%s: %s' % (ref.familiar(), e))
+        if self.platform and len(kept) == 1:
+            self._check_platform(config)
         diff_ids = config['rootfs']['diff_ids']
         if len(diff_ids) != len(layers):
             raise errors.RegistryError(
@@ -526,6 +528,19 @@ class Puller(object):
                       % ref.familiar()})
         self.dist.publish_image_event('pull', ref.familiar(), image_id)
         return image_id
+
+    def _check_platform(self, config):
+        """A single-platform image asked for by platform must be that one
+        (Docker 20.10 refuses the mismatch the same way)."""
+        want = images_mod._parse_platform(self.platform)
+        have = (config.get('os') or 'linux', config.get('architecture') or '',
+                config.get('variant') or '')
+        if want[:2] != have[:2] or (want[2] and want[2] != have[2]):
+            raise errors.NotFound(
+                'image with reference %s was found but does not match the '
+                'specified platform: wanted %s, actual: %s'
+                % (self.ref.familiar(), '/'.join(x for x in want if x),
+                   '/'.join(x for x in have if x)))
 
     def _forget_downloads(self, lease):
         self.dist.metadata.done(self.downloaded)

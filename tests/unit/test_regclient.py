@@ -272,6 +272,17 @@ class TestPull(RegistryTestBase):
             self.store.pull(self.ref('multi'), platform='linux/s390x')
         self.assert_nothing_pulled(self.store, self.ref('multi'))
 
+    def test_single_image_of_another_platform(self):
+        img = RegImage([{'o': b'other'}], arch='riscv64')
+        img.publish(self.reg, 'single', 'latest')
+        with self.assertRaisesRegex(errors.NotFound, 'does not match the '
+                                    'specified platform: wanted linux/%s, '
+                                    'actual: linux/riscv64' % ARCH):
+            self.store.pull(self.ref('single'), platform='linux/' + ARCH)
+        self.assert_nothing_pulled(self.store, self.ref('single'))
+        self.assertEqual(img.id, self.store.pull(self.ref('single'),
+                                                 platform='linux/riscv64'))
+
     def test_oci_manifest(self):
         img = RegImage([{'f': b'oci'}])
         img.publish(self.reg, 'oci', 'latest', media=pull_mod.MT_OCI_MANIFEST)
