@@ -19,6 +19,8 @@ raised before any progress (a bad reference, a missing tag, refused
 credentials) is an ordinary HTTP error the CLI prints as "Error response
 from daemon: ..."; later errors go into the stream.
 
+Pull and push events are published by the Distribution itself.
+
 A client that hangs up mid-pull does not cancel it: the pull runs to its
 end (its layers are verified and stored, or rolled back by the
 Distribution on failure) and the writes to the gone client are dropped.
@@ -294,7 +296,9 @@ def encode_message(msg):
     """One JSON line as Docker writes it: Go's field order, Go's escapes."""
     msg = dict(msg)
     detail = msg.get('progressDetail')
-    if isinstance(detail, dict) and 'progress' not in msg:
+    if isinstance(detail, dict):
+        # Docker's daemon renders the text from the numbers, every time.
+        msg.pop('progress', None)
         current, total = detail.get('current') or 0, detail.get('total') or 0
         if isinstance(current, int) and isinstance(total, int):
             bar = progress_bar(current, total)
@@ -321,8 +325,16 @@ class ProgressStream:
     layer's next status so the bar ends where the transfer did.
     """
 
-    def __init__(self, handler, interval=PROGRESS_INTERVAL, clock=time.monotonic):
+    def __init__(self, handler, interval=PROGRESS_INTERVAL, clock=time.monotonic,
+                 hold_first=None):
         self._handler = handler
+        # Docker says "Pulling from" once the manifest is fetched, so a
+        # missing tag or refused credentials are HTTP errors (the CLI then
+        # prints "Error response from daemon", docker-py raises NotFound,
+        # a 401 lets the CLI ask for a login).  A first line starting with
+        # ``hold_first`` waits for the next one to begin the response.
+        self._hold_first = hold_first
+        self._first = None
         self.stream = http.Stream(handler, content_type='application/json')
         self._interval = interval
         self._clock = clock
@@ -340,6 +352,17 @@ class ProgressStream:
         if not isinstance(msg, dict):
             return
         with self._lock:
+            if self._hold_first is not None:
+                status = msg.get('status')
+                hold = (self.lines == 0 and self._first is None and isinstance(status, str)
+                        and status.startswith(self._hold_first))
+                self._hold_first = None
+                if hold:
+                    self._first = msg
+                    return
+            if self._first is not None:
+                first, self._first = self._first, None
+                self._write(first)
             key = msg.get('id') or ''
             detail = msg.get('progressDetail')
             if isinstance(detail, dict) and detail.get('current') is not None:
@@ -392,6 +415,7 @@ class ProgressStream:
             LOG.warning('registry operation failed after the response began: %s', message)
         with self._lock:
             self._held.clear()
+            self._first = None
             self._write(error_message(message))
 
     @contextlib.contextmanager
@@ -413,6 +437,10 @@ class ProgressStream:
     def finish(self):
         """What the route returns: the stream (ended by the HTTP layer), or
         None once the client is gone (nothing more to send)."""
+        with self._lock:
+            if self._first is not None:
+                first, self._first = self._first, None
+                self._write(first)
         if self.client_gone:
             self._handler.close_connection = True
             return None
@@ -430,20 +458,19 @@ def pull(engine, request, handler):
     auth = request_auth(request)
     dist = distribution(engine, 'pulling from a registry')
     request.drain()
-    out = ProgressStream(handler)
+    out = ProgressStream(handler, hold_first='Pulling from ')
     refs = [ref]
     if not ref.tag and not ref.digest:
         refs = _remote_tags(dist, ref, auth)
     with out.reporting_errors('pull of %s' % ref.familiar()):
         for one in refs:
             dist.pull(str(one), auth=auth, platform=platform, progress=out)
-            _event(engine, dist, 'pull', one)
     return out.finish()
 
 
 def _remote_tags(dist, ref, auth):
     """Every tag of a repository (``docker pull --all-tags``)."""
-    list_tags = getattr(dist, 'tags', None)
+    list_tags = getattr(dist, 'list_tags', None)
     if list_tags is None:
         raise errors.InvalidArgument('pulling every tag of %s is not supported yet: '
                                      'name a tag or a digest' % ref.familiar_name())
@@ -470,24 +497,20 @@ def push(engine, request, handler):
             raise errors.NotFound('An image does not exist locally with the tag: %s'
                                   % ref.familiar_name())
     out = ProgressStream(handler)
-    if not getattr(dist, 'reports_push_repository', False):
-        out({'status': 'The push refers to repository [%s]' % ref.name})
+    said = set()
+
+    def progress(msg):
+        # Pushing every tag: Docker names the repository once.
+        status = msg.get('status') if isinstance(msg, dict) else None
+        if isinstance(status, str) and status.startswith('The push refers to '):
+            if status in said:
+                return
+            said.add(status)
+        out(msg)
     with out.reporting_errors('push of %s' % ref.familiar()):
         for one in refs:
-            dist.push(str(one), auth=auth, progress=out)
-            _event(engine, dist, 'push', one)
+            dist.push(str(one), auth=auth, progress=progress)
     return out.finish()
-
-
-def _event(engine, dist, action, ref):
-    """Docker's ``image pull`` / ``image push`` event: Actor.ID is the
-    familiar reference, ``name`` the familiar repository, plus the image's
-    labels.  Left to the Distribution when it publishes them itself."""
-    if getattr(dist, 'publishes_events', False):
-        return
-    engine.events.publish('image', action, ref.familiar(),
-                          events_mod.image_attributes(engine.images, str(ref),
-                                                      {'name': ref.familiar_name()}))
 
 
 def login(engine, request):
