@@ -143,6 +143,62 @@ log_opts = [
 engine_opts += log_opts
 
 
+# -- [registry]: the registry client (pull, push, login, search) ------------
+registry_opts = [
+    cfg.ListOpt('insecure_registries',
+                default=[],
+                help='Registries reached without verifying TLS, falling back '
+                     'to plain HTTP (as Docker\'s --insecure-registry): '
+                     'host, host:port or a CIDR network. localhost, ::1 and '
+                     '127.0.0.0/8 are always insecure, as with Docker.'),
+    cfg.StrOpt('certs_dir',
+               default='/etc/novadocker/certs.d',
+               help='Per-registry TLS material in Docker\'s layout: '
+                    '<certs_dir>/<host:port>/*.crt are CA certificates '
+                    'trusted for that registry (on top of the system ones), '
+                    'client.cert and client.key a client certificate.'),
+    cfg.FloatOpt('connect_timeout',
+                 default=15.0,
+                 min=0.1,
+                 help='Seconds to wait for a registry connection.'),
+    cfg.FloatOpt('read_timeout',
+                 default=120.0,
+                 min=0.1,
+                 help='Seconds a registry may stay silent in the middle of a '
+                      'response before the request fails (and is retried).'),
+    cfg.IntOpt('retries',
+               default=3,
+               min=0,
+               help='How many times a request or blob download that failed '
+                    'transiently (connection reset, timeout, HTTP 5xx) is '
+                    'retried, with exponential backoff.'),
+    cfg.FloatOpt('retry_backoff',
+                 default=0.5,
+                 min=0,
+                 help='Seconds before the first retry; doubled at each one.'),
+    cfg.IntOpt('max_redirects',
+               default=10,
+               min=0,
+               help='Most redirects followed for one request (blob downloads '
+                    'are often redirected to storage); more is a loop.'),
+    cfg.IntOpt('max_manifest_size',
+               default=4 << 20,
+               min=1024,
+               help='Largest manifest or index (bytes) accepted from a '
+                    'registry, and largest JSON answer of any other kind.'),
+    cfg.IntOpt('upload_chunk_size',
+               default=32 << 20,
+               min=0,
+               help='Blobs up to this size (bytes) are uploaded in one PUT; '
+                    'bigger ones in PATCH chunks of this size. 0 uploads '
+                    'every blob in one PUT.'),
+    cfg.IntOpt('max_concurrent_downloads',
+               default=3,
+               min=1,
+               help='Layers downloaded at the same time by one pull.'),
+]
+
+
 def engine_option(name):
     """The value of ``[engine] name``: configured when the options are
     registered on CONF (the daemon), else the option's default (a store
@@ -160,7 +216,9 @@ def engine_option(name):
 def register_opts(conf=CONF):
     conf.register_cli_opts(cli_opts)
     conf.register_opts(engine_opts, group='engine')
+    conf.register_opts(registry_opts, group='registry')
 
 
 def list_opts():
-    return [('DEFAULT', cli_opts), ('engine', engine_opts)]
+    return [('DEFAULT', cli_opts), ('engine', engine_opts),
+            ('registry', registry_opts)]

@@ -21,6 +21,7 @@ from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import logrotate
 from engine import network as network_mod
+from engine import registry as registry_mod
 from engine import security
 from engine import resources as resources_mod
 from engine import snapshotters
@@ -66,6 +67,9 @@ class Engine:
             max_layer_entries=conf.engine.max_layer_entries,
             min_free_space=conf.engine.min_free_space,
             min_free_percent=conf.engine.min_free_percent, emit=self._image_event)
+        self.distribution = registry_mod.Distribution(
+            self.images, self.content, self.events, conf)
+        self.images.kept_blobs = self.distribution.kept_blobs
         self.runtime = None
         self.tasks = None
         self.containers = containers_mod.ContainerService(

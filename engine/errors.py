@@ -65,3 +65,15 @@ class InsufficientStorage(EngineError):
 
 class RuntimeFailure(EngineError):
     """The OCI runtime or the monitor failed; the message carries its words."""
+
+
+class Unauthorized(EngineError):
+    """A registry refused the credentials (or asked for some)."""
+    status = 401
+
+
+class RegistryError(EngineError):
+    """A registry failed, refused or lied (wrong digest, wrong size,
+    garbage); the message names the registry, the repository and what
+    failed, never a credential."""
+    status = 502

@@ -330,6 +330,10 @@ class ImageStore(object):
         self._records = {}
         self._configs = {}
         self._refs = {}
+        # Hook for the registry client: given the diff IDs images use, the
+        # blobs the GC must keep besides the images' own (compressed forms
+        # of layers for push, downloads of an interrupted pull).
+        self.kept_blobs = None
         self._load_state()
 
     # -- persistence -----------------------------------------------------
@@ -784,6 +788,9 @@ class ImageStore(object):
             used.add(r['id'])
             used.update(l['digest'] for l in r['layers'])
             used.update(r.get('manifests') or ())
+        if self.kept_blobs is not None:
+            used |= self.kept_blobs({l['diff_id'] for r in self._records.values()
+                                     for l in r['layers']})
         return used
 
     def _release_blobs(self, rec):

@@ -1,0 +1,100 @@
+"""What the engine knows about layers and registries (Docker's "v2 metadata").
+
+For each layer (by diff ID): the compressed blobs that carry it, and in
+which registry repositories each blob is known to exist.  Push uses it to
+reuse a pulled layer's compressed digest, to HEAD or mount instead of
+uploading, and to find the gzip blob it made of a local layer before.
+Pull records downloads in progress so that the blob GC at start-up keeps
+them for a while: a pull killed half way reuses its finished layers.
+
+One JSON file, written atomically; small (a few entries per layer).
+"""
+
+import os
+import threading
+import time
+
+from engine import util
+
+# A download of a pull that never finished is kept this long for the next.
+PENDING_TTL = 24 * 3600
+MAX_REPOS_PER_BLOB = 50
+
+
+class V2Metadata(object):
+
+    def __init__(self, root):
+        self.root = util.makedirs(root)
+        self.path = os.path.join(root, 'v2metadata.json')
+        self._lock = threading.Lock()
+        data = util.read_json(self.path, default={}) or {}
+        self._layers = dict(data.get('layers') or {})
+        self._pending = dict(data.get('pending') or {})
+
+    def _save(self):
+        util.atomic_write_json(self.path, {'layers': self._layers,
+                                           'pending': self._pending})
+
+    def blobs(self, diff_id):
+        """``[{'digest','size','media_type','repos': ['host/path', ...]}]``."""
+        with self._lock:
+            return [dict(b, repos=list(b.get('repos') or ()))
+                    for b in self._layers.get(diff_id, ())]
+
+    def add(self, diff_id, digest, size, media_type, repo=None):
+        """Record that ``digest`` carries ``diff_id`` (and lives in repo)."""
+        with self._lock:
+            entries = self._layers.setdefault(diff_id, [])
+            changed = False
+            for e in entries:
+                if e['digest'] == digest:
+                    break
+            else:
+                e = {'digest': digest, 'size': size, 'media_type': media_type,
+                     'repos': []}
+                entries.append(e)
+                changed = True
+            if repo and repo not in e['repos']:
+                e['repos'].append(repo)
+                del e['repos'][:-MAX_REPOS_PER_BLOB]
+                changed = True
+            if e.get('size') != size or e.get('media_type') != media_type:
+                e['size'], e['media_type'] = size, media_type
+                changed = True
+            if changed:
+                self._save()
+
+    def forget_repo(self, digest, repo):
+        with self._lock:
+            for entries in self._layers.values():
+                for e in entries:
+                    if e['digest'] == digest and repo in e['repos']:
+                        e['repos'].remove(repo)
+                        self._save()
+                        return
+
+    def pending(self, digests):
+        """Mark blobs a pull downloaded before its image exists."""
+        now = time.time()
+        with self._lock:
+            for d in digests:
+                self._pending[d] = now
+            self._save()
+
+    def done(self, digests):
+        with self._lock:
+            for d in digests:
+                self._pending.pop(d, None)
+            self._save()
+
+    def kept_blobs(self, used_diff_ids):
+        """Blobs the GC must keep: compressed forms of layers some image
+        uses, and recent downloads of unfinished pulls."""
+        now = time.time()
+        with self._lock:
+            keep = {d for d, t in self._pending.items()
+                    if now - t < PENDING_TTL}
+            for diff_id, entries in self._layers.items():
+                if diff_id in used_diff_ids:
+                    keep.update(e['digest'] for e in entries)
+        return keep

@@ -1,0 +1,315 @@
+"""HTTP to one registry: endpoint probing, retries, auth, limits, errors.
+
+``Client`` talks to one registry for one operation: it probes ``GET /v2/``
+over the endpoints TLS settings allow (HTTPS, then plain HTTP for insecure
+registries, as Docker), remembers the auth challenge, and sends every later
+request with the right ``Authorization`` for its scope.  Idempotent
+requests are retried with exponential backoff on connection errors,
+timeouts and 5xx; redirects are followed up to a limit (a loop is an
+error); JSON answers are read with a size limit.
+"""
+
+import json
+import time
+import urllib.parse
+
+from oslo_log import log as logging
+import requests
+
+from engine import errors
+from engine.registry import auth as auth_mod
+
+LOG = logging.getLogger(__name__)
+
+RETRY_STATUS = (500, 502, 503, 504)
+IDEMPOTENT = ('GET', 'HEAD')
+USER_AGENT = 'novadocker/0.1 (registry client)'
+
+
+class Settings(object):
+    """The ``[registry]`` options, with their defaults when not registered."""
+
+    DEFAULTS = {
+        'insecure_registries': [], 'certs_dir': '/etc/novadocker/certs.d',
+        'connect_timeout': 15.0, 'read_timeout': 120.0, 'retries': 3,
+        'retry_backoff': 0.5, 'max_redirects': 10,
+        'max_manifest_size': 4 << 20, 'upload_chunk_size': 32 << 20,
+        'max_concurrent_downloads': 3,
+    }
+
+    def __init__(self, conf=None, **overrides):
+        group = None
+        if conf is not None:
+            try:
+                group = conf.registry
+            except Exception:  # options not registered (tools, tests)
+                group = None
+        for name, default in self.DEFAULTS.items():
+            value = default
+            if group is not None:
+                try:
+                    value = getattr(group, name)
+                except Exception:
+                    value = default
+            setattr(self, name, overrides.get(name, value))
+
+
+def registry_host(domain):
+    """The host serving a reference's domain (Docker Hub's is special)."""
+    if domain in ('docker.io', 'index.docker.io'):
+        return 'registry-1.docker.io'
+    return domain
+
+
+def describe_errors(resp, limit=4096):
+    """The registry's error codes and messages of a failed answer."""
+    try:
+        body = resp.content[:limit]
+        data = json.loads(body)
+    except (ValueError, requests.RequestException):
+        return ''
+    errs = data.get('errors') if isinstance(data, dict) else None
+    if not isinstance(errs, list):
+        return ''
+    parts = []
+    for e in errs[:3]:
+        if not isinstance(e, dict):
+            continue
+        code = str(e.get('code') or '').lower().replace('_', ' ')
+        msg = str(e.get('message') or '')[:300]
+        parts.append('%s: %s' % (code, msg) if code and msg else code or msg)
+    return '; '.join(p for p in parts if p)
+
+
+class Client(object):
+    """One registry, one user, one operation."""
+
+    def __init__(self, settings, tls, host, credentials=None, session=None,
+                 sleep=time.sleep):
+        self.settings = settings
+        self.tls = tls
+        self.host = host
+        self.creds = credentials or auth_mod.Credentials()
+        self.session = session or requests.Session()
+        # No proxies, netrc or CA paths from the environment: what the
+        # engine trusts is configured, not inherited.
+        self.session.trust_env = False
+        self.session.max_redirects = settings.max_redirects
+        self.session.headers['User-Agent'] = USER_AGENT
+        self.sleep = sleep
+        self.endpoint = None
+        self.authorizer = None
+        self.bytes_sent = 0
+
+    # -- plumbing --------------------------------------------------------
+
+    @property
+    def base(self):
+        return '%s://%s' % (self.endpoint.scheme, self.endpoint.host)
+
+    def url(self, path):
+        if path.startswith(('http://', 'https://')):
+            return path
+        return urllib.parse.urljoin(self.base + '/', path.lstrip('/')) \
+            if not path.startswith('/') else self.base + path
+
+    def _send(self, method, url, endpoint=None, **kw):
+        ep = endpoint or self.endpoint
+        kw.setdefault('timeout', (self.settings.connect_timeout,
+                                  self.settings.read_timeout))
+        kw.setdefault('verify', ep.verify)
+        if ep.cert:
+            kw.setdefault('cert', ep.cert)
+        try:
+            return self.session.request(method, url, **kw)
+        except requests.TooManyRedirects:
+            raise errors.RegistryError(
+                'registry %s: too many redirects (more than %d) for %s %s'
+                % (self.host, self.settings.max_redirects, method,
+                   _strip_query(url)))
+
+    def fetch_raw(self, method, url, **kw):
+        """A request with retries but without registry auth (token realm)."""
+        return self._retrying(method, url, auth_headers=None, **kw)
+
+    def _retrying(self, method, url, auth_headers=None, retry=None, **kw):
+        if retry is None:
+            retry = method in IDEMPOTENT
+        attempts = 1 + (self.settings.retries if retry else 0)
+        delay = self.settings.retry_backoff
+        last = None
+        for attempt in range(attempts):
+            headers = dict(kw.pop('headers', None) or {})
+            if auth_headers:
+                headers.update(auth_headers)
+            try:
+                resp = self._send(method, url, headers=headers, **kw)
+            except requests.exceptions.SSLError as e:
+                raise errors.RegistryError(
+                    'registry %s: TLS failed for %s: %s'
+                    % (self.host, _strip_query(url), _short(e)))
+            except (requests.ConnectionError, requests.Timeout,
+                    requests.exceptions.ChunkedEncodingError) as e:
+                last = e
+                kw['headers'] = headers
+                if attempt + 1 < attempts:
+                    LOG.info('Registry %s: %s %s failed (%s); retrying',
+                             self.host, method, _strip_query(url), _short(e))
+                    self.sleep(delay)
+                    delay *= 2
+                    continue
+                raise errors.RegistryError(
+                    'registry %s: %s %s failed: %s'
+                    % (self.host, method, _strip_query(url), _short(e)))
+            kw['headers'] = headers
+            if resp.status_code in RETRY_STATUS and attempt + 1 < attempts:
+                LOG.info('Registry %s: %s %s answered %d; retrying',
+                         self.host, method, _strip_query(url),
+                         resp.status_code)
+                resp.close()
+                self.sleep(delay)
+                delay *= 2
+                continue
+            return resp
+        raise errors.RegistryError('registry %s: %s' % (self.host, last))
+
+    # -- probing and auth -------------------------------------------------
+
+    def ping(self):
+        """``GET /v2/`` on the first endpoint that answers; remembers it."""
+        if self.endpoint is not None:
+            return
+        failures = []
+        for ep in self.tls.endpoints(self.host):
+            url = '%s://%s/v2/' % (ep.scheme, ep.host)
+            try:
+                resp = self._send('GET', url, endpoint=ep)
+            except (requests.ConnectionError, requests.Timeout) as e:
+                failures.append('%s: %s' % (url, _short(e)))
+                continue
+            except errors.RegistryError as e:
+                failures.append(str(e))
+                continue
+            if resp.status_code not in (200, 401):
+                failures.append('%s answered %d' % (url, resp.status_code))
+                if resp.status_code >= 500 or resp.status_code == 404:
+                    continue
+            self.endpoint = ep
+            self.authorizer = auth_mod.Authorizer(self._fetch_for_auth,
+                                                  self.host, self.creds)
+            if resp.status_code == 401:
+                self.authorizer.observe(resp)
+            elif resp.status_code != 200:
+                self.endpoint = None
+                continue
+            resp.close()
+            return
+        raise errors.RegistryError(
+            'registry %s is not reachable: %s'
+            % (self.host, '; '.join(failures) or 'no endpoint'))
+
+    def _fetch_for_auth(self, method, url, **kw):
+        return self._retrying(method, url, retry=True, **kw)
+
+    def request(self, method, path, scope='', ok=(200,), what=None, **kw):
+        """A registry request with auth (one re-authorization after a 401).
+
+        Returns the response when its status is in ``ok``; otherwise raises
+        the error the status means (``what`` names what was asked for).
+        """
+        self.ping()
+        url = self.url(path)
+        resp = None
+        for attempt in range(2):
+            auth_headers = self.authorizer.headers(scope)
+            data = kw.get('data')
+            if attempt and hasattr(data, 'seek'):
+                data.seek(0)
+            resp = self._retrying(method, url, auth_headers=auth_headers,
+                                  **dict(kw))
+            if resp.status_code != 401 or attempt:
+                break
+            had = self.authorizer.challenge
+            understood = self.authorizer.observe(resp)
+            if not understood or (had is not None and auth_headers and
+                                  self.authorizer.challenge[0] == 'basic'):
+                break
+            self.authorizer.invalidate(scope)
+            resp.close()
+        if resp.status_code in ok:
+            return resp
+        raise self.error(resp, what or '%s %s' % (method, _strip_query(url)))
+
+    def error(self, resp, what):
+        detail = describe_errors(resp)
+        status = resp.status_code
+        resp.close()
+        msg = '%s: %s' % (what, detail) if detail else \
+            '%s: registry %s answered %d' % (what, self.host, status)
+        if status == 401:
+            return errors.Unauthorized(msg)
+        if status == 403:
+            return errors.Forbidden(msg)
+        if status == 404:
+            return errors.NotFound(msg)
+        return errors.RegistryError(msg)
+
+    # -- reading bodies ------------------------------------------------------
+
+    def read_limited(self, resp, limit, what):
+        """The whole body, refusing more than ``limit`` bytes."""
+        length = resp.headers.get('Content-Length')
+        if length and length.isdigit() and int(length) > limit:
+            resp.close()
+            raise errors.RegistryError(
+                'registry %s: %s is %s bytes, more than the limit of %d'
+                % (self.host, what, length, limit))
+        buf = bytearray()
+        try:
+            for chunk in resp.iter_content(65536):
+                buf += chunk
+                if len(buf) > limit:
+                    raise errors.RegistryError(
+                        'registry %s: %s is larger than the limit of %d '
+                        'bytes' % (self.host, what, limit))
+        except (requests.ConnectionError, requests.Timeout,
+                requests.exceptions.ChunkedEncodingError) as e:
+            raise errors.RegistryError('registry %s: reading %s failed: %s'
+                                       % (self.host, what, _short(e)))
+        finally:
+            resp.close()
+        return bytes(buf)
+
+    def read_json(self, resp, what):
+        data = self.read_limited(resp, self.settings.max_manifest_size, what)
+        try:
+            return json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            raise errors.RegistryError('registry %s: %s is not valid JSON'
+                                       % (self.host, what))
+
+
+def next_link(resp, base):
+    """The URL of the next page from an RFC 5988 ``Link`` header, or None."""
+    link = resp.headers.get('Link')
+    if not link:
+        return None
+    for part in link.split(','):
+        if 'rel="next"' in part or "rel=next" in part:
+            start, end = part.find('<'), part.find('>')
+            if 0 <= start < end:
+                return urllib.parse.urljoin(base, part[start + 1:end])
+    return None
+
+
+def _strip_query(url):
+    """A URL fit for messages: no query (upload state, signatures)."""
+    return url.split('?', 1)[0]
+
+
+def _short(exc):
+    text = str(exc)
+    # urllib3 nests reasons; the innermost says most in fewest words.
+    if 'Caused by' in text:
+        text = text.split('Caused by', 1)[1].strip(" ('\")")
+    return text[:300]
