@@ -120,6 +120,10 @@ class Client(object):
         kw.setdefault('verify', ep.verify)
         if ep.cert:
             kw.setdefault('cert', ep.cert)
+        data = kw.get('data')
+        if isinstance(data, (bytes, bytearray)):
+            # Every attempt counts: these are the bytes that travelled.
+            self.bytes_sent += len(data)
         try:
             return self.session.request(method, url, **kw)
         except requests.TooManyRedirects:

@@ -1,0 +1,421 @@
+"""Push, login, search and tag listing.
+
+Push sends each layer as a compressed blob.  A layer pulled from a registry
+keeps the compressed blob it came as (same digest everywhere); a layer made
+here (commit, load, import) is gzip-compressed once, deterministically
+(level 6, no name, mtime 0), and that blob is kept in the content store
+and recorded in the v2 metadata, so pushing it again gives the same digest
+and the registry's HEAD finds it.  Before uploading, the registry is asked
+whether it has the blob (HEAD); a blob the metadata knows in another
+repository of the same registry is mounted from there.  Small blobs go in
+one PUT, big ones in PATCH chunks.  Only then is the manifest (Docker
+schema 2, as Docker 20.10 pushes) PUT.
+"""
+
+import hashlib
+import json
+import urllib.parse
+import zlib
+
+from oslo_log import log as logging
+
+from engine import errors
+from engine import images as images_mod
+from engine import reference
+from engine.registry import pull as pull_mod
+from engine.registry import transport
+
+LOG = logging.getLogger(__name__)
+
+GZIP_LEVEL = 6
+CHUNK = 1 << 20
+MAX_MOUNT_TRIES = 3
+MAX_PAGES = 1000
+GZIP_TYPES = (pull_mod.MT_DOCKER_LAYER, images_mod.MEDIA_TAR_GZIP)
+
+
+class _GzipReader(object):
+    """Deterministic gzip of a file, read in pieces (for ingest)."""
+
+    def __init__(self, f):
+        self.f = f
+        # wbits 31: a gzip wrapper with mtime 0 and no file name.
+        self.z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        self.done = False
+
+    def read(self, n=-1):
+        while not self.done:
+            data = self.f.read(CHUNK)
+            if data:
+                out = self.z.compress(data)
+            else:
+                out = self.z.flush()
+                self.done = True
+            if out:
+                return out
+        return b''
+
+
+def _with_query(url, **params):
+    sep = '&' if '?' in url else '?'
+    return url + sep + urllib.parse.urlencode(params)
+
+
+class Pusher(object):
+
+    def __init__(self, dist, ref, credentials, progress):
+        self.dist = dist
+        self.images = dist.images
+        self.content = dist.content
+        self.ref = ref
+        self._progress = progress
+        self.client = dist.client(ref.domain, credentials)
+        self.name = ref.path
+        self.scope = 'repository:%s:pull,push' % ref.path
+        self.registry = self.client.host
+        self.repo = '%s/%s' % (ref.domain, ref.path)
+        self.bytes_uploaded = 0
+
+    def say(self, msg):
+        if self._progress is None:
+            return
+        try:
+            self._progress(msg)
+        except Exception:
+            LOG.debug('progress callback failed', exc_info=True)
+
+    # -- blobs ------------------------------------------------------------------
+
+    def compressed(self, layer, lease):
+        """The Descriptor of the blob to push for a local layer."""
+        media, digest = layer['media_type'], layer['digest']
+        if media in GZIP_TYPES:
+            return pull_mod.Descriptor(pull_mod.MT_DOCKER_LAYER, digest,
+                                       self.content.size(digest))
+        if media == images_mod.MEDIA_TAR_ZSTD:
+            return pull_mod.Descriptor(media, digest,
+                                       self.content.size(digest))
+        diff_id = layer['diff_id']
+        for b in self.dist.metadata.blobs(diff_id):
+            if b['media_type'] not in GZIP_TYPES:
+                continue
+            lease.add(b['digest'])
+            if self.content.has(b['digest']):
+                return pull_mod.Descriptor(pull_mod.MT_DOCKER_LAYER,
+                                           b['digest'],
+                                           self.content.size(b['digest']))
+            lease.drop(b['digest'])
+        guard = self.images.space_guard(self.content.ingest_dir,
+                                        'the compressed layer')
+        with self.content.open(digest) as f:
+            got = self.content.ingest(_GzipReader(f), lease=lease, guard=guard)
+        self.dist.metadata.add(diff_id, got.digest, got.size,
+                               pull_mod.MT_DOCKER_LAYER)
+        return pull_mod.Descriptor(pull_mod.MT_DOCKER_LAYER, got.digest,
+                                   got.size)
+
+    def exists(self, desc):
+        try:
+            resp = self.client.request(
+                'HEAD', '/v2/%s/blobs/%s' % (self.name, desc.digest),
+                self.scope, ok=(200,), what='blob %s' % desc.digest)
+        except errors.NotFound:
+            return False
+        resp.close()
+        return True
+
+    def mount(self, desc, candidates):
+        """Try mounting from other repositories: (source, upload location)."""
+        location = None
+        for source in candidates[:MAX_MOUNT_TRIES]:
+            resp = self.client.request(
+                'POST', '/v2/%s/blobs/uploads/' % self.name, self.scope,
+                ok=(201, 202), params={'mount': desc.digest, 'from': source},
+                what='mounting blob %s from %s' % (desc.digest, source))
+            resp.close()
+            if resp.status_code == 201:
+                return source, None
+            # 202: no mount, but an upload session the registry opened.
+            location = urllib.parse.urljoin(resp.url,
+                                            resp.headers.get('Location', ''))
+            if location:
+                break
+        return None, location
+
+    def upload(self, desc, short=None, location=None, data=None):
+        if location is None:
+            resp = self.client.request(
+                'POST', '/v2/%s/blobs/uploads/' % self.name, self.scope,
+                ok=(202,), what='starting the upload of blob %s' % desc.digest)
+            resp.close()
+            location = resp.headers.get('Location')
+            if not location:
+                raise errors.RegistryError(
+                    'registry %s: no upload location for %s/%s'
+                    % (self.registry, self.name, desc.digest))
+            location = urllib.parse.urljoin(resp.url, location)
+        chunk = self.dist.settings.upload_chunk_size
+        size = desc.size
+        sent_before = self.client.bytes_sent
+
+        def progress(n):
+            if short:
+                self.say({'status': 'Pushing', 'id': short,
+                          'progressDetail': {'current': n, 'total': size},
+                          'progress': pull_mod._bar(n, size)})
+        what = 'uploading blob %s to %s/%s' % (desc.digest, self.registry,
+                                               self.name)
+        if data is None and (not chunk or size <= chunk):
+            with self.content.open(desc.digest) as f:
+                data = f.read()
+        if data is not None:
+            resp = self.client.request(
+                'PUT', _with_query(location, digest=desc.digest), self.scope,
+                ok=(201,), data=data, what=what,
+                headers={'Content-Type': 'application/octet-stream',
+                         'Content-Length': str(len(data))})
+            progress(len(data))
+        else:
+            offset = 0
+            with self.content.open(desc.digest) as f:
+                while offset < size:
+                    piece = f.read(min(chunk, size - offset))
+                    if not piece:
+                        raise errors.ContentError('blob %s is shorter than '
+                                                  'recorded' % desc.digest)
+                    end = offset + len(piece) - 1
+                    resp = self.client.request(
+                        'PATCH', location, self.scope, ok=(202,), data=piece,
+                        what=what,
+                        headers={'Content-Type': 'application/octet-stream',
+                                 'Content-Range': '%d-%d' % (offset, end),
+                                 'Content-Length': str(len(piece))})
+                    resp.close()
+                    got = resp.headers.get('Range', '')
+                    if got and got.split('-')[-1] != str(end):
+                        raise errors.RegistryError(
+                            'registry %s: upload of %s went wrong: it has '
+                            'bytes %s, expected 0-%d' % (
+                                self.registry, desc.digest, got[:40], end))
+                    loc = resp.headers.get('Location')
+                    if loc:
+                        location = urllib.parse.urljoin(resp.url, loc)
+                    offset = end + 1
+                    progress(offset)
+            resp = self.client.request(
+                'PUT', _with_query(location, digest=desc.digest), self.scope,
+                ok=(201,), data=b'', what=what,
+                headers={'Content-Length': '0'})
+        resp.close()
+        said = resp.headers.get('Docker-Content-Digest')
+        if said and said != desc.digest:
+            raise errors.RegistryError(
+                'registry %s stored blob %s as %s' % (self.registry,
+                                                      desc.digest, said))
+        self.bytes_uploaded += self.client.bytes_sent - sent_before
+
+    def push_layer(self, layer, lease):
+        diff_id = layer['diff_id']
+        short = diff_id[7:19]
+        desc = self.compressed(layer, lease)
+        known = [b for b in self.dist.metadata.blobs(diff_id)
+                 if b['digest'] == desc.digest]
+        repos = known[0]['repos'] if known else []
+        if self.exists(desc):
+            self.say({'status': 'Layer already exists', 'id': short,
+                      'progressDetail': {}})
+        else:
+            prefix = self.ref.domain + '/'
+            others = [r[len(prefix):] for r in reversed(repos)
+                      if r.startswith(prefix) and r != self.repo]
+            source, location = self.mount(desc, others) if others \
+                else (None, None)
+            if source is not None:
+                self.say({'status': 'Mounted from %s' % source, 'id': short,
+                          'progressDetail': {}})
+            else:
+                self.upload(desc, short, location)
+                self.say({'status': 'Pushed', 'id': short,
+                          'progressDetail': {}})
+        self.dist.metadata.add(diff_id, desc.digest, desc.size,
+                               desc.media_type, repo=self.repo)
+        return desc
+
+    # -- the whole push -----------------------------------------------------------
+
+    def run(self):
+        ref = self.ref
+        if ref.digest:
+            raise errors.InvalidArgument('cannot push a digest reference: %s'
+                                         % ref.familiar())
+        try:
+            img = self.images.resolve(str(ref))
+        except errors.NotFound:
+            raise errors.NoSuchImage(ref.familiar()) from None
+        self.say({'status': 'The push refers to repository [%s]' % ref.name})
+        self.client.ping()
+        layers = list(img.record['layers'])
+        for l in layers:
+            self.say({'status': 'Preparing', 'id': l['diff_id'][7:19],
+                      'progressDetail': {}})
+        descs = []
+        with self.images.lease() as lease:
+            for l in layers:
+                lease.add(l['digest'])
+            for l in layers:
+                descs.append(self.push_layer(l, lease))
+            config = self.content.read(img.id, images_mod.MAX_CONFIG_SIZE)
+            cdesc = pull_mod.Descriptor(pull_mod.MT_DOCKER_CONFIG, img.id,
+                                        len(config))
+            if not self.exists(cdesc):
+                self.upload(cdesc, data=config)
+            manifest = {
+                'schemaVersion': 2,
+                'mediaType': pull_mod.MT_DOCKER_MANIFEST,
+                'config': {'mediaType': cdesc.media_type, 'size': cdesc.size,
+                           'digest': cdesc.digest},
+                'layers': [{'mediaType': d.media_type, 'size': d.size,
+                            'digest': d.digest} for d in descs],
+            }
+            # Docker marshals with a 3-space indent: the same image pushed
+            # by both gets the same manifest digest.
+            body = json.dumps(manifest, indent=3).encode()
+            digest = self.put_manifest(body)
+            self.content.write(body, digest)
+        with self.images._lock:
+            # RepoDigests gains repo@digest, as after a Docker push.
+            if img.id in self.images._records:
+                self.images._set_refs(img.id, [ref.with_digest(digest)])
+        self.say({'status': '%s: digest: %s size: %d'
+                  % (ref.tag, digest, len(body)),
+                  'progressDetail': {},
+                  'aux': {'Tag': ref.tag, 'Digest': digest,
+                          'Size': len(body)}})
+        self.dist.publish_image_event('push', ref.familiar(), img.id)
+        return digest
+
+    def put_manifest(self, body):
+        digest = 'sha256:' + hashlib.sha256(body).hexdigest()
+        before = self.client.bytes_sent
+        resp = self.client.request(
+            'PUT', '/v2/%s/manifests/%s' % (self.name, self.ref.tag),
+            self.scope, ok=(201, 200), data=body,
+            headers={'Content-Type': pull_mod.MT_DOCKER_MANIFEST},
+            what='pushing the manifest of %s' % self.ref.familiar())
+        resp.close()
+        self.bytes_uploaded += self.client.bytes_sent - before
+        said = resp.headers.get('Docker-Content-Digest')
+        if said and said != digest:
+            raise errors.RegistryError('registry %s stored the manifest as %s, '
+                                       'expected %s' % (self.registry, said,
+                                                        digest))
+        return digest
+
+
+# -- login, tags, search -----------------------------------------------------------
+
+def _server_domain(server):
+    """The registry domain of a login server ('' / Hub URLs -> docker.io)."""
+    s = (server or '').strip()
+    for prefix in ('https://', 'http://'):
+        if s.startswith(prefix):
+            s = s[len(prefix):]
+    s = s.split('/', 1)[0]
+    if s in ('', 'index.docker.io', 'docker.io', 'registry-1.docker.io'):
+        return 'docker.io'
+    if not reference.REFERENCE_RE.match(s + '/x') or '@' in s:
+        raise errors.InvalidArgument('invalid registry server: %r'
+                                     % server[:100])
+    return s
+
+
+def login(dist, server, credentials):
+    domain = _server_domain(server)
+    if not credentials:
+        raise errors.InvalidArgument('login needs a username and password '
+                                     'or an identity token')
+    client = dist.client(domain, credentials)
+    client.ping()
+    url = client.url('/v2/')
+    try:
+        resp = client.request('GET', '/v2/', '', ok=(200,), what='login')
+    except errors.Unauthorized:
+        raise errors.Unauthorized(
+            'login attempt to %s failed with status: 401 Unauthorized' % url)
+    except errors.Forbidden:
+        raise errors.Unauthorized(
+            'login attempt to %s failed with status: 403 Forbidden' % url)
+    resp.close()
+    return {'Status': 'Login Succeeded', 'IdentityToken': ''}
+
+
+def list_tags(client, name, limit=0):
+    """All tags of a repository, following ``Link`` pagination."""
+    tags = []
+    path = '/v2/%s/tags/list?n=100' % name
+    scope = 'repository:%s:pull' % name
+    for _ in range(MAX_PAGES):
+        resp = client.request('GET', path, scope, stream=True,
+                              what='tags of %s' % name)
+        nxt = transport.next_link(resp, resp.url)
+        body = client.read_json(resp, 'tag list of %s' % name)
+        page = body.get('tags') if isinstance(body, dict) else None
+        tags += [t for t in page or () if isinstance(t, str)]
+        if not nxt or (limit and len(tags) >= limit):
+            break
+        path = nxt
+    return tags
+
+
+def catalog(client, want=None):
+    """Repository names of a registry, following ``Link`` pagination;
+    stops early once ``want(names)`` says enough were found."""
+    names = []
+    path = '/v2/_catalog?n=100'
+    for _ in range(MAX_PAGES):
+        resp = client.request('GET', path, 'registry:catalog:*', stream=True,
+                              what='catalog of %s' % client.host)
+        nxt = transport.next_link(resp, resp.url)
+        body = client.read_json(resp, 'catalog of %s' % client.host)
+        page = body.get('repositories') if isinstance(body, dict) else None
+        names += [r for r in page or () if isinstance(r, str)]
+        if not nxt or (want is not None and want(names)):
+            break
+        path = nxt
+    return names
+
+
+def search(dist, term, limit, credentials):
+    if not isinstance(term, str) or not term:
+        raise errors.InvalidArgument('search term is empty')
+    try:
+        limit = int(limit or 25)
+    except (TypeError, ValueError):
+        raise errors.InvalidArgument('invalid limit: %r' % (limit,))
+    if limit < 1 or limit > 100:
+        raise errors.InvalidArgument('limit %d is outside the range of '
+                                     '[1, 100]' % limit)
+    host, sep, text = term.partition('/')
+    if not sep or not (any(c in host for c in '.:') or host == 'localhost') \
+            or host in ('docker.io', 'index.docker.io'):
+        raise errors.InvalidArgument(
+            'search term %r names no private registry: search a registry '
+            'with HOST[:PORT]/TEXT (Docker Hub is not searched)' % term[:100])
+    needle = text.lower()
+    client = dist.client(host, credentials)
+
+    def matching(names):
+        return [n for n in names if needle in n.lower()]
+    names = catalog(client, want=lambda ns: len(matching(ns)) >= limit)
+    out = []
+    for name in matching(names)[:limit]:
+        try:
+            tags = list_tags(client, name, limit=10)
+        except errors.EngineError:
+            tags = []
+        out.append({'name': '%s/%s' % (host, name),
+                    'description': ('tags: ' + ', '.join(tags[:10]))
+                    if tags else '',
+                    'star_count': 0, 'is_official': False,
+                    'is_automated': False})
+    return out
