@@ -506,6 +506,13 @@ def push(engine, request, handler):
             if status in said:
                 return
             said.add(status)
+        if isinstance(msg, dict) and msg.get('aux') is not None and status:
+            # Docker writes the summary line and its aux as two messages:
+            # the CLI prints the first and hands the second to its aux
+            # callback without printing it.
+            out({k: v for k, v in msg.items() if k not in ('aux', 'progressDetail')})
+            out({'progressDetail': {}, 'aux': msg['aux']})
+            return
         out(msg)
     with out.reporting_errors('push of %s' % ref.familiar()):
         for one in refs:

@@ -571,7 +571,9 @@ class PushRouteTest(RouteTestBase):
         msgs = self.lines(data)
         self.assertEqual('The push refers to repository [127.0.0.1:5000/app]',
                          msgs[0]['status'])
-        self.assertEqual({'Tag': 'v1', 'Digest': DIGEST, 'Size': 527}, msgs[-1]['aux'])
+        self.assertEqual({'progressDetail': {},
+                          'aux': {'Tag': 'v1', 'Digest': DIGEST, 'Size': 527}}, msgs[-1])
+        self.assertEqual({'status': 'v1: digest: %s size: 527' % DIGEST}, msgs[-2])
         self.assertEqual(('push', '127.0.0.1:5000/app:v1'), self.dist.calls[0][:2])
         self.assertEqual(SECRET, self.dist.calls[0][2]['password'])
 
