@@ -275,3 +275,45 @@ def test_docker_py_pull_push_login(engine_factory, registry_tls_basic,
     finally:
         c1.close()
         c2.close()
+
+
+def test_all_tags_push_and_pull(engine_factory, registry, docker_config):
+    first = engine_factory()
+    second = engine_factory(load_busybox=False)
+    one, two = cli(first, docker_config), cli(second, docker_config)
+    repo = '%s/regapi/multi' % registry.host
+    for tag in ('a', 'b'):
+        ok(one(['tag', 'busybox:latest', '%s:%s' % (repo, tag)]))
+    pushed = ok(one(['push', '--all-tags', repo]))
+    assert pushed.stdout.count('The push refers to repository') == 1, pushed.stdout
+    assert re.search(r'^a: digest: sha256:', pushed.stdout, re.M), pushed.stdout
+    assert re.search(r'^b: digest: sha256:', pushed.stdout, re.M), pushed.stdout
+    assert sorted(registry.tags('regapi/multi')) == ['a', 'b']
+    ok(two(['pull', '--all-tags', repo]))
+    tags = {t for i in second.api_json('GET', '/images/json')[1] for t in i['RepoTags'] or ()}
+    assert tags == {'%s:a' % repo, '%s:b' % repo}
+
+
+def test_login_search_and_pull_over_plain_http_basic_auth(engine_factory, registry_factory,
+                                                          docker_config):
+    """htpasswd on plain HTTP: Docker allows it for 127.0.0.0/8 (insecure by
+    default), so does the engine; the CLI only stores what the engine accepted."""
+    reg = registry_factory(auth='basic')
+    eng = engine_factory()
+    run = cli(eng, docker_config)
+    res = run(['login', reg.host, '-u', reg.username, '--password-stdin'],
+              input=reg.password + 'x')
+    assert res.returncode != 0 and reg.password not in res.stderr
+    ok(run(['login', reg.host, '-u', reg.username, '--password-stdin'], input=reg.password))
+    ref = '%s/regapi/plainauth:v1' % reg.host
+    ok(run(['tag', 'busybox:latest', ref]))
+    ok(run(['push', ref]))
+    assert reg.tags('regapi/plainauth') == ['v1']
+    # search sends the stored credentials too (the catalog needs them).
+    res = ok(run(['search', '--format', '{{.Name}}', '%s/plainauth' % reg.host]))
+    assert res.stdout.split() == ['%s/regapi/plainauth' % reg.host]
+    ok(run(['rmi', ref]))
+    ok(run(['pull', ref]))
+    ok(run(['logout', reg.host]))
+    with open(eng.log_path, errors='replace') as f:
+        assert reg.password not in f.read()
