@@ -317,3 +317,45 @@ def test_login_search_and_pull_over_plain_http_basic_auth(engine_factory, regist
     ok(run(['logout', reg.host]))
     with open(eng.log_path, errors='replace') as f:
         assert reg.password not in f.read()
+
+
+@pytest.mark.parametrize('target', ['engine', 'dockerd'])
+def test_stream_shapes_as_docker(target, request, engine_factory, registry):
+    """The same checks against Docker 20.10 and the engine: the push stream
+    (repository line first, summary line then its aux last), a pull's first
+    and last lines, a missing tag as an HTTP 404 before any line, and the
+    push event's Actor.ID."""
+    daemon = engine_factory() if target == 'engine' else request.getfixturevalue('dockerd')
+    repo = '%s/shapes/%s' % (registry.host, target)
+    ref = repo + ':v1'
+    # The dockerd fixture lives for the session: leave it as it was.
+    request.addfinalizer(lambda: daemon.api('DELETE', '/images/%s' % ref))
+    assert daemon.api('POST', '/images/busybox:latest/tag?repo=%s&tag=v1' % repo)[0] == 201
+    status, hdrs, body = daemon.api('POST', '/images/%s/push?tag=v1' % repo,
+                                    headers={'X-Registry-Auth': regs.x_registry_auth()})
+    assert status == 200 and hdrs['content-type'] == 'application/json'
+    msgs = regs.StreamResult(status, body).messages
+    assert msgs[0] == {'status': 'The push refers to repository [%s]' % repo}
+    summary, aux = msgs[-2], msgs[-1]
+    assert set(aux) == {'progressDetail', 'aux'} and aux['progressDetail'] == {}
+    assert summary == {'status': 'v1: digest: %s size: %d' % (aux['aux']['Digest'],
+                                                               aux['aux']['Size'])}
+    assert aux['aux']['Tag'] == 'v1'
+    for m in msgs:
+        if m.get('status') == 'Pushing':
+            assert m['progressDetail']['current'] > 0 and m['progress'].startswith('[')
+    until = '%.9f' % time.time()
+    status, _, body = daemon.api('GET', '/events?since=0&until=%s&filters=%s' % (
+        until, urllib.parse.quote(json.dumps({'type': ['image'], 'event': ['push']}))))
+    pushes = [json.loads(line) for line in body.splitlines() if line.strip()]
+    assert [e['Actor']['ID'] for e in pushes if e['Actor']['ID'].startswith(repo)] == [ref]
+
+    missing = regs.daemon_pull(daemon, repo + ':nope')
+    assert missing.status == 404 and 'manifest unknown' in missing.error, missing
+    daemon.api('DELETE', '/images/%s' % ref)
+    pulled = regs.daemon_pull(daemon, ref)
+    assert pulled.ok, pulled
+    assert pulled.messages[0] == {'status': 'Pulling from shapes/%s' % target, 'id': 'v1'}
+    assert pulled.messages[-2] == {'status': 'Digest: %s' % aux['aux']['Digest']}
+    assert pulled.messages[-1]['status'].startswith('Status: ')
+    assert pulled.messages[-1]['status'].endswith(' for %s' % ref)
