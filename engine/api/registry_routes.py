@@ -38,7 +38,6 @@ import time
 from oslo_log import log as logging
 
 from engine import errors
-from engine import events as events_mod
 from engine import reference
 from engine.api import http
 

@@ -3,6 +3,7 @@
 127.0.0.1 (plain HTTP, and TLS + htpasswd basic auth)."""
 
 import base64
+import socket
 import json
 import os
 import re
@@ -359,3 +360,31 @@ def test_stream_shapes_as_docker(target, request, engine_factory, registry):
     assert pulled.messages[-2] == {'status': 'Digest: %s' % aux['aux']['Digest']}
     assert pulled.messages[-1]['status'].startswith('Status: ')
     assert pulled.messages[-1]['status'].endswith(' for %s' % ref)
+
+
+def test_client_hanging_up_mid_pull(engine_factory, registry, docker_config):
+    """The pull goes on to its end after the client left: the image is
+    complete, no temp file is left, and the store check passes (teardown)."""
+    first = engine_factory()
+    second = engine_factory(load_busybox=False)
+    ref = '%s/regapi/hangup:v1' % registry.host
+    ok(cli(first, docker_config)(['tag', 'busybox:latest', ref]))
+    ok(cli(first, docker_config)(['push', ref]))
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(second.sock)
+    s.sendall(b'POST /v1.44/images/create?fromImage=%s&tag=v1 HTTP/1.1\r\nHost: x\r\n'
+              b'Content-Length: 0\r\n\r\n' % ref.rsplit(':', 1)[0].encode())
+    got = b''
+    while b'Pulling from' not in got:
+        chunk = s.recv(4096)
+        assert chunk, got
+        got += chunk
+    assert got.startswith(b'HTTP/1.1 200')
+    s.close()
+    deadline = time.monotonic() + 60
+    while not second.api('GET', '/images/%s/json' % ref)[0] == 200:
+        assert time.monotonic() < deadline, 'the pull did not finish'
+        time.sleep(0.1)
+    assert regs.ingest_leftovers(second) == []
+    out = ok(cli(second, docker_config)(['run', '--rm', ref, 'echo', 'whole']))
+    assert out.stdout.strip() == 'whole'

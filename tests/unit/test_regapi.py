@@ -409,16 +409,6 @@ class RouteTestBase(unittest.TestCase):
     def lines(self, data):
         return [json.loads(line) for line in data.splitlines() if line.strip()]
 
-    def events(self, action):
-        out = []
-        for e in self.eng.events.subscribe(since_ns=0, until_ns=time.time_ns(),
-                                           stop=lambda: True):
-            if e is None:
-                break
-            if e['Action'] == action:
-                out.append(e)
-        return out
-
 
 PULL_SCRIPT = [
     {'status': 'Pulling from app', 'id': 'v1'},
