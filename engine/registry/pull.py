@@ -358,8 +358,9 @@ class Puller(object):
             if self.cancel.is_set():
                 raise _Cancelled()
             resp = self._blob_response(desc)
-            reader = BlobReader(resp, desc, self.registry, on_progress,
-                                self.cancel)
+            # Downloads already running finish even when another failed:
+            # what they complete is reused by the next pull.
+            reader = BlobReader(resp, desc, self.registry, on_progress)
             try:
                 got = self.content.ingest(reader, desc.digest, lease=lease,
                                           guard=guard)
@@ -455,31 +456,47 @@ class Puller(object):
         with self.images.lease() as lease:
             plan = [None] * len(layers)
             todo = []
+            extract = []
             for i, desc in enumerate(layers):
                 layer, unpacked = self._local_layer(diff_ids[i], chains[i],
                                                     desc, lease)
-                if layer is not None:
+                if layer is not None and unpacked:
                     plan[i] = layer
                     self.say({'status': 'Already exists', 'id': desc.short,
                               'progressDetail': {}})
+                    continue
+                extract.append(i)
+                self.say({'status': 'Pulling fs layer', 'id': desc.short,
+                          'progressDetail': {}})
+                if layer is not None:
+                    # Downloaded by an earlier pull that did not finish.
+                    plan[i] = layer
+                    self.say({'status': 'Download complete', 'id': desc.short,
+                              'progressDetail': {}})
                 else:
                     todo.append(i)
-                    self.say({'status': 'Pulling fs layer', 'id': desc.short,
-                              'progressDetail': {}})
             for i in todo[self.dist.settings.max_concurrent_downloads:]:
                 self.say({'status': 'Waiting', 'id': layers[i].short,
                           'progressDetail': {}})
             self._download_all(layers, todo, plan, diff_ids, lease)
             for digest, data in kept:
                 self.content.write(data, digest, lease=lease)
-            for i in todo:
+            for i in extract:
                 self.say({'status': 'Extracting', 'id': layers[i].short,
                           'progressDetail': {}})
-            image_id, _moved = self.images.create_image(
-                config_bytes, plan, repo_tags=tags,
-                repo_digests=[str(digest_ref)],
-                manifests=[d for d, _ in kept], lease=lease)
-            for i in todo:
+            try:
+                image_id, _moved = self.images.create_image(
+                    config_bytes, plan, repo_tags=tags,
+                    repo_digests=[str(digest_ref)],
+                    manifests=[d for d, _ in kept], lease=lease)
+            except (errors.ContentError, errors.InvalidArgument) as e:
+                # The blobs matched their digests but not the image (diff
+                # IDs, hostile tars): nothing from this pull is kept.
+                self._forget_downloads(lease)
+                raise errors.RegistryError('%s from %s: %s'
+                                           % (ref.familiar(), self.registry,
+                                              e))
+            for i in extract:
                 self.say({'status': 'Pull complete', 'id': layers[i].short,
                           'progressDetail': {}})
         for desc, diff_id in zip(layers, diff_ids):
@@ -495,6 +512,12 @@ class Puller(object):
                       % ref.familiar()})
         self.dist.publish_image_event('pull', ref.familiar(), image_id)
         return image_id
+
+    def _forget_downloads(self, lease):
+        self.dist.metadata.done(self.downloaded)
+        for digest in self.downloaded:
+            lease.drop(digest)
+            self.content.delete(digest)
 
     def _download_all(self, layers, todo, plan, diff_ids, lease):
         if not todo:

@@ -10,11 +10,17 @@ error); JSON answers are read with a size limit.
 """
 
 import json
+import re
 import time
 import urllib.parse
 
 from oslo_log import log as logging
 import requests
+import urllib3
+
+# Skipping TLS verification is configured (insecure registries, as with
+# Docker), not an accident to warn about on every request.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 from engine import errors
 from engine.registry import auth as auth_mod
@@ -85,7 +91,7 @@ class Client(object):
     """One registry, one user, one operation."""
 
     def __init__(self, settings, tls, host, credentials=None, session=None,
-                 sleep=time.sleep):
+                 sleep=time.sleep, known_endpoints=None):
         self.settings = settings
         self.tls = tls
         self.host = host
@@ -100,6 +106,10 @@ class Client(object):
         self.endpoint = None
         self.authorizer = None
         self.bytes_sent = 0
+        # host -> the endpoint that answered last time (shared by clients):
+        # probing HTTPS first on a plain HTTP registry costs a round trip.
+        self.known_endpoints = known_endpoints if known_endpoints is not None \
+            else {}
 
     # -- plumbing --------------------------------------------------------
 
@@ -184,10 +194,21 @@ class Client(object):
         if self.endpoint is not None:
             return
         failures = []
-        for ep in self.tls.endpoints(self.host):
+        eps = self.tls.endpoints(self.host)
+        known = self.known_endpoints.get(self.host)
+        if known in eps:
+            eps.remove(known)
+            eps.insert(0, known)
+        for ep in eps:
             url = '%s://%s/v2/' % (ep.scheme, ep.host)
             try:
                 resp = self._send('GET', url, endpoint=ep)
+            except requests.exceptions.SSLError as e:
+                failures.append('%s: %s%s' % (url, _short(e), (
+                    ' (trust its CA with %s/%s/ca.crt)'
+                    % (self.tls.certs_dir, self.host)) if 'VERIFY' in str(e)
+                    else ''))
+                continue
             except (requests.ConnectionError, requests.Timeout) as e:
                 failures.append('%s: %s' % (url, _short(e)))
                 continue
@@ -207,6 +228,7 @@ class Client(object):
                 self.endpoint = None
                 continue
             resp.close()
+            self.known_endpoints[self.host] = ep
             return
         raise errors.RegistryError(
             'registry %s is not reachable: %s'
@@ -250,6 +272,10 @@ class Client(object):
         resp.close()
         msg = '%s: %s' % (what, detail) if detail else \
             '%s: registry %s answered %d' % (what, self.host, status)
+        if status == 404:
+            # Docker's words: "manifest for REF not found: manifest unknown: ..."
+            msg = '%s not found: %s' % (what, detail or 'registry %s answered '
+                                        '404' % self.host)
         if status == 401:
             return errors.Unauthorized(msg)
         if status == 403:
@@ -313,7 +339,13 @@ def _strip_query(url):
 
 def _short(exc):
     text = str(exc)
-    # urllib3 nests reasons; the innermost says most in fewest words.
+    # urllib3 nests reasons in reprs; the innermost says most in fewest words.
+    for rx in (r'\[SSL[^\]]*\][^(\'"]*', r'\[Errno -?\d+\][^\'"()]*',
+               r'Read timed out[^\'"()]*', r'Connection aborted[^\'"()]*',
+               r'IncompleteRead\([^)]*\)'):
+        m = re.search(rx, text)
+        if m:
+            return m.group(0).strip(' .,')
     if 'Caused by' in text:
         text = text.split('Caused by', 1)[1].strip(" ('\")")
     return text[:300]
