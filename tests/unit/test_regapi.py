@@ -450,9 +450,12 @@ class PullRouteTest(RouteTestBase):
         self.assertEqual('docker.io/library/busybox:latest', self.dist.calls[0][1])
 
     def test_malformed_header_is_400(self):
-        status, _, data = self.api('POST', '/images/create?fromImage=busybox&tag=latest',
-                                   headers={'X-Registry-Auth': '%%%'})
+        status, hdrs, data = self.api('POST', '/images/create?fromImage=busybox&tag=latest',
+                                      headers={'X-Registry-Auth': '%%%'})
         self.assertEqual(400, status)
+        # The engine closes after an error and says so: keep-alive clients
+        # (docker-py) must not reuse the connection.
+        self.assertEqual('close', hdrs['connection'])
         self.assertTrue(json.loads(data)['message'].startswith(
             'invalid X-Registry-Auth header'))
         self.assertEqual([], self.dist.calls)
