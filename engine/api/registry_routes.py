@@ -393,16 +393,6 @@ class ProgressStream:
             self.client_gone = True
             self._handler.close_connection = True
 
-    def begin(self):
-        with self._lock:
-            if self.client_gone:
-                return
-            try:
-                self.stream.begin()
-            except OSError:
-                self.client_gone = True
-                self._handler.close_connection = True
-
     def fail(self, exc):
         """Report an error: in the stream once it started, else re-raise
         it so the HTTP layer answers with its status."""
