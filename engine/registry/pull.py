@@ -22,10 +22,12 @@ import time
 
 from oslo_log import log as logging
 import requests
+import urllib3
 
 from engine import errors
 from engine import images as images_mod
 from engine import reference
+from engine.registry import transport
 
 LOG = logging.getLogger(__name__)
 
@@ -152,7 +154,10 @@ class BlobReader(object):
     declared size, reports progress, stops when the pull is cancelled."""
 
     def __init__(self, resp, desc, registry, on_progress=None, cancel=None):
-        self.it = resp.iter_content(CHUNK)
+        # The bytes as sent: a Content-Encoding must not be undone before
+        # the digest is checked (the digest is of the blob, not of a
+        # transfer encoding; we ask for none anyway).
+        self.it = resp.raw.stream(CHUNK, decode_content=False)
         self.desc = desc
         self.registry = registry
         self.n = 0
@@ -174,8 +179,9 @@ class BlobReader(object):
                                           self.n, self.desc.size))
             return b''
         except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as e:
-            raise _Transient(str(e)[:300])
+                requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.HTTPError, OSError) as e:
+            raise _Transient(transport._short(e))
         self.n += len(chunk)
         if self.n > self.desc.size:
             raise errors.RegistryError(
@@ -311,6 +317,13 @@ class Puller(object):
                 raise errors.RegistryError(
                     'layer %s is zstd-compressed, which needs the zstd '
                     'program; it is not installed' % l.digest)
+        limit = self.images.max_layer_size
+        for l in layers:
+            if limit and l.size > limit:
+                raise errors.RegistryError(
+                    'layer %s of %s is %d bytes, more than the limit of %d '
+                    'bytes%s' % (l.digest, self.ref.familiar(), l.size, limit,
+                                 images_mod.HINT_LAYER))
         return config, layers
 
     # -- blobs ----------------------------------------------------------------
@@ -319,7 +332,8 @@ class Puller(object):
         try:
             return self.client.request(
                 'GET', '/v2/%s/blobs/%s' % (self.name, desc.digest),
-                self.scope, stream=True, what='blob %s' % desc.digest)
+                self.scope, stream=True, what='blob %s' % desc.digest,
+                headers={'Accept-Encoding': 'identity'})
         except errors.NotFound as e:
             raise errors.RegistryError(
                 'the manifest of %s references blob %s, which the registry '

@@ -11,6 +11,7 @@ error); JSON answers are read with a size limit.
 
 import json
 import re
+import threading
 import time
 import urllib.parse
 
@@ -40,7 +41,7 @@ class Settings(object):
         'connect_timeout': 15.0, 'read_timeout': 120.0, 'retries': 3,
         'retry_backoff': 0.5, 'max_redirects': 10,
         'max_manifest_size': 4 << 20, 'upload_chunk_size': 32 << 20,
-        'max_concurrent_downloads': 3,
+        'max_concurrent_downloads': 3, 'max_concurrent_uploads': 5,
     }
 
     def __init__(self, conf=None, **overrides):
@@ -106,6 +107,7 @@ class Client(object):
         self.endpoint = None
         self.authorizer = None
         self.bytes_sent = 0
+        self._count_lock = threading.Lock()
         # host -> the endpoint that answered last time (shared by clients):
         # probing HTTPS first on a plain HTTP registry costs a round trip.
         self.known_endpoints = known_endpoints if known_endpoints is not None \
@@ -133,7 +135,8 @@ class Client(object):
         data = kw.get('data')
         if isinstance(data, (bytes, bytearray)):
             # Every attempt counts: these are the bytes that travelled.
-            self.bytes_sent += len(data)
+            with self._count_lock:
+                self.bytes_sent += len(data)
         try:
             return self.session.request(method, url, **kw)
         except requests.TooManyRedirects:
@@ -175,6 +178,12 @@ class Client(object):
                 raise errors.RegistryError(
                     'registry %s: %s %s failed: %s'
                     % (self.host, method, _strip_query(url), _short(e)))
+            except requests.RequestException as e:
+                # Bad redirect targets (another scheme, a malformed URL).
+                raise errors.RegistryError(
+                    'registry %s: %s %s failed: %s: %s'
+                    % (self.host, method, _strip_query(url),
+                       type(e).__name__, _short(e)))
             kw['headers'] = headers
             if resp.status_code in RETRY_STATUS and attempt + 1 < attempts:
                 LOG.info('Registry %s: %s %s answered %d; retrying',

@@ -314,6 +314,9 @@ def tls_registry(tmp_path):
         proc.wait(10)
 
 
+# The engine silences this warning at import; pytest resets warning filters.
+@pytest.mark.filterwarnings(
+    'ignore::urllib3.exceptions.InsecureRequestWarning')
 def test_tls_ca_and_client_certificate_from_certs_dir(tls_registry, tmp_path,
                                                       engine_factory):
     host, pki = tls_registry
@@ -353,3 +356,200 @@ def test_tls_ca_and_client_certificate_from_certs_dir(tls_registry, tmp_path,
                                 'insecure_registries = %s\n' % (certs, host))
     with InProcess(third) as ip:
         ip.dist.pull('%s/secure/bb:x' % host)
+
+
+def _docker2010(dk, args):
+    res = conftest.run_docker(args, dk.url, cli=conftest.DOCKER_CLI_2010,
+                              timeout=180)
+    assert res.returncode == 0, (args, res.stderr)
+    return res
+
+
+@pytest.mark.slow
+def test_docker_2010_interop_both_ways(plain_registry, engine_factory,
+                                       dockerd, docker_config_dir):
+    """Docker 20.10 pushes, the engine pulls and runs; the engine pushes a
+    commit on top, Docker pulls it (only its new layer) and runs it."""
+    reg = plain_registry
+    ref = '%s/interop/from-docker:1' % reg
+    _docker2010(dockerd, ['tag', 'busybox:latest', ref])
+    _docker2010(dockerd, ['push', ref])
+    docker_id = _docker2010(dockerd, ['image', 'inspect', '-f', '{{.Id}}',
+                                      ref]).stdout.strip()
+    eng = engine_factory.make()
+    with InProcess(eng) as ip:
+        assert ip.dist.pull(ref) == docker_id
+    eng.start()
+    docker(eng, ['run', '--name', 'interop', ref, 'sh', '-c',
+                 'echo from-engine > /engine.txt'], docker_config_dir)
+    back = '%s/interop/from-engine:1' % reg
+    docker(eng, ['commit', 'interop', back], docker_config_dir)
+    eng.stop()
+    with InProcess(eng) as ip:
+        msgs = []
+        ip.dist.push(back, progress=msgs.append)
+        # Docker's layer came from the registry: mounted, not uploaded.
+        assert 'Mounted from interop/from-docker' in [m['status']
+                                                      for m in msgs]
+        engine_id = ip.engine.images.resolve(back).id
+    res = _docker2010(dockerd, ['pull', back])
+    assert res.stdout.count('Already exists') == 1, res.stdout
+    assert _docker2010(dockerd, ['image', 'inspect', '-f', '{{.Id}}',
+                                 back]).stdout.strip() == engine_id
+    out = _docker2010(dockerd, ['run', '--rm', '--network', 'none', back,
+                                'cat', '/engine.txt']).stdout
+    assert out == 'from-engine\n'
+    _docker2010(dockerd, ['rmi', back, ref])
+
+
+class TokenIssuer(object):
+    """A token server for docker-registry's token auth: RS256 JWTs signed
+    (with openssl) by a key whose self-signed certificate the registry
+    trusts; alice/secret-pw gets what she asks, anonymous only pull."""
+
+    USERS = {'alice': 'secret-pw'}
+
+    def __init__(self, base, service):
+        import http.server
+        import threading
+        self.base = base
+        self.service = service
+        self.key = os.path.join(base, 'token.key')
+        self.cert = os.path.join(base, 'token.crt')
+        _openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout',
+                 self.key, '-out', self.cert, '-days', '2', '-subj',
+                 '/CN=token issuer')
+        der = subprocess.run(['openssl', 'x509', '-in', self.cert, '-outform',
+                              'DER'], capture_output=True, check=True).stdout
+        import base64
+        self.x5c = base64.b64encode(der).decode()
+        self.requests = []
+        issuer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                issuer.handle(self)
+
+        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
+                                                      Handler)
+        self.realm = 'http://127.0.0.1:%d/token' % self.server.server_port
+        threading.Thread(target=self.server.serve_forever,
+                         daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+    @staticmethod
+    def _b64(data):
+        import base64
+        return base64.urlsafe_b64encode(data).rstrip(b'=').decode()
+
+    def sign(self, claims):
+        header = {'typ': 'JWT', 'alg': 'RS256', 'x5c': [self.x5c]}
+        signing_input = '%s.%s' % (self._b64(json.dumps(header).encode()),
+                                   self._b64(json.dumps(claims).encode()))
+        sig = subprocess.run(['openssl', 'dgst', '-sha256', '-sign',
+                              self.key], input=signing_input.encode(),
+                             capture_output=True, check=True).stdout
+        return signing_input + '.' + self._b64(sig)
+
+    def handle(self, h):
+        import base64
+        import urllib.parse
+        query = urllib.parse.parse_qs(urllib.parse.urlsplit(h.path).query)
+        user = None
+        auth = h.headers.get('Authorization', '')
+        if auth.startswith('Basic '):
+            u, _, p = base64.b64decode(auth[6:]).decode().partition(':')
+            if self.USERS.get(u) != p:
+                h.send_response(401)
+                h.send_header('Content-Length', '0')
+                h.end_headers()
+                return
+            user = u
+        access = []
+        for scope in query.get('scope', []):
+            kind, name, actions = scope.split(':', 2)
+            granted = actions.split(',') if user else \
+                [a for a in actions.split(',') if a == 'pull']
+            access.append({'type': kind, 'name': name, 'actions': granted})
+        self.requests.append((user, query.get('scope', [])))
+        now = int(time.time())
+        token = self.sign({'iss': 'test-issuer', 'sub': user or '',
+                           'aud': self.service, 'exp': now + 300,
+                           'nbf': now - 10, 'iat': now,
+                           'jti': os.urandom(8).hex(), 'access': access})
+        body = json.dumps({'token': token, 'expires_in': 300}).encode()
+        h.send_response(200)
+        h.send_header('Content-Type', 'application/json')
+        h.send_header('Content-Length', str(len(body)))
+        h.end_headers()
+        h.wfile.write(body)
+
+
+@pytest.fixture
+def token_registry(tmp_path):
+    """docker-registry with token auth on 127.0.0.1, and its issuer."""
+    if not os.path.exists(REGISTRY):
+        pytest.skip('docker-registry is not installed')
+    issuer = TokenIssuer(str(tmp_path), 'test-registry')
+    port = _free_port()
+    config = tmp_path / 'registry.yml'
+    config.write_text(
+        'version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n'
+        '    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%d\nauth:\n'
+        '  token:\n    realm: %s\n    service: test-registry\n'
+        '    issuer: test-issuer\n    rootcertbundle: %s\n'
+        % (tmp_path / 'storage', port, issuer.realm, issuer.cert))
+    proc = subprocess.Popen([REGISTRY, 'serve', str(config)],
+                            stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    host = '127.0.0.1:%d' % port
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                if requests.get('http://%s/v2/' % host,
+                                timeout=1).status_code == 401:
+                    break
+            except requests.ConnectionError:
+                pass
+            if time.time() > deadline or proc.poll() is not None:
+                raise RuntimeError('docker-registry did not start')
+            time.sleep(0.1)
+        yield host, issuer
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        issuer.close()
+
+
+def test_token_auth_push_pull_login_search(token_registry, engine_factory):
+    host, issuer = token_registry
+    alice = {'username': 'alice', 'password': 'secret-pw'}
+    eng = engine_factory.make()
+    with InProcess(eng) as ip:
+        with open(engine_factory.busybox_archive, 'rb') as f:
+            ip.engine.images.load(f)
+        ip.engine.images.tag('busybox:latest', '%s/tok/bb' % host, 'v1')
+        ref = '%s/tok/bb:v1' % host
+        # Anonymous: the issuer grants no push.
+        with pytest.raises((errors.Unauthorized, errors.Forbidden)):
+            ip.dist.push(ref)
+        with pytest.raises(errors.Unauthorized) as exc:
+            ip.dist.login(host, {'username': 'alice', 'password': 'wrong'})
+        assert 'wrong' not in str(exc.value)
+        assert ip.dist.login(host, alice)['Status'] == 'Login Succeeded'
+        digest = ip.dist.push(ref, auth=alice)
+        assert ('alice', ['repository:tok/bb:pull,push']) in issuer.requests
+        found = ip.dist.search('%s/bb' % host, auth=alice)
+        assert [r['name'] for r in found] == ['%s/tok/bb' % host]
+    other = engine_factory.make()
+    with InProcess(other) as ip:
+        # Anonymous pull is granted by this issuer.
+        assert ip.dist.pull('%s/tok/bb@%s' % (host, digest))
+        assert (None, ['repository:tok/bb:pull']) in issuer.requests

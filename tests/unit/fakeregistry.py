@@ -37,6 +37,7 @@ class FakeRegistry(object):
         self.lie = {}                     # digest -> bytes to send instead
         self.redirect = set()             # digests served through a redirect
         self.loop = set()                 # digests redirected forever
+        self.redirect_to = None           # where redirects go (default ours)
         self.page = 2                     # default page size (tags, catalog)
         self.lock = threading.Lock()
         self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
@@ -208,7 +209,8 @@ class FakeRegistry(object):
                         'Location': '/v2/%s/blobs/%s' % (repo, rest)})
                 if rest in reg.redirect and self.command == 'GET':
                     return self.send(307, headers={
-                        'Location': 'http://%s/storage/%s' % (reg.host, rest)})
+                        'Location': reg.redirect_to or
+                        'http://%s/storage/%s' % (reg.host, rest)})
                 return self.serve_blob(rest, False)
 
             def serve_blob(self, digest, _storage):

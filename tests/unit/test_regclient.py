@@ -336,6 +336,15 @@ class TestPull(RegistryTestBase):
             img.publish(self.reg, 'liar', 'latest')
             self.reg.fail[('GET', '/blobs/' + second)] = [500] * 100
             return 'unavailable: boom'
+        if how == 'bad-scheme':
+            img.publish(self.reg, 'liar', 'latest')
+            self.reg.redirect_to = 'ftp://%s/x' % self.reg.host
+            self.reg.redirect.add(second)
+            return 'InvalidSchema'
+        if how == 'too-big':
+            img.publish(self.reg, 'liar', 'latest', sizes={1: 1 << 40})
+            self.store.images.max_layer_size = 1 << 30
+            return 'more than the limit of 1073741824 bytes'
         if how == 'bad-config':
             img.publish(self.reg, 'liar', 'latest')
             self.reg.lie[img.id] = img.config.replace(b'linux', b'LINUX')
@@ -343,7 +352,7 @@ class TestPull(RegistryTestBase):
         raise AssertionError(how)
 
     @ddt.data('digest', 'short', 'long', 'missing', 'huge', 'garbage', 'loop',
-              'truncated', 'always500', 'bad-config')
+              'truncated', 'always500', 'bad-config', 'bad-scheme', 'too-big')
     def test_lying_registry(self, how):
         message = self._lying(how)
         with self.assertRaisesRegex(errors.EngineError, message) as cm:
