@@ -22,6 +22,10 @@ import subprocess
 import pytest
 
 from tests import daemons
+# Registries for tests (docker-registry plain/TLS+basic/token, a lying one).
+from tests.registries import (  # noqa: F401  (fixtures)
+    engine_registry_config, hostile_registry, registry, registry_factory,
+    registry_tls_basic, registry_token)
 
 DOCKER_CLI = daemons.DOCKER_CLI
 DOCKER_CLI_2010 = daemons.DOCKER_CLI_2010

@@ -17,6 +17,7 @@ from engine import logs as logs_mod
 from engine import stdio
 from engine import util
 from engine.api import http
+from engine.api import registry_routes
 from engine.api import router as router_mod
 from engine.api import views
 
@@ -472,10 +473,7 @@ def build(engine):
     @r.route('POST', '/images/create')
     def image_create(request, handler):
         if request.arg('fromImage'):
-            raise NotImplementedByEngine(
-                'pulling %s from a registry is not supported by this engine yet; '
-                'load the image with docker load or docker import'
-                % request.arg('fromImage'))
+            return registry_routes.pull(engine, request, handler)
         src = request.arg('fromSrc')
         if src != '-':
             raise errors.InvalidArgument('fromSrc must be "-" (the request body): '
@@ -487,6 +485,20 @@ def build(engine):
             message=request.arg('message') or '', platform=request.arg('platform') or None)
         stream.write_json({'status': image_id})
         return stream
+
+    # -- registry: pull (above), push, login, search (engine/api/registry_routes.py)
+    @r.route('POST', '/images/{name:.+}/push')
+    def image_push(request, handler):
+        return registry_routes.push(engine, request, handler)
+
+    @r.route('POST', '/auth')
+    def auth(request, handler):
+        return http.json_response(registry_routes.login(engine, request))
+
+    @r.route('GET', '/images/search')
+    def image_search(request, handler):
+        return http.json_response(registry_routes.search(engine, request,
+                                                         parse_filters(request)))
 
     @r.route('POST', '/images/load')
     def image_load(request, handler):
