@@ -196,6 +196,10 @@ registry_opts = [
                default=3,
                min=1,
                help='Layers downloaded at the same time by one pull.'),
+    cfg.IntOpt('max_concurrent_uploads',
+               default=5,
+               min=1,
+               help='Layers uploaded at the same time by one push.'),
 ]
 
 

@@ -55,6 +55,7 @@ class Distribution(object):
         self.last_push_bytes = 0
         self.last_pull_bytes = 0
         self._lock = threading.Lock()
+        self._endpoints = {}
 
     # -- plumbing ------------------------------------------------------------
 
@@ -62,7 +63,8 @@ class Distribution(object):
         session = self.session_factory() if self.session_factory else None
         return transport.Client(self.settings, self.tls,
                                 transport.registry_host(domain),
-                                credentials, session=session)
+                                credentials, session=session,
+                                known_endpoints=self._endpoints)
 
     def kept_blobs(self, used_diff_ids):
         """Blobs the image GC must keep (the ImageStore hook)."""

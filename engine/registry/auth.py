@@ -9,15 +9,19 @@ headers: never in logs, events or error messages.
 """
 
 import base64
+import json
 import re
 import threading
 import time
 
 from oslo_log import log as logging
+import requests
 
 from engine import errors
 
 LOG = logging.getLogger(__name__)
+
+MAX_TOKEN_RESPONSE = 1 << 20
 
 _PARAM_RE = re.compile(r'\s*([A-Za-z0-9_.-]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^,\s]*)\s*,?')
 
@@ -137,6 +141,23 @@ class Authorizer(object):
             return {'Authorization': 'Bearer ' + self.creds.registrytoken}
         return {'Authorization': 'Bearer ' + self.token(scope)}
 
+    def _read(self, resp):
+        buf = bytearray()
+        try:
+            for chunk in resp.iter_content(65536):
+                buf += chunk
+                if len(buf) > MAX_TOKEN_RESPONSE:
+                    raise errors.RegistryError(
+                        'registry %s: the token server sent more than %d '
+                        'bytes' % (self.registry, MAX_TOKEN_RESPONSE))
+        except requests.RequestException as e:
+            raise errors.RegistryError('registry %s: reading the token '
+                                       'failed: %s' % (self.registry,
+                                                       type(e).__name__))
+        finally:
+            resp.close()
+        return bytes(buf)
+
     def token(self, scope):
         now = time.monotonic()
         with self._lock:
@@ -164,7 +185,7 @@ class Authorizer(object):
                     'client_id': 'novadocker', 'service': service}
             if scopes:
                 data['scope'] = ' '.join(scopes)
-            resp = self.fetch('POST', realm, data=data)
+            resp = self.fetch('POST', realm, data=data, stream=True)
         else:
             query = [('service', service)] if service else []
             query += [('scope', s) for s in scopes]
@@ -173,18 +194,20 @@ class Authorizer(object):
                 query.append(('account', self.creds.username))
                 headers['Authorization'] = _basic(self.creds.username,
                                                   self.creds.password)
-            resp = self.fetch('GET', realm, params=query, headers=headers)
+            resp = self.fetch('GET', realm, params=query, headers=headers,
+                              stream=True)
+        raw = self._read(resp)
         if resp.status_code in (401, 403):
             raise errors.Unauthorized(
                 'unauthorized: authentication required by the token server '
-                'of %s (%s)' % (self.registry, _token_error(resp)))
+                'of %s (%s)' % (self.registry, _token_error(resp, raw)))
         if resp.status_code != 200:
             raise errors.RegistryError(
                 'registry %s: the token server answered %d (%s)'
-                % (self.registry, resp.status_code, _token_error(resp)))
+                % (self.registry, resp.status_code, _token_error(resp, raw)))
         try:
-            body = resp.json()
-        except ValueError:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
             body = None
         if not isinstance(body, dict):
             raise errors.RegistryError('registry %s: the token server sent '
@@ -199,11 +222,11 @@ class Authorizer(object):
         return token, expires
 
 
-def _token_error(resp):
+def _token_error(resp, raw):
     """A short, credential-free description of a token server's refusal."""
     try:
-        body = resp.json()
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
         return 'HTTP %d' % resp.status_code
     if isinstance(body, dict):
         errs = body.get('errors')

@@ -22,10 +22,12 @@ import time
 
 from oslo_log import log as logging
 import requests
+import urllib3
 
 from engine import errors
 from engine import images as images_mod
 from engine import reference
+from engine.registry import transport
 
 LOG = logging.getLogger(__name__)
 
@@ -152,7 +154,10 @@ class BlobReader(object):
     declared size, reports progress, stops when the pull is cancelled."""
 
     def __init__(self, resp, desc, registry, on_progress=None, cancel=None):
-        self.it = resp.iter_content(CHUNK)
+        # The bytes as sent: a Content-Encoding must not be undone before
+        # the digest is checked (the digest is of the blob, not of a
+        # transfer encoding; we ask for none anyway).
+        self.it = resp.raw.stream(CHUNK, decode_content=False)
         self.desc = desc
         self.registry = registry
         self.n = 0
@@ -174,8 +179,9 @@ class BlobReader(object):
                                           self.n, self.desc.size))
             return b''
         except (requests.ConnectionError, requests.Timeout,
-                requests.exceptions.ChunkedEncodingError) as e:
-            raise _Transient(str(e)[:300])
+                requests.exceptions.ChunkedEncodingError,
+                urllib3.exceptions.HTTPError, OSError) as e:
+            raise _Transient(transport._short(e))
         self.n += len(chunk)
         if self.n > self.desc.size:
             raise errors.RegistryError(
@@ -311,6 +317,13 @@ class Puller(object):
                 raise errors.RegistryError(
                     'layer %s is zstd-compressed, which needs the zstd '
                     'program; it is not installed' % l.digest)
+        limit = self.images.max_layer_size
+        for l in layers:
+            if limit and l.size > limit:
+                raise errors.RegistryError(
+                    'layer %s of %s is %d bytes, more than the limit of %d '
+                    'bytes%s' % (l.digest, self.ref.familiar(), l.size, limit,
+                                 images_mod.HINT_LAYER))
         return config, layers
 
     # -- blobs ----------------------------------------------------------------
@@ -319,7 +332,8 @@ class Puller(object):
         try:
             return self.client.request(
                 'GET', '/v2/%s/blobs/%s' % (self.name, desc.digest),
-                self.scope, stream=True, what='blob %s' % desc.digest)
+                self.scope, stream=True, what='blob %s' % desc.digest,
+                headers={'Accept-Encoding': 'identity'})
         except errors.NotFound as e:
             raise errors.RegistryError(
                 'the manifest of %s references blob %s, which the registry '
@@ -358,8 +372,9 @@ class Puller(object):
             if self.cancel.is_set():
                 raise _Cancelled()
             resp = self._blob_response(desc)
-            reader = BlobReader(resp, desc, self.registry, on_progress,
-                                self.cancel)
+            # Downloads already running finish even when another failed:
+            # what they complete is reused by the next pull.
+            reader = BlobReader(resp, desc, self.registry, on_progress)
             try:
                 got = self.content.ingest(reader, desc.digest, lease=lease,
                                           guard=guard)
@@ -433,6 +448,8 @@ class Puller(object):
             config = images_mod._parse_config(config_bytes)
         except errors.InvalidArgument as e:
             raise errors.RegistryError('%s: %s' % (ref.familiar(), e))
+        if self.platform and len(kept) == 1:
+            self._check_platform(config)
         diff_ids = config['rootfs']['diff_ids']
         if len(diff_ids) != len(layers):
             raise errors.RegistryError(
@@ -455,31 +472,47 @@ class Puller(object):
         with self.images.lease() as lease:
             plan = [None] * len(layers)
             todo = []
+            extract = []
             for i, desc in enumerate(layers):
                 layer, unpacked = self._local_layer(diff_ids[i], chains[i],
                                                     desc, lease)
-                if layer is not None:
+                if layer is not None and unpacked:
                     plan[i] = layer
                     self.say({'status': 'Already exists', 'id': desc.short,
                               'progressDetail': {}})
+                    continue
+                extract.append(i)
+                self.say({'status': 'Pulling fs layer', 'id': desc.short,
+                          'progressDetail': {}})
+                if layer is not None:
+                    # Downloaded by an earlier pull that did not finish.
+                    plan[i] = layer
+                    self.say({'status': 'Download complete', 'id': desc.short,
+                              'progressDetail': {}})
                 else:
                     todo.append(i)
-                    self.say({'status': 'Pulling fs layer', 'id': desc.short,
-                              'progressDetail': {}})
             for i in todo[self.dist.settings.max_concurrent_downloads:]:
                 self.say({'status': 'Waiting', 'id': layers[i].short,
                           'progressDetail': {}})
             self._download_all(layers, todo, plan, diff_ids, lease)
             for digest, data in kept:
                 self.content.write(data, digest, lease=lease)
-            for i in todo:
+            for i in extract:
                 self.say({'status': 'Extracting', 'id': layers[i].short,
                           'progressDetail': {}})
-            image_id, _moved = self.images.create_image(
-                config_bytes, plan, repo_tags=tags,
-                repo_digests=[str(digest_ref)],
-                manifests=[d for d, _ in kept], lease=lease)
-            for i in todo:
+            try:
+                image_id, _moved = self.images.create_image(
+                    config_bytes, plan, repo_tags=tags,
+                    repo_digests=[str(digest_ref)],
+                    manifests=[d for d, _ in kept], lease=lease)
+            except (errors.ContentError, errors.InvalidArgument) as e:
+                # The blobs matched their digests but not the image (diff
+                # IDs, hostile tars): nothing from this pull is kept.
+                self._forget_downloads(lease)
+                raise errors.RegistryError('%s from %s: %s'
+                                           % (ref.familiar(), self.registry,
+                                              e))
+            for i in extract:
                 self.say({'status': 'Pull complete', 'id': layers[i].short,
                           'progressDetail': {}})
         for desc, diff_id in zip(layers, diff_ids):
@@ -495,6 +528,25 @@ class Puller(object):
                       % ref.familiar()})
         self.dist.publish_image_event('pull', ref.familiar(), image_id)
         return image_id
+
+    def _check_platform(self, config):
+        """A single-platform image asked for by platform must be that one
+        (Docker 20.10 refuses the mismatch the same way)."""
+        want = images_mod._parse_platform(self.platform)
+        have = (config.get('os') or 'linux', config.get('architecture') or '',
+                config.get('variant') or '')
+        if want[:2] != have[:2] or (want[2] and want[2] != have[2]):
+            raise errors.NotFound(
+                'image with reference %s was found but does not match the '
+                'specified platform: wanted %s, actual: %s'
+                % (self.ref.familiar(), '/'.join(x for x in want if x),
+                   '/'.join(x for x in have if x)))
+
+    def _forget_downloads(self, lease):
+        self.dist.metadata.done(self.downloaded)
+        for digest in self.downloaded:
+            lease.drop(digest)
+            self.content.delete(digest)
 
     def _download_all(self, layers, todo, plan, diff_ids, lease):
         if not todo:

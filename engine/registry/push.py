@@ -12,8 +12,10 @@ one PUT, big ones in PATCH chunks.  Only then is the manifest (Docker
 schema 2, as Docker 20.10 pushes) PUT.
 """
 
+import concurrent.futures
 import hashlib
 import json
+import threading
 import urllib.parse
 import zlib
 
@@ -74,15 +76,21 @@ class Pusher(object):
         self.scope = 'repository:%s:pull,push' % ref.path
         self.registry = self.client.host
         self.repo = '%s/%s' % (ref.domain, ref.path)
-        self.bytes_uploaded = 0
+        self._say_lock = threading.Lock()
+
+    @property
+    def bytes_uploaded(self):
+        """Bytes of blobs and manifests sent, every attempt counted."""
+        return self.client.bytes_sent
 
     def say(self, msg):
         if self._progress is None:
             return
-        try:
-            self._progress(msg)
-        except Exception:
-            LOG.debug('progress callback failed', exc_info=True)
+        with self._say_lock:
+            try:
+                self._progress(msg)
+            except Exception:
+                LOG.debug('progress callback failed', exc_info=True)
 
     # -- blobs ------------------------------------------------------------------
 
@@ -156,7 +164,6 @@ class Pusher(object):
             location = urllib.parse.urljoin(resp.url, location)
         chunk = self.dist.settings.upload_chunk_size
         size = desc.size
-        sent_before = self.client.bytes_sent
 
         def progress(n):
             if short:
@@ -212,7 +219,6 @@ class Pusher(object):
             raise errors.RegistryError(
                 'registry %s stored blob %s as %s' % (self.registry,
                                                       desc.digest, said))
-        self.bytes_uploaded += self.client.bytes_sent - sent_before
 
     def push_layer(self, layer, lease):
         diff_id = layer['diff_id']
@@ -258,12 +264,10 @@ class Pusher(object):
         for l in layers:
             self.say({'status': 'Preparing', 'id': l['diff_id'][7:19],
                       'progressDetail': {}})
-        descs = []
         with self.images.lease() as lease:
             for l in layers:
                 lease.add(l['digest'])
-            for l in layers:
-                descs.append(self.push_layer(l, lease))
+            descs = self._push_layers(layers, lease)
             config = self.content.read(img.id, images_mod.MAX_CONFIG_SIZE)
             cdesc = pull_mod.Descriptor(pull_mod.MT_DOCKER_CONFIG, img.id,
                                         len(config))
@@ -294,16 +298,34 @@ class Pusher(object):
         self.dist.publish_image_event('push', ref.familiar(), img.id)
         return digest
 
+    def _push_layers(self, layers, lease):
+        """Push layers concurrently (as Docker, a few at a time); the
+        descriptors come back in the image's order."""
+        workers = max(1, min(len(layers),
+                             self.dist.settings.max_concurrent_uploads))
+        for l in layers[workers:]:
+            self.say({'status': 'Waiting', 'id': l['diff_id'][7:19],
+                      'progressDetail': {}})
+        if workers == 1:
+            return [self.push_layer(l, lease) for l in layers]
+        with concurrent.futures.ThreadPoolExecutor(
+                max_workers=workers, thread_name_prefix='push') as pool:
+            futures = [pool.submit(self.push_layer, l, lease) for l in layers]
+            try:
+                return [f.result() for f in futures]
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+
     def put_manifest(self, body):
         digest = 'sha256:' + hashlib.sha256(body).hexdigest()
-        before = self.client.bytes_sent
         resp = self.client.request(
             'PUT', '/v2/%s/manifests/%s' % (self.name, self.ref.tag),
             self.scope, ok=(201, 200), data=body,
             headers={'Content-Type': pull_mod.MT_DOCKER_MANIFEST},
             what='pushing the manifest of %s' % self.ref.familiar())
         resp.close()
-        self.bytes_uploaded += self.client.bytes_sent - before
         said = resp.headers.get('Docker-Content-Digest')
         if said and said != digest:
             raise errors.RegistryError('registry %s stored the manifest as %s, '

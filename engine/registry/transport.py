@@ -10,11 +10,18 @@ error); JSON answers are read with a size limit.
 """
 
 import json
+import re
+import threading
 import time
 import urllib.parse
 
 from oslo_log import log as logging
 import requests
+import urllib3
+
+# Skipping TLS verification is configured (insecure registries, as with
+# Docker), not an accident to warn about on every request.
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
 
 from engine import errors
 from engine.registry import auth as auth_mod
@@ -34,7 +41,7 @@ class Settings(object):
         'connect_timeout': 15.0, 'read_timeout': 120.0, 'retries': 3,
         'retry_backoff': 0.5, 'max_redirects': 10,
         'max_manifest_size': 4 << 20, 'upload_chunk_size': 32 << 20,
-        'max_concurrent_downloads': 3,
+        'max_concurrent_downloads': 3, 'max_concurrent_uploads': 5,
     }
 
     def __init__(self, conf=None, **overrides):
@@ -85,7 +92,7 @@ class Client(object):
     """One registry, one user, one operation."""
 
     def __init__(self, settings, tls, host, credentials=None, session=None,
-                 sleep=time.sleep):
+                 sleep=time.sleep, known_endpoints=None):
         self.settings = settings
         self.tls = tls
         self.host = host
@@ -100,6 +107,11 @@ class Client(object):
         self.endpoint = None
         self.authorizer = None
         self.bytes_sent = 0
+        self._count_lock = threading.Lock()
+        # host -> the endpoint that answered last time (shared by clients):
+        # probing HTTPS first on a plain HTTP registry costs a round trip.
+        self.known_endpoints = known_endpoints if known_endpoints is not None \
+            else {}
 
     # -- plumbing --------------------------------------------------------
 
@@ -123,7 +135,8 @@ class Client(object):
         data = kw.get('data')
         if isinstance(data, (bytes, bytearray)):
             # Every attempt counts: these are the bytes that travelled.
-            self.bytes_sent += len(data)
+            with self._count_lock:
+                self.bytes_sent += len(data)
         try:
             return self.session.request(method, url, **kw)
         except requests.TooManyRedirects:
@@ -165,6 +178,12 @@ class Client(object):
                 raise errors.RegistryError(
                     'registry %s: %s %s failed: %s'
                     % (self.host, method, _strip_query(url), _short(e)))
+            except requests.RequestException as e:
+                # Bad redirect targets (another scheme, a malformed URL).
+                raise errors.RegistryError(
+                    'registry %s: %s %s failed: %s: %s'
+                    % (self.host, method, _strip_query(url),
+                       type(e).__name__, _short(e)))
             kw['headers'] = headers
             if resp.status_code in RETRY_STATUS and attempt + 1 < attempts:
                 LOG.info('Registry %s: %s %s answered %d; retrying',
@@ -184,10 +203,21 @@ class Client(object):
         if self.endpoint is not None:
             return
         failures = []
-        for ep in self.tls.endpoints(self.host):
+        eps = self.tls.endpoints(self.host)
+        known = self.known_endpoints.get(self.host)
+        if known in eps:
+            eps.remove(known)
+            eps.insert(0, known)
+        for ep in eps:
             url = '%s://%s/v2/' % (ep.scheme, ep.host)
             try:
                 resp = self._send('GET', url, endpoint=ep)
+            except requests.exceptions.SSLError as e:
+                failures.append('%s: %s%s' % (url, _short(e), (
+                    ' (trust its CA with %s/%s/ca.crt)'
+                    % (self.tls.certs_dir, self.host)) if 'VERIFY' in str(e)
+                    else ''))
+                continue
             except (requests.ConnectionError, requests.Timeout) as e:
                 failures.append('%s: %s' % (url, _short(e)))
                 continue
@@ -207,6 +237,7 @@ class Client(object):
                 self.endpoint = None
                 continue
             resp.close()
+            self.known_endpoints[self.host] = ep
             return
         raise errors.RegistryError(
             'registry %s is not reachable: %s'
@@ -250,6 +281,10 @@ class Client(object):
         resp.close()
         msg = '%s: %s' % (what, detail) if detail else \
             '%s: registry %s answered %d' % (what, self.host, status)
+        if status == 404:
+            # Docker's words: "manifest for REF not found: manifest unknown: ..."
+            msg = '%s not found: %s' % (what, detail or 'registry %s answered '
+                                        '404' % self.host)
         if status == 401:
             return errors.Unauthorized(msg)
         if status == 403:
@@ -313,7 +348,13 @@ def _strip_query(url):
 
 def _short(exc):
     text = str(exc)
-    # urllib3 nests reasons; the innermost says most in fewest words.
+    # urllib3 nests reasons in reprs; the innermost says most in fewest words.
+    for rx in (r'\[SSL[^\]]*\][^(\'"]*', r'\[Errno -?\d+\][^\'"()]*',
+               r'Read timed out[^\'"()]*', r'Connection aborted[^\'"()]*',
+               r'IncompleteRead\([^)]*\)'):
+        m = re.search(rx, text)
+        if m:
+            return m.group(0).strip(' .,')
     if 'Caused by' in text:
         text = text.split('Caused by', 1)[1].strip(" ('\")")
     return text[:300]
