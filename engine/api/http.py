@@ -407,8 +407,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if status == 304:
                 self._send(empty(304))
             else:
+                # Say so: a keep-alive client (requests, docker-py) would
+                # otherwise send its next request into a closing socket.
+                response = json_response({'message': message}, status)
+                response.headers['Connection'] = 'close'
                 self.close_connection = True
-                self._send(json_response({'message': message}, status))
+                self._send(response)
         except OSError:
             self.close_connection = True
 

@@ -38,7 +38,6 @@ import time
 from oslo_log import log as logging
 
 from engine import errors
-from engine import events as events_mod
 from engine import reference
 from engine.api import http
 
@@ -394,16 +393,6 @@ class ProgressStream:
             self.client_gone = True
             self._handler.close_connection = True
 
-    def begin(self):
-        with self._lock:
-            if self.client_gone:
-                return
-            try:
-                self.stream.begin()
-            except OSError:
-                self.client_gone = True
-                self._handler.close_connection = True
-
     def fail(self, exc):
         """Report an error: in the stream once it started, else re-raise
         it so the HTTP layer answers with its status."""
@@ -506,6 +495,13 @@ def push(engine, request, handler):
             if status in said:
                 return
             said.add(status)
+        if isinstance(msg, dict) and msg.get('aux') is not None and status:
+            # Docker writes the summary line and its aux as two messages:
+            # the CLI prints the first and hands the second to its aux
+            # callback without printing it.
+            out({k: v for k, v in msg.items() if k not in ('aux', 'progressDetail')})
+            out({'progressDetail': {}, 'aux': msg['aux']})
+            return
         out(msg)
     with out.reporting_errors('push of %s' % ref.familiar()):
         for one in refs:

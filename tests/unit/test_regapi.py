@@ -409,16 +409,6 @@ class RouteTestBase(unittest.TestCase):
     def lines(self, data):
         return [json.loads(line) for line in data.splitlines() if line.strip()]
 
-    def events(self, action):
-        out = []
-        for e in self.eng.events.subscribe(since_ns=0, until_ns=time.time_ns(),
-                                           stop=lambda: True):
-            if e is None:
-                break
-            if e['Action'] == action:
-                out.append(e)
-        return out
-
 
 PULL_SCRIPT = [
     {'status': 'Pulling from app', 'id': 'v1'},
@@ -460,9 +450,12 @@ class PullRouteTest(RouteTestBase):
         self.assertEqual('docker.io/library/busybox:latest', self.dist.calls[0][1])
 
     def test_malformed_header_is_400(self):
-        status, _, data = self.api('POST', '/images/create?fromImage=busybox&tag=latest',
-                                   headers={'X-Registry-Auth': '%%%'})
+        status, hdrs, data = self.api('POST', '/images/create?fromImage=busybox&tag=latest',
+                                      headers={'X-Registry-Auth': '%%%'})
         self.assertEqual(400, status)
+        # The engine closes after an error and says so: keep-alive clients
+        # (docker-py) must not reuse the connection.
+        self.assertEqual('close', hdrs['connection'])
         self.assertTrue(json.loads(data)['message'].startswith(
             'invalid X-Registry-Auth header'))
         self.assertEqual([], self.dist.calls)
@@ -571,7 +564,9 @@ class PushRouteTest(RouteTestBase):
         msgs = self.lines(data)
         self.assertEqual('The push refers to repository [127.0.0.1:5000/app]',
                          msgs[0]['status'])
-        self.assertEqual({'Tag': 'v1', 'Digest': DIGEST, 'Size': 527}, msgs[-1]['aux'])
+        self.assertEqual({'progressDetail': {},
+                          'aux': {'Tag': 'v1', 'Digest': DIGEST, 'Size': 527}}, msgs[-1])
+        self.assertEqual({'status': 'v1: digest: %s size: 527' % DIGEST}, msgs[-2])
         self.assertEqual(('push', '127.0.0.1:5000/app:v1'), self.dist.calls[0][:2])
         self.assertEqual(SECRET, self.dist.calls[0][2]['password'])
 
