@@ -67,9 +67,9 @@ CONFIG_V1 = 'application/vnd.docker.container.image.v1+json'
 LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
 
 
-def free_port():
+def free_port(address='127.0.0.1'):
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
 
 
@@ -160,7 +160,8 @@ class TestPKI:
         server_key, server_cert = leaf(
             '127.0.0.1', ExtendedKeyUsageOID.SERVER_AUTH,
             [x509.DNSName('localhost'),
-             x509.IPAddress(ipaddress.ip_address('127.0.0.1'))])
+             x509.IPAddress(ipaddress.ip_address('127.0.0.1'))] +
+            [x509.IPAddress(ipaddress.ip_address(a)) for a in global_addresses()])
         client_key, client_cert = leaf('novadocker test client',
                                        ExtendedKeyUsageOID.CLIENT_AUTH)
 
@@ -202,6 +203,25 @@ class TestPKI:
 
     def ssl_context(self):
         return ssl.create_default_context(cafile=self.ca_path)
+
+
+def global_addresses():
+    """This host's non-loopback IPv4 addresses. A registry on one of them is
+    not insecure by default (127.0.0.0/8 and localhost are, for Docker and
+    for our engine), so TLS verification and client certificates are
+    really exercised there."""
+    try:
+        out = subprocess.run(['ip', '-4', '-o', 'addr', 'show', 'scope',
+                              'global'], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if 'inet' in parts:
+            found.append(parts[parts.index('inet') + 1].split('/')[0])
+    return found
 
 
 def libtrust_key_id(public_key):
@@ -471,7 +491,8 @@ class DockerRegistry:
     """
 
     def __init__(self, base, pki=None, tls=False, auth=None, proxy=False,
-                 username='tester', password=None):
+                 username='tester', password=None, address='127.0.0.1',
+                 client_ca=False):
         self.base = base
         os.makedirs(base, exist_ok=True)
         self.storage = os.path.join(base, 'storage')
@@ -484,7 +505,11 @@ class DockerRegistry:
             self.pki = TestPKI(os.path.join(base, 'pki'))
         self.username = username
         self.password = password or ('pw-' + uuid.uuid4().hex[:12])
-        self.port = free_port()
+        self.address = address
+        # client_ca: the registry demands a client certificate signed by
+        # the test CA (distribution's http.tls.clientcas).
+        self.client_ca = client_ca
+        self.port = free_port(address)
         self.issuer = None
         self.proxy = None
         self.proc = None
@@ -495,12 +520,13 @@ class DockerRegistry:
     # -- addresses clients use (the proxy's when there is one)
     @property
     def host(self):
-        port = self.proxy.port if self.proxy else self.port
-        return '127.0.0.1:%d' % port
+        if self.proxy:
+            return '127.0.0.1:%d' % self.proxy.port
+        return '%s:%d' % (self.address, self.port)
 
     @property
     def direct_host(self):
-        return '127.0.0.1:%d' % self.port
+        return '%s:%d' % (self.address, self.port)
 
     @property
     def scheme(self):
@@ -530,7 +556,7 @@ class DockerRegistry:
             '    uploadpurging:',
             '      enabled: false',
             'http:',
-            '  addr: 127.0.0.1:%d' % self.port,
+            '  addr: %s:%d' % (self.address, self.port),
             '  secret: %s' % uuid.uuid4().hex,
             '  headers:',
             '    X-Content-Type-Options: [nosniff]',
@@ -539,6 +565,9 @@ class DockerRegistry:
             lines += ['  tls:',
                       '    certificate: %s' % json.dumps(self.pki.server_cert_path),
                       '    key: %s' % json.dumps(self.pki.server_key_path)]
+            if self.client_ca:
+                lines += ['    clientcas:',
+                          '      - %s' % json.dumps(self.pki.ca_path)]
         if self.auth == 'basic':
             htpasswd = os.path.join(self.base, 'htpasswd')
             with open(htpasswd, 'w') as f:
@@ -576,7 +605,8 @@ class DockerRegistry:
         if self.certs_dir:
             # The CA under both the direct and the proxied address.
             for host in {self.host, self.direct_host}:
-                self.pki.install_certs_dir(self.certs_dir, host)
+                self.pki.install_certs_dir(self.certs_dir, host,
+                                           client=self.client_ca)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -634,6 +664,9 @@ class DockerRegistry:
             req.add_header('Authorization', 'Bearer ' + self._token(
                 scope or 'registry:catalog:*'))
         ctx = self.pki.ssl_context() if self.tls else None
+        if ctx is not None and self.client_ca:
+            ctx.load_cert_chain(self.pki.client_cert_path,
+                                self.pki.client_key_path)
         try:
             with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
                 return resp.status, dict(resp.headers), resp.read()
@@ -1058,7 +1091,7 @@ class RegistryFactory:
             # takes one): copy the CA next to the others'.
             shared = os.path.join(str(self.tmp.getbasetemp()), 'certs.d-%d' % id(self))
             for host in {reg.host, reg.direct_host}:
-                self.pki.install_certs_dir(shared, host)
+                self.pki.install_certs_dir(shared, host, client=reg.client_ca)
             reg.certs_dir = shared
         return reg
 
