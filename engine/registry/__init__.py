@@ -92,7 +92,14 @@ class Distribution(object):
         ref = parse_reference(reference_text)
         creds = auth_mod.Credentials(auth)
         puller = pull_mod.Puller(self, ref, creds, platform, progress)
-        image_id = puller.run()
+        try:
+            image_id = puller.run()
+        except (errors.Unauthorized, errors.Forbidden) as e:
+            # Docker's answer (a 404, not a 401: on a 401 the docker CLI
+            # would prompt for a login and wait).
+            raise errors.NotFound(
+                "pull access denied for %s, repository does not exist or may "
+                "require 'docker login': %s" % (ref.familiar_name(), e))
         self.last_pull_bytes = puller.bytes_downloaded
         return image_id
 

@@ -449,11 +449,14 @@ class TestBasicAuth(RegistryTestBase):
     def test_basic(self):
         img = RegImage([{'a': b'basic'}])
         img.publish(self.reg, 'priv', 'latest')
-        with self.assertRaises(errors.Unauthorized):
+        with self.assertRaisesRegex(errors.NotFound, "pull access denied for "
+                                    "%s/priv, repository does not exist or "
+                                    "may require 'docker login'"
+                                    % self.reg.host):
             self.store.pull(self.ref('priv'))
         with self.assertLogs('engine', logging.DEBUG) as logs:
             logging.getLogger('engine.registry').debug('start')
-            with self.assertRaises(errors.Unauthorized) as cm:
+            with self.assertRaises(errors.NotFound) as cm:
                 self.store.pull(self.ref('priv'), auth={
                     'username': 'alice', 'password': 'wrong-pw'})
         self.assertNotIn('wrong-pw', str(cm.exception))
@@ -504,8 +507,9 @@ class TestBearerAuth(RegistryTestBase):
         img.publish(self.reg, 'tok', 'latest')
         self.assertEqual(img.id, self.store.pull(self.ref('tok'), auth={
             'identitytoken': 'refresh-ok'}))
-        self.assertRaises(errors.Unauthorized, self.make_store('x').pull,
-                          self.ref('tok'), auth={'identitytoken': 'stale'})
+        self.assertRaisesRegex(errors.NotFound, 'pull access denied',
+                               self.make_store('x').pull, self.ref('tok'),
+                               auth={'identitytoken': 'stale'})
         # A registry token is sent as it is, without any token request.
         asked = len(self.reg.token_requests)
         self.assertEqual(img.id, self.make_store('y').pull(
