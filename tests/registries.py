@@ -271,6 +271,25 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # keep pytest output clean
         pass
 
+    def handle(self):
+        # A client probing HTTPS first (as Docker and our engine do for
+        # insecure registries) sends a TLS ClientHello. Answer it at once,
+        # as Go's HTTP server does; http.server would wait for a newline
+        # that may never come until the client times out.
+        try:
+            first = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first == b'\x16':
+            try:
+                self.connection.sendall(
+                    b'HTTP/1.0 400 Bad Request\r\n\r\n'
+                    b'Client sent an HTTP request to an HTTPS server.\n')
+            except OSError:
+                pass
+            return
+        super().handle()
+
     def send_json(self, status, obj, headers=None):
         body = json.dumps(obj).encode()
         self.send_response(status)
