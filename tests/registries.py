@@ -100,6 +100,8 @@ class TestPKI:
     """A CA, a server certificate for 127.0.0.1/localhost, a client
     certificate and a token-signing key, written as PEM files under ``dir``."""
 
+    __test__ = False  # not a pytest test class, whatever its name
+
     def __init__(self, directory):
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -801,6 +803,8 @@ def _unique_layer(nonce, size):
 class TestImage:
     """busybox (tools/mkimage.py's layer) + one unique layer, schema2."""
 
+    __test__ = False
+
     def __init__(self, extra_bytes=256 * 1024):
         mk = _load_mkimage()
         self.nonce = uuid.uuid4().hex[:12]
@@ -950,7 +954,6 @@ class HostileRegistry:
                 path = urllib.parse.urlsplit(self.path).path
                 n = reg._count(path) if self.command == 'GET' else 0
                 b = reg.behaviour
-                img = reg.image
                 if path in ('/v2', '/v2/'):
                     return self.send_json(200, {}, {
                         'Docker-Distribution-API-Version': 'registry/2.0'})

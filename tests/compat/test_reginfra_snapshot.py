@@ -9,7 +9,6 @@ registry's storage growth counts what it stored.
 """
 
 import json
-import os
 import uuid
 
 import pytest
@@ -84,9 +83,7 @@ def test_snapshot_push_then_pull_on_another_engine(engine_factory, registry,
     assert len(manifest['layers']) == 2
     assert manifest['layers'][0]['digest'] == base_layer['digest']
     new_layer = manifest['layers'][1]
-    manifest_size = len(json.dumps(manifest, indent=3))
     expected = new_layer['size'] + manifest['config']['size'] + push.aux()['Size']
-    assert manifest_size > 0
     # The base layer did not travel again: it was found or mounted. Push
     # progress names layers by diff ID (as Docker), pull by blob digest.
     status, _, config = reg.request(
