@@ -865,6 +865,8 @@ BEHAVIOURS = {
                      'then it is served',
     'reset_then_ok': 'the first GET of the top layer is cut (TCP reset) '
                      'half way, then it is served',
+    'stall': 'the top layer stops half way (sets .stalled) and waits for '
+             '.release before closing the connection',
 }
 
 
@@ -880,6 +882,8 @@ class HostileRegistry:
         self.repo = repo
         self.tag = tag
         self.hits = {}  # path -> count of GETs
+        self.stalled = threading.Event()
+        self.release = threading.Event()
         self.log = []   # (method, path, status)
         self._lock = threading.Lock()
         self.server = _ThreadingServer(('127.0.0.1', 0), self._handler())
@@ -1037,6 +1041,17 @@ class HostileRegistry:
                 if b == 'truncated' and self.command == 'GET':
                     return self._send_bytes(200, body, ctype, extra=extra,
                                             cut_at=len(body) // 2)
+                if b == 'stall' and self.command == 'GET':
+                    self.send_response(200)
+                    self.send_header('Content-Type', ctype)
+                    self.send_header('Content-Length', str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    reg.stalled.set()
+                    reg.release.wait(120)
+                    self.close_connection = True
+                    return
                 if b == 'error_then_ok' and self.command == 'GET' and n <= 2:
                     return self._error(500, 'UNKNOWN', 'internal error')
                 if b == 'reset_then_ok' and self.command == 'GET' and n <= 1:
@@ -1046,6 +1061,7 @@ class HostileRegistry:
         return Handler
 
     def stop(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
