@@ -16,7 +16,12 @@ loads the same locally built busybox archive into both and measures:
      ``true`` with the spec
      our engine generates (default seccomp profile, capabilities, masked
      paths, cgroup), no engine and no monitor, so the engine's own share of
-     a run is visible.
+     a run is visible;
+  f-h. (section ``registry``, benchmarks/registry_bench.py) push and pull
+     of a 50 MiB image through one local docker-registry, and the bytes a
+     snapshot push uploads (5 MiB change on the 50 MiB base).
+
+``--sections containers`` or ``--sections registry`` runs one part alone.
 
 Results (with date, machine and versions) go to benchmarks/results/ as JSON
 and Markdown, and a table is printed. Missing a target is reported, never a
@@ -43,6 +48,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from tests import daemons  # noqa: E402
+from benchmarks import registry_bench  # noqa: E402
 
 API = '/v1.41'  # what Docker 20.10 speaks; our engine accepts it as well
 DOCKER = 'docker'
@@ -55,6 +61,8 @@ TARGETS = {
     'concurrent_start': ('ratio_min', 3.0),
     'memory_per_container': ('abs_max_mib', 2.0),
 }
+TARGETS.update(registry_bench.TARGETS)
+SECTIONS = ('containers', 'registry')
 
 
 # --------------------------------------------------------------------------
@@ -543,12 +551,27 @@ class Bench:
                                     'concurrency': a.concurrency,
                                     'rounds': a.rounds, 'sleepers': a.sleepers,
                                     'cli': a.cli, 'only': a.only,
-                                    'settle': a.settle}
+                                    'settle': a.settle,
+                                    'sections': a.sections,
+                                    'registry_runs': a.registry_runs}
         time.sleep(2)
         self.results['idle'] = self.each('idle', lambda t: {
             'daemon_rss_kib': t.daemon_rss_kib(),
             'daemon_pss_kib': t.daemon_pss_kib(),
             'processes': {str(p): _comm(p) for p in t.daemon_pids()}})
+        if 'containers' in a.sections:
+            self.run_containers()
+        if 'registry' in a.sections:
+            try:
+                registry_bench.RegistryBench(self, a.registry_runs,
+                                             summary).run()
+            except Exception as exc:
+                self.error('registry section', exc)
+        self.results['finished'] = datetime.datetime.now(
+            datetime.timezone.utc).isoformat(timespec='seconds')
+
+    def run_containers(self):
+        a = self.args
         b = self.results['benchmarks']
 
         # Memory first: the daemons' growth is measured from idle, before
@@ -606,9 +629,6 @@ class Bench:
         b['concurrent_start'] = {'unit': 'containers/s',
                                  'results': self.each('concurrent_start', rounds)}
 
-        self.results['finished'] = datetime.datetime.now(
-            datetime.timezone.utc).isoformat(timespec='seconds')
-
     def versions(self):
         v = {'runc': _first_line(['runc', '--version']),
              'conmon': _first_line(['conmon', '--version']),
@@ -660,10 +680,17 @@ def rows(results):
         if kind == 'abs_max_mib' and ours is not None:
             return ('<= %.1f MiB' % limit,
                     'met' if ours / 1024 <= limit else 'missed')
+        if kind == 'bytes_ratio_max' and ours is not None:
+            return ('<= %.2f' % limit, 'met' if ours <= limit else 'missed')
         kinds = {'ratio_max': '<= %.2fx', 'ratio_min': '>= %.1fx',
-                 'abs_max_mib': '<= %.1f MiB'}
+                 'abs_max_mib': '<= %.1f MiB', 'bytes_ratio_max': '<= %.2f'}
         return (kinds[kind] % limit, 'n/a')
 
+    sections = (results.get('settings') or {}).get('sections', SECTIONS)
+    reg_rows = (registry_bench.rows(results, get, _ratio, verdict)
+                if 'registry' in sections else [])
+    if 'containers' not in sections:
+        return reg_rows
     for key, label in (('run_rm_api', 'run --rm true, API'),
                        ('run_rm_cli', 'run --rm true, docker CLI')):
         for stat in ('median', 'p90'):
@@ -706,7 +733,7 @@ def rows(results):
     o = mib((idle.get(OURS) or {}).get('daemon_rss_kib'))
     out.append(('idle daemon RSS (MiB; dockerd+containerd vs engine)', d, o,
                 _ratio(o, d), '', ''))
-    return out
+    return out + reg_rows
 
 
 def _fmt(v, ratio=False):
@@ -755,7 +782,9 @@ def markdown(results):
         'Settings: %(runs)d runs after %(warmup)d warm-up runs for a/b, '
         '%(settle).2f s pause after each; '
         '%(concurrency)d concurrent containers x %(rounds)d rounds for c; '
-        '%(sleepers)d sleepers for d; only=%(only)s.' % s,
+        '%(sleepers)d sleepers for d; only=%(only)s; '
+        'sections=%(sections)s; %(registry_runs)d runs for f/g.'
+        % dict({'sections': list(SECTIONS), 'registry_runs': 0}, **s),
         '',
         table(results),
         '',
@@ -770,6 +799,9 @@ def save(results, outdir):
     stamp = datetime.datetime.now().strftime('%Y-%m-%d_%H%M%S')
     suffix = '' if results['settings']['only'] == 'both' \
         else '-%s-only' % results['settings']['only']
+    sections = results['settings'].get('sections', SECTIONS)
+    if list(sections) != list(SECTIONS):
+        suffix += '-' + '-'.join(sections)
     base = os.path.join(outdir, stamp + suffix)
     with open(base + '.json', 'w') as f:
         json.dump(results, f, indent=2, sort_keys=True)
@@ -795,10 +827,19 @@ def main(argv=None):
                    help='seconds of pause after each timed run (default 1.0)')
     p.add_argument('--cli', default=daemons.DOCKER_CLI,
                    help='docker CLI for benchmark b')
+    p.add_argument('--sections', default=','.join(SECTIONS),
+                   type=lambda v: [x for x in v.split(',') if x],
+                   help='comma-separated parts to run: containers (a-e), '
+                        'registry (f-h); default both')
+    p.add_argument('--registry-runs', type=int, default=3,
+                   help='push/pull runs per daemon in the registry section')
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))
     p.add_argument('--no-save', action='store_true',
                    help='print the table only')
     args = p.parse_args(argv)
+    unknown = set(args.sections) - set(SECTIONS)
+    if unknown or not args.sections:
+        p.error('--sections: choose from %s' % ', '.join(SECTIONS))
     if os.geteuid() != 0:
         p.error('must run as root (it starts dockerd and runc containers)')
 

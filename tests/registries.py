@@ -67,9 +67,9 @@ CONFIG_V1 = 'application/vnd.docker.container.image.v1+json'
 LAYER_GZIP = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
 
 
-def free_port():
+def free_port(address='127.0.0.1'):
     with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
+        s.bind((address, 0))
         return s.getsockname()[1]
 
 
@@ -99,6 +99,8 @@ def dir_bytes(path):
 class TestPKI:
     """A CA, a server certificate for 127.0.0.1/localhost, a client
     certificate and a token-signing key, written as PEM files under ``dir``."""
+
+    __test__ = False  # not a pytest test class, whatever its name
 
     def __init__(self, directory):
         from cryptography import x509
@@ -160,7 +162,8 @@ class TestPKI:
         server_key, server_cert = leaf(
             '127.0.0.1', ExtendedKeyUsageOID.SERVER_AUTH,
             [x509.DNSName('localhost'),
-             x509.IPAddress(ipaddress.ip_address('127.0.0.1'))])
+             x509.IPAddress(ipaddress.ip_address('127.0.0.1'))] +
+            [x509.IPAddress(ipaddress.ip_address(a)) for a in global_addresses()])
         client_key, client_cert = leaf('novadocker test client',
                                        ExtendedKeyUsageOID.CLIENT_AUTH)
 
@@ -202,6 +205,25 @@ class TestPKI:
 
     def ssl_context(self):
         return ssl.create_default_context(cafile=self.ca_path)
+
+
+def global_addresses():
+    """This host's non-loopback IPv4 addresses. A registry on one of them is
+    not insecure by default (127.0.0.0/8 and localhost are, for Docker and
+    for our engine), so TLS verification and client certificates are
+    really exercised there."""
+    try:
+        out = subprocess.run(['ip', '-4', '-o', 'addr', 'show', 'scope',
+                              'global'], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    found = []
+    for line in out.splitlines():
+        parts = line.split()
+        if 'inet' in parts:
+            found.append(parts[parts.index('inet') + 1].split('/')[0])
+    return found
 
 
 def libtrust_key_id(public_key):
@@ -250,6 +272,25 @@ class _QuietHandler(http.server.BaseHTTPRequestHandler):
 
     def log_message(self, fmt, *args):  # keep pytest output clean
         pass
+
+    def handle(self):
+        # A client probing HTTPS first (as Docker and our engine do for
+        # insecure registries) sends a TLS ClientHello. Answer it at once,
+        # as Go's HTTP server does; http.server would wait for a newline
+        # that may never come until the client times out.
+        try:
+            first = self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return
+        if first == b'\x16':
+            try:
+                self.connection.sendall(
+                    b'HTTP/1.0 400 Bad Request\r\n\r\n'
+                    b'Client sent an HTTP request to an HTTPS server.\n')
+            except OSError:
+                pass
+            return
+        super().handle()
 
     def send_json(self, status, obj, headers=None):
         body = json.dumps(obj).encode()
@@ -471,7 +512,8 @@ class DockerRegistry:
     """
 
     def __init__(self, base, pki=None, tls=False, auth=None, proxy=False,
-                 username='tester', password=None):
+                 username='tester', password=None, address='127.0.0.1',
+                 client_ca=False):
         self.base = base
         os.makedirs(base, exist_ok=True)
         self.storage = os.path.join(base, 'storage')
@@ -484,7 +526,11 @@ class DockerRegistry:
             self.pki = TestPKI(os.path.join(base, 'pki'))
         self.username = username
         self.password = password or ('pw-' + uuid.uuid4().hex[:12])
-        self.port = free_port()
+        self.address = address
+        # client_ca: the registry demands a client certificate signed by
+        # the test CA (distribution's http.tls.clientcas).
+        self.client_ca = client_ca
+        self.port = free_port(address)
         self.issuer = None
         self.proxy = None
         self.proc = None
@@ -495,12 +541,13 @@ class DockerRegistry:
     # -- addresses clients use (the proxy's when there is one)
     @property
     def host(self):
-        port = self.proxy.port if self.proxy else self.port
-        return '127.0.0.1:%d' % port
+        if self.proxy:
+            return '127.0.0.1:%d' % self.proxy.port
+        return '%s:%d' % (self.address, self.port)
 
     @property
     def direct_host(self):
-        return '127.0.0.1:%d' % self.port
+        return '%s:%d' % (self.address, self.port)
 
     @property
     def scheme(self):
@@ -530,7 +577,7 @@ class DockerRegistry:
             '    uploadpurging:',
             '      enabled: false',
             'http:',
-            '  addr: 127.0.0.1:%d' % self.port,
+            '  addr: %s:%d' % (self.address, self.port),
             '  secret: %s' % uuid.uuid4().hex,
             '  headers:',
             '    X-Content-Type-Options: [nosniff]',
@@ -539,6 +586,9 @@ class DockerRegistry:
             lines += ['  tls:',
                       '    certificate: %s' % json.dumps(self.pki.server_cert_path),
                       '    key: %s' % json.dumps(self.pki.server_key_path)]
+            if self.client_ca:
+                lines += ['    clientcas:',
+                          '      - %s' % json.dumps(self.pki.ca_path)]
         if self.auth == 'basic':
             htpasswd = os.path.join(self.base, 'htpasswd')
             with open(htpasswd, 'w') as f:
@@ -576,7 +626,8 @@ class DockerRegistry:
         if self.certs_dir:
             # The CA under both the direct and the proxied address.
             for host in {self.host, self.direct_host}:
-                self.pki.install_certs_dir(self.certs_dir, host)
+                self.pki.install_certs_dir(self.certs_dir, host,
+                                           client=self.client_ca)
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
@@ -634,6 +685,9 @@ class DockerRegistry:
             req.add_header('Authorization', 'Bearer ' + self._token(
                 scope or 'registry:catalog:*'))
         ctx = self.pki.ssl_context() if self.tls else None
+        if ctx is not None and self.client_ca:
+            ctx.load_cert_chain(self.pki.client_cert_path,
+                                self.pki.client_key_path)
         try:
             with urllib.request.urlopen(req, timeout=30, context=ctx) as resp:
                 return resp.status, dict(resp.headers), resp.read()
@@ -749,6 +803,8 @@ def _unique_layer(nonce, size):
 class TestImage:
     """busybox (tools/mkimage.py's layer) + one unique layer, schema2."""
 
+    __test__ = False
+
     def __init__(self, extra_bytes=256 * 1024):
         mk = _load_mkimage()
         self.nonce = uuid.uuid4().hex[:12]
@@ -809,6 +865,8 @@ BEHAVIOURS = {
                      'then it is served',
     'reset_then_ok': 'the first GET of the top layer is cut (TCP reset) '
                      'half way, then it is served',
+    'stall': 'the top layer stops half way (sets .stalled) and waits for '
+             '.release before closing the connection',
 }
 
 
@@ -824,6 +882,8 @@ class HostileRegistry:
         self.repo = repo
         self.tag = tag
         self.hits = {}  # path -> count of GETs
+        self.stalled = threading.Event()
+        self.release = threading.Event()
         self.log = []   # (method, path, status)
         self._lock = threading.Lock()
         self.server = _ThreadingServer(('127.0.0.1', 0), self._handler())
@@ -898,7 +958,6 @@ class HostileRegistry:
                 path = urllib.parse.urlsplit(self.path).path
                 n = reg._count(path) if self.command == 'GET' else 0
                 b = reg.behaviour
-                img = reg.image
                 if path in ('/v2', '/v2/'):
                     return self.send_json(200, {}, {
                         'Docker-Distribution-API-Version': 'registry/2.0'})
@@ -982,6 +1041,17 @@ class HostileRegistry:
                 if b == 'truncated' and self.command == 'GET':
                     return self._send_bytes(200, body, ctype, extra=extra,
                                             cut_at=len(body) // 2)
+                if b == 'stall' and self.command == 'GET':
+                    self.send_response(200)
+                    self.send_header('Content-Type', ctype)
+                    self.send_header('Content-Length', str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body[:len(body) // 2])
+                    self.wfile.flush()
+                    reg.stalled.set()
+                    reg.release.wait(120)
+                    self.close_connection = True
+                    return
                 if b == 'error_then_ok' and self.command == 'GET' and n <= 2:
                     return self._error(500, 'UNKNOWN', 'internal error')
                 if b == 'reset_then_ok' and self.command == 'GET' and n <= 1:
@@ -991,6 +1061,7 @@ class HostileRegistry:
         return Handler
 
     def stop(self):
+        self.release.set()
         self.server.shutdown()
         self.server.server_close()
 
@@ -1058,7 +1129,7 @@ class RegistryFactory:
             # takes one): copy the CA next to the others'.
             shared = os.path.join(str(self.tmp.getbasetemp()), 'certs.d-%d' % id(self))
             for host in {reg.host, reg.direct_host}:
-                self.pki.install_certs_dir(shared, host)
+                self.pki.install_certs_dir(shared, host, client=reg.client_ca)
             reg.certs_dir = shared
         return reg
 
@@ -1227,7 +1298,8 @@ def require_engine_registry(eng, what='pull'):
         res = daemon_push(eng, '127.0.0.1:9/probe/none:latest', timeout=60)
     if res.error and 'not supported by this engine yet' in res.error:
         pytest.skip('the engine cannot %s yet: %s' % (what, res.error))
-    if res.status == 404 and 'page not found' in (res.error or '').lower():
+    if res.status == 405 or (res.status == 404 and 'page not found'
+                             in (res.error or '').lower()):
         pytest.skip('the engine has no %s route yet' % what)
 
 

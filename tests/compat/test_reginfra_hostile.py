@@ -133,6 +133,42 @@ def test_interrupted_pull_keeps_no_image_and_reuses_done_layers(
     assert_pulled_and_runs(eng, reg)
 
 
+def test_engine_killed_mid_pull_keeps_no_image(engine_factory,
+                                               hostile_registry):
+    """SIGKILL the engine while a layer is half downloaded: after a restart
+    there is no image, no half-written blob, the store checks clean, and
+    the pull works."""
+    import threading
+    eng = engine_factory(config=ENGINE_CONFIG)
+    regs.require_engine_registry(eng)
+    reg = hostile_registry('stall')
+    outcome = []
+
+    def pull():
+        try:
+            outcome.append(regs.daemon_pull(eng, reg.ref, timeout=60))
+        except Exception as exc:  # the engine dies under the request
+            outcome.append(exc)
+    thread = threading.Thread(target=pull, daemon=True)
+    thread.start()
+    assert reg.stalled.wait(60), 'the pull never reached the top layer'
+    eng.kill()
+    thread.join(30)
+    reg.release.set()
+    res = eng.check()
+    assert res.returncode == 0, res.stdout + res.stderr
+    eng.start()
+    assert reg.image.image_id not in regs.image_ids(eng)
+    assert eng.api_json('GET', '/images/%s/json' % reg.ref)[0] == 404
+    assert not regs.blob_present(eng, reg.image.top_digest)
+    assert regs.ingest_leftovers(eng) == []
+    reg.make_honest()
+    res = regs.daemon_pull(eng, reg.ref)
+    assert res.ok, res
+    assert_pulled_and_runs(eng, reg)
+    # engine_factory checks the store again after stopping the engine
+
+
 def test_lying_registry_is_refused_by_docker_too(dockerd, hostile_registry):
     """The reference behaviour: Docker 20.10 refuses a wrong digest."""
     reg = hostile_registry('wrong_digest')
