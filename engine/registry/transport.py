@@ -153,6 +153,13 @@ class Client(object):
         if retry is None:
             retry = method in IDEMPOTENT
         attempts = 1 + (self.settings.retries if retry else 0)
+        # POST and PUT are safe to send again when the first try died on a
+        # pooled connection the registry had closed (a new upload session, a
+        # whole blob or manifest); a PATCH is not (it moves an offset).
+        stale_retry = (not retry and method in ('POST', 'PUT')
+                       and isinstance(kw.get('data'), (type(None), bytes, bytearray)))
+        if stale_retry:
+            attempts = 2
         delay = self.settings.retry_backoff
         last = None
         for attempt in range(attempts):
@@ -169,6 +176,8 @@ class Client(object):
                     requests.exceptions.ChunkedEncodingError) as e:
                 last = e
                 kw['headers'] = headers
+                if stale_retry and not _stale_connection(e):
+                    attempts = attempt + 1
                 if attempt + 1 < attempts:
                     LOG.info('Registry %s: %s %s failed (%s); retrying',
                              self.host, method, _strip_query(url), _short(e))
@@ -185,7 +194,7 @@ class Client(object):
                     % (self.host, method, _strip_query(url),
                        type(e).__name__, _short(e)))
             kw['headers'] = headers
-            if resp.status_code in RETRY_STATUS and attempt + 1 < attempts:
+            if resp.status_code in RETRY_STATUS and retry and attempt + 1 < attempts:
                 LOG.info('Registry %s: %s %s answered %d; retrying',
                          self.host, method, _strip_query(url),
                          resp.status_code)
@@ -211,7 +220,14 @@ class Client(object):
         for ep in eps:
             url = '%s://%s/v2/' % (ep.scheme, ep.host)
             try:
-                resp = self._send('GET', url, endpoint=ep)
+                try:
+                    resp = self._send('GET', url, endpoint=ep)
+                except requests.ConnectionError as e:
+                    if not _stale_connection(e):
+                        raise
+                    # A pooled keep-alive connection the registry had
+                    # closed: one fresh try, no backoff.
+                    resp = self._send('GET', url, endpoint=ep)
             except requests.exceptions.SSLError as e:
                 failures.append('%s: %s%s' % (url, _short(e), (
                     ' (trust its CA with %s/%s/ca.crt)'
@@ -344,6 +360,16 @@ def next_link(resp, base):
 def _strip_query(url):
     """A URL fit for messages: no query (upload state, signatures)."""
     return url.split('?', 1)[0]
+
+
+def _stale_connection(exc):
+    """True when a request failed on a connection that was already open
+    (the server closed it meanwhile), not while connecting."""
+    if isinstance(exc, requests.exceptions.SSLError):
+        return False
+    text = str(exc)
+    return ('Connection aborted' in text or 'RemoteDisconnected' in text) and \
+        'NewConnectionError' not in text
 
 
 def _short(exc):
