@@ -795,8 +795,13 @@ class ImageStore(object):
 
     def _release_blobs(self, rec):
         used = self._used_blobs()
-        for digest in [rec['id']] + [l['digest'] for l in rec['layers']] + \
-                list(rec.get('manifests') or ()):
+        candidates = [rec['id']] + [l['digest'] for l in rec['layers']] + \
+            list(rec.get('manifests') or ())
+        if self.kept_blobs is not None:
+            # The compressed forms of its layers (pushed or pulled blobs)
+            # go with the last image that uses those layers.
+            candidates += sorted(self.kept_blobs({l['diff_id'] for l in rec['layers']}))
+        for digest in candidates:
             if digest not in used:
                 self.content.delete(digest)
 
