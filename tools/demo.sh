@@ -25,6 +25,7 @@ mkdir -p "$DOCKER_CONFIG" && echo '{}' > "$DOCKER_CONFIG/config.json"
 NAME=nd-demo-$$
 IMAGE=nd-demo-image
 ENGINE_PID=
+REGISTRY_PID=
 CONTAINERS=()
 STEP=0
 
@@ -46,6 +47,10 @@ cleanup() {
         done
         kill -KILL "$ENGINE_PID" 2>/dev/null || true
         wait "$ENGINE_PID" 2>/dev/null || true
+    fi
+    if [[ -n ${REGISTRY_PID:-} ]]; then
+        kill "$REGISTRY_PID" 2>/dev/null || true
+        wait "$REGISTRY_PID" 2>/dev/null || true
     fi
     # Anything the engine left behind: runtime state, monitors, mounts, files.
     (cd "$REPO" && "$PY" -c 'import sys; from tests.daemons import scrub; scrub(sys.argv[1])' "$WORK") \
@@ -175,6 +180,37 @@ step "Remove it" rmi "$IMAGE:v1" "$IMAGE:latest"
 step "Load it back" load -i "$WORK/saved.tar"
 out=$("$DOCKER" run --rm "$IMAGE:v1") || fail "run after load"
 expect "the loaded image still works" "$out" "written by exec"
+
+bold ""
+bold "== a registry: only new layers travel"
+REG_PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+REG=127.0.0.1:$REG_PORT
+mkdir -p "$WORK/registry"
+cat > "$WORK/registry.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry
+http:
+  addr: $REG
+YML
+echo "\$ docker-registry serve $WORK/registry.yml   # Debian's CNCF distribution"
+docker-registry serve "$WORK/registry.yml" >"$WORK/registry.log" 2>&1 &
+REGISTRY_PID=$!
+for _ in $(seq 100); do
+    "$PY" -c 'import sys, urllib.request; urllib.request.urlopen("http://%s/v2/" % sys.argv[1], timeout=1)' "$REG" 2>/dev/null && break
+    sleep 0.1
+done
+step "Tag busybox into the registry's namespace" tag busybox:latest "$REG/demo/busybox:latest"
+step "Push it: its layer is new there" push "$REG/demo/busybox:latest"
+step "Tag the commit" tag "$IMAGE:v1" "$REG/demo/app:v1"
+step "Push the commit: the busybox layer is mounted, only the new layer is uploaded" push "$REG/demo/app:v1"
+step "Drop the local copies" rmi "$REG/demo/app:v1" "$IMAGE:v1"
+step "Pull it back: busybox's layer already exists, only the new one comes down" pull "$REG/demo/app:v1"
+out=$("$DOCKER" run --rm "$REG/demo/app:v1") || fail "run after pull"
+expect "the pulled image works" "$out" "written by exec"
+step "The registry's catalog" search "$REG/demo"
+step "Tag it back" tag "$REG/demo/app:v1" "$IMAGE:v1"
 step "Export the container's filesystem" export -o "$WORK/rootfs.tar" "$NAME"
 shell_step "The export holds the file exec wrote" "tar tf '$WORK/rootfs.tar' | grep -E '^(\\./)?greeting\$'"
 step "Remove the container while it runs" rm -f "$NAME"
