@@ -7,7 +7,7 @@ PACKAGES=(
     runc crun conmon containernetworking-plugins iptables busybox-static
     golang-github-containers-common golang-github-docker-docker-dev skopeo umoci
     docker.io docker-registry
-    git python3-venv zstd openssl
+    git python3-venv zstd pigz openssl
 )
 
 missing=()

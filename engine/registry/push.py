@@ -3,7 +3,10 @@
 Push sends each layer as a compressed blob.  A layer pulled from a registry
 keeps the compressed blob it came as (same digest everywhere); a layer made
 here (commit, load, import) is gzip-compressed once, deterministically
-(level 6, no name, mtime 0), and that blob is kept in the content store
+(level 6, no name, mtime 0; with pigz, whose output does not depend on
+its thread count, where installed: a layer compresses on every core, and
+engines that all have pigz, or all lack it, make the same blob), and that
+blob is kept in the content store
 and recorded in the v2 metadata, so pushing it again gives the same digest
 and the registry's HEAD finds it.  Before uploading, the registry is asked
 whether it has the blob (HEAD); a blob the metadata knows in another
@@ -15,6 +18,8 @@ schema 2, as Docker 20.10 pushes) PUT.
 import concurrent.futures
 import hashlib
 import json
+import shutil
+import subprocess
 import threading
 import urllib.parse
 import zlib
@@ -56,6 +61,38 @@ class _GzipReader(object):
             if out:
                 return out
         return b''
+
+
+class _PigzReader(object):
+    """The same, by pigz on every core: a file object for ingest that
+    raises at the end if pigz failed (so no blob of a partial output is
+    committed)."""
+
+    def __init__(self, f, pigz):
+        self.proc = subprocess.Popen([pigz, '-n', '-%d' % GZIP_LEVEL, '-c'], stdin=f,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+    def read(self, n=-1):
+        data = self.proc.stdout.read(CHUNK if n is None or n < 0 else n)
+        if data:
+            return data
+        err = self.proc.stderr.read(4096).decode(errors='replace').strip()
+        if self.proc.wait() != 0:
+            raise errors.RuntimeFailure('compressing the layer failed: pigz exited with '
+                                        'status %d: %s' % (self.proc.returncode, err))
+        return b''
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+def _compressor(f):
+    pigz = shutil.which('pigz')
+    return _PigzReader(f, pigz) if pigz else _GzipReader(f)
 
 
 def _with_query(url, **params):
@@ -116,7 +153,12 @@ class Pusher(object):
         guard = self.images.space_guard(self.content.ingest_dir,
                                         'the compressed layer')
         with self.content.open(digest) as f:
-            got = self.content.ingest(_GzipReader(f), lease=lease, guard=guard)
+            reader = _compressor(f)
+            try:
+                got = self.content.ingest(reader, lease=lease, guard=guard)
+            finally:
+                if hasattr(reader, 'close'):
+                    reader.close()
         self.dist.metadata.add(diff_id, got.digest, got.size,
                                pull_mod.MT_DOCKER_LAYER)
         return pull_mod.Descriptor(pull_mod.MT_DOCKER_LAYER, got.digest,
