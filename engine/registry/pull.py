@@ -196,25 +196,23 @@ class BlobReader(object):
         return chunk
 
 
-class Puller(object):
+class RegistryJob(object):
+    """What a pull and a push share: the registry client for the
+    reference's domain, names, and progress reporting."""
 
-    def __init__(self, dist, ref, credentials, platform, progress):
+    def __init__(self, dist, ref, credentials, progress, actions):
         self.dist = dist
         self.images = dist.images
         self.content = dist.content
         self.ref = ref
         self.creds = credentials
-        self.platform = platform
-        self._say_lock = threading.Lock()
         self._progress = progress
+        self._say_lock = threading.Lock()
         self.client = dist.client(ref.domain, credentials)
         self.name = ref.path
-        self.scope = 'repository:%s:pull' % ref.path
+        self.scope = 'repository:%s:%s' % (ref.path, actions)
         self.registry = self.client.host
         self.repo = '%s/%s' % (ref.domain, ref.path)
-        self.cancel = threading.Event()
-        self.downloaded = []
-        self.bytes_downloaded = 0
 
     def say(self, msg):
         if self._progress is None:
@@ -222,8 +220,18 @@ class Puller(object):
         with self._say_lock:
             try:
                 self._progress(msg)
-            except Exception:  # a broken client stream must not break the pull
+            except Exception:  # a broken client stream must not break the job
                 LOG.debug('progress callback failed', exc_info=True)
+
+
+class Puller(RegistryJob):
+
+    def __init__(self, dist, ref, credentials, platform, progress):
+        super().__init__(dist, ref, credentials, progress, 'pull')
+        self.platform = platform
+        self.cancel = threading.Event()
+        self.downloaded = []
+        self.bytes_downloaded = 0
 
     # -- manifests ---------------------------------------------------------------
 

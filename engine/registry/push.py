@@ -20,7 +20,6 @@ import hashlib
 import json
 import shutil
 import subprocess
-import threading
 import urllib.parse
 import zlib
 
@@ -100,34 +99,15 @@ def _with_query(url, **params):
     return url + sep + urllib.parse.urlencode(params)
 
 
-class Pusher(object):
+class Pusher(pull_mod.RegistryJob):
 
     def __init__(self, dist, ref, credentials, progress):
-        self.dist = dist
-        self.images = dist.images
-        self.content = dist.content
-        self.ref = ref
-        self._progress = progress
-        self.client = dist.client(ref.domain, credentials)
-        self.name = ref.path
-        self.scope = 'repository:%s:pull,push' % ref.path
-        self.registry = self.client.host
-        self.repo = '%s/%s' % (ref.domain, ref.path)
-        self._say_lock = threading.Lock()
+        super().__init__(dist, ref, credentials, progress, 'pull,push')
 
     @property
     def bytes_uploaded(self):
         """Bytes of blobs and manifests sent, every attempt counted."""
         return self.client.bytes_sent
-
-    def say(self, msg):
-        if self._progress is None:
-            return
-        with self._say_lock:
-            try:
-                self._progress(msg)
-            except Exception:
-                LOG.debug('progress callback failed', exc_info=True)
 
     # -- blobs ------------------------------------------------------------------
 
