@@ -254,7 +254,10 @@ class Engine:
             network = 'container:' + netns
         else:
             network = 'private'
-        sec = security.spec_options(c, self.containers.get, network == 'private')
+        # The container's own namespace file counts as private (Docker's
+        # net sysctls apply); another container's does not.
+        own_netns = netns == os.path.join(self.networks.netns_dir, c.id)
+        sec = security.spec_options(c, self.containers.get, network == 'private' or own_netns)
         user_mounts, rootfs_propagation = self.containers.mounts.spec_mounts(c)
         taken = {m['destination'] for m in user_mounts}
         # The user's mounts win over the engine's /etc files and a shared
