@@ -11,7 +11,6 @@ The shared CNI-HOSTPORT-* chains portmap creates on first use are left
 alone: other engines on this host use them too.
 """
 
-import ipaddress
 import json
 import os
 import shutil
@@ -24,6 +23,7 @@ import uuid
 import pytest
 
 from engine.networks import ports as P
+from tests import netfree
 
 pytestmark = pytest.mark.functional
 
@@ -54,30 +54,6 @@ def _need(*paths):
         pytest.skip('needs root')
 
 
-def _free_subnet():
-    """A /24 in 10.0.0.0/8 that overlaps no route of the host."""
-    out = subprocess.run(['ip', '-4', 'route', 'show', 'table', 'all'],
-                         capture_output=True, text=True, check=True).stdout
-    used = []
-    for line in out.splitlines():
-        word = line.split()[0] if line.split() else ''
-        if word in ('broadcast', 'local', 'unreachable', 'blackhole', 'prohibit'):
-            word = line.split()[1]
-        if word == 'default':
-            continue
-        try:
-            used.append(ipaddress.ip_network(word, strict=False))
-        except ValueError:
-            continue
-    rand = uuid.uuid4().int
-    for i in range(256 * 256):
-        k = (rand + i) % (256 * 256)
-        net = ipaddress.ip_network('10.%d.%d.0/24' % (k // 256, k % 256))
-        if not any(net.overlaps(u) for u in used):
-            return net
-    pytest.skip('no free subnet')
-
-
 def _cni(plugin, command, conf, cid, netns, ifname='eth0'):
     env = dict(os.environ, CNI_COMMAND=command, CNI_CONTAINERID=cid,
                CNI_NETNS=netns, CNI_IFNAME=ifname, CNI_PATH=CNI_PATH)
@@ -104,7 +80,7 @@ def sandbox():
     netns_name = 'ndpt-' + tag
     bridge = 'ndpt' + tag
     ipam_dir = tempfile.mkdtemp(prefix='ndpt-ipam-')
-    subnet = _free_subnet()
+    subnet = netfree.free_subnet()
     netns = '/run/netns/' + netns_name
     conf = {'cniVersion': '1.0.0', 'name': 'ndpt-' + tag, 'type': 'bridge',
             'bridge': bridge, 'isGateway': True, 'ipMasq': False, 'hairpinMode': True,

@@ -9,33 +9,10 @@ import ddt
 
 from engine import errors
 from engine.networks import ports as P
+from tests import netfree
 
 LOCAL = '127.0.0.1'
 STYPE = {'tcp': socket.SOCK_STREAM, 'udp': socket.SOCK_DGRAM}
-
-
-def free_port(proto='tcp', count=1):
-    """``count`` consecutive ports free for TCP and UDP on all addresses
-    right now (another process may take them later: tests stay tolerant)."""
-    for _ in range(200):
-        with socket.socket(socket.AF_INET, STYPE[proto]) as s:
-            s.bind(('0.0.0.0', 0))
-            base = s.getsockname()[1]
-        if base + count > 65535:
-            continue
-        if all(_bindable(p) for p in range(base, base + count)):
-            return base
-    raise RuntimeError('no free ports')
-
-
-def _bindable(port):
-    for stype in STYPE.values():
-        try:
-            with socket.socket(socket.AF_INET, stype) as s:
-                s.bind(('0.0.0.0', port))
-        except OSError:
-            return False
-    return True
 
 
 def other_process_bind(proto, port, ip=LOCAL, reuse=True):
@@ -74,7 +51,7 @@ class AllocatorTest(unittest.TestCase):
 
     @ddt.data('tcp', 'udp')
     def test_held_port_cannot_be_taken_and_release_frees_it(self, proto):
-        port = free_port(proto)
+        port = netfree.free_ports()
         got = self.alloc.allocate('c1', [P.PortSpec(80, proto, LOCAL, port, port)])
         self.assertEqual([P.Binding(80, proto, LOCAL, port)], got)
         # another process cannot bind it, even with SO_REUSEADDR, on the
@@ -89,7 +66,7 @@ class AllocatorTest(unittest.TestCase):
 
     @ddt.data('tcp', 'udp')
     def test_port_bound_on_host_is_refused_with_dockers_message(self, proto):
-        port = free_port(proto)
+        port = netfree.free_ports()
         self.keep(other_process_bind(proto, port, LOCAL))
         for ip in (LOCAL, ''):
             with self.assertRaises(errors.Conflict) as ctx:
@@ -100,7 +77,7 @@ class AllocatorTest(unittest.TestCase):
         self.assertEqual([], self.alloc.reserved())
 
     def test_engine_conflict_message(self):
-        port = free_port()
+        port = netfree.free_ports()
         self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', '', port, port)])
         for ip in ('', LOCAL, '0.0.0.0'):
             with self.assertRaises(errors.Conflict) as ctx:
@@ -111,13 +88,13 @@ class AllocatorTest(unittest.TestCase):
         self.assertEqual([P.Binding(80, 'udp', '', port)],
                          self.alloc.allocate('c2', [P.PortSpec(80, 'udp', '', port, port)]))
         # twice in one request (-p P:80 -p P:81) conflicts with itself
-        other = free_port()
+        other = netfree.free_ports()
         with self.assertRaisesRegex(errors.Conflict, 'Bind for 0.0.0.0:%d failed' % other):
             self.alloc.allocate('c3', [P.PortSpec(80, 'tcp', '', other, other),
                                        P.PortSpec(81, 'tcp', '', other, other)])
 
     def test_allocate_is_all_or_nothing(self):
-        port = free_port(count=2)
+        port = netfree.free_ports(2)
         self.keep(other_process_bind('tcp', port + 1))
         with self.assertRaises(errors.Conflict):
             self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, port, port),
@@ -126,7 +103,7 @@ class AllocatorTest(unittest.TestCase):
         self.keep(other_process_bind('tcp', port, reuse=False))
 
     def test_host_port_range_skips_taken_ports(self):
-        base = free_port(count=3)
+        base = netfree.free_ports(3)
         self.keep(other_process_bind('tcp', base))
         spec = P.PortSpec(80, 'tcp', LOCAL, base, base + 2)
         self.assertEqual([P.Binding(80, 'tcp', LOCAL, base + 1)], self.alloc.allocate('c1', [spec]))
@@ -136,7 +113,7 @@ class AllocatorTest(unittest.TestCase):
         self.assertEqual('all ports are allocated', str(ctx.exception))
 
     def test_random_ports_come_from_the_range_in_sequence(self):
-        base = free_port(count=4)
+        base = netfree.free_ports(4)
         alloc = P.PortAllocator(range_=(base, base + 3))
         self.addCleanup(lambda: [alloc.release(c) for c in ('a', 'b', 'c')])
         self.keep(other_process_bind('tcp', base + 1))
@@ -184,7 +161,7 @@ class AllocatorTest(unittest.TestCase):
             self.assertIsInstance(other_process_bind(proto, port), OSError)
 
     def test_restore_after_restart_reports_ports_taken_meanwhile(self):
-        a, b = free_port(), free_port()
+        a, b = netfree.free_ports(), netfree.free_ports()
         first = P.PortAllocator()
         bindings = first.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, a, a),
                                          P.PortSpec(81, 'udp', LOCAL, b, b)])
@@ -202,13 +179,13 @@ class AllocatorTest(unittest.TestCase):
         self.keep(other_process_bind('tcp', a, reuse=False))
 
     def test_ipv6_host_ip_is_dropped_for_an_ipv4_container(self):
-        port = free_port()
+        port = netfree.free_ports()
         got = self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', '::1', port, port)])
         self.assertEqual([], got)
 
     @unittest.skipUnless(P.host_has_ipv6(), 'no IPv6 on this host')
     def test_ipv6_container_holds_ipv6_ports(self):
-        port = free_port()
+        port = netfree.free_ports()
         got = self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', '', port, port)],
                                   container_ipv6=True)
         self.assertEqual([P.Binding(80, 'tcp', '', port), P.Binding(80, 'tcp', '::', port)], got)
@@ -221,14 +198,14 @@ class AllocatorTest(unittest.TestCase):
                                 container_ipv6=True)
 
     def test_sctp_is_reserved_in_the_table_when_the_kernel_has_no_sctp(self):
-        port = free_port()
+        port = netfree.free_ports()
         got = self.alloc.allocate('c1', [P.PortSpec(80, 'sctp', '', port, port)])
         self.assertEqual([P.Binding(80, 'sctp', '', port)], got)
         with self.assertRaisesRegex(errors.Conflict, 'port is already allocated'):
             self.alloc.allocate('c2', [P.PortSpec(80, 'sctp', '', port, port)])
 
     def test_address_not_on_this_host_is_a_400(self):
-        port = free_port()
+        port = netfree.free_ports()
         with self.assertRaises(errors.InvalidArgument) as ctx:
             self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', '203.0.113.7', port, port)])
         self.assertEqual('listen tcp4 203.0.113.7:%d: bind: cannot assign requested address'
