@@ -15,6 +15,7 @@ from engine import security
 from engine import resources
 from engine import logrotate
 from engine import restart
+from engine.networks import etcfiles
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -39,6 +40,8 @@ HOST_CONFIG_SUPPORTED = {
     # Storage (engine/mounts.py checks the contents).
     'Binds': _STR_LIST, 'Mounts': list, 'Tmpfs': dict, 'VolumesFrom': _STR_LIST,
     'VolumeDriver': str,
+    # /etc/hosts and resolv.conf (engine/networks/etcfiles.py checks them).
+    'Dns': _STR_LIST, 'DnsSearch': _STR_LIST, 'DnsOptions': _STR_LIST, 'ExtraHosts': _STR_LIST,
 }
 HOST_CONFIG_SUPPORTED.update(resources.HOST_CONFIG_TYPES)  # limits: engine/resources.py
 
@@ -138,6 +141,7 @@ def validate_create(body):
             'network mode %r is not available: this engine offers none, host, '
             'container:<id> and the default' % mode)
     security.validate(config, host)
+    etcfiles.validate(config, host)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])
     console = host.get('ConsoleSize')

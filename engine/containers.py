@@ -349,7 +349,8 @@ class ContainerService:
     def _start_with_netns(self, c, cfg, mode, netns, netns_owner):
         self.snapshotter.mount(c.id, c.rootfs)
         try:
-            etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
+            etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'],
+                                              c.host_config)
             spec = self.spec_builder(c, etc, netns)
             log_max_size = logrotate.container_limits(c.host_config)[0]
             self.logs.prepare_start(c.log_path, log_max_size)
