@@ -593,10 +593,10 @@ class NetworkService:
     def _networks(c):
         return (c.record.get('NetworkSettings') or {}).get('Networks') or {}
 
-    def _notify_peers(self, c):
+    def _notify_peers(self, c, extra=None):
         if self.peers_changed is None:
             return
-        mine = {ep.get('NetworkID') for ep in self._networks(c).values()}
+        mine = {ep.get('NetworkID') for ep in self._networks(c).values()} | {extra}
         mine = {n for n in mine if n and self._user_defined(n)}
         if not mine:
             return
@@ -734,9 +734,12 @@ class NetworkService:
         return [ep['IPAddress'] for ep in self._networks(c).values() if ep.get('IPAddress')]
 
     def dns_servers(self, c):
+        """DNS servers given by external endpoints (DriverOpts dns), in order."""
         out = []
         for ep in self._networks(c).values():
-            out += ep.get('_dns') or []
+            for server in ((ep.get('DriverOpts') or {}).get('dns') or '').split(','):
+                if server.strip() and server.strip() not in out:
+                    out.append(server.strip())
         return out
 
     # -- connect/disconnect ----------------------------------------------------------
@@ -775,9 +778,7 @@ class NetworkService:
             c.save()
         self._event('connect', net, container=c.id)
         if c.is_running():
-            self._notify_peers(c)
-            if self.peers_changed:
-                self.peers_changed([c.id])
+            self._refresh_own_etc(c, net)
 
     def disconnect(self, ref, body):
         if not isinstance(body, dict) or not isinstance(body.get('Container'), str):
@@ -800,9 +801,20 @@ class NetworkService:
             c.save()
         self._event('disconnect', net, container=c.id)
         if c.is_running():
-            self._notify_peers(c)
-            if self.peers_changed:
-                self.peers_changed([c.id])
+            self._refresh_own_etc(c, net)
+
+    def _refresh_own_etc(self, c, net):
+        """After a hot plug or unplug: the container's files, then its peers'."""
+        try:
+            if net['Driver'] == 'external' and \
+                    self.etc_mode(c) != 'container':
+                self.etc.write(c.path, self.etc_context(c))  # DNS servers may change
+            else:
+                self.update_etc(c)
+        except (OSError, errors.EngineError) as exc:
+            LOG.warning('updating /etc files of %s: %s', c.id[:12], exc)
+        if self.peers_changed:
+            self._notify_peers(c, extra=net['Id'])
 
     # -- check, purge ------------------------------------------------------------------
     def leftovers(self, running_ids):
