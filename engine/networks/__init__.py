@@ -391,7 +391,15 @@ class NetworkService:
                 raise errors.InvalidArgument('conflicting options: container type network '
                                              'can\'t be used with links or endpoint settings')
             return settings
-        net = self.get(name)
+        try:
+            net = self.get(name)
+        except errors.NotFound:
+            # Docker looks the network up at start ("network X not found"
+            # from `docker run`): the endpoint waits for it.
+            if endpoints or config.get('MacAddress'):
+                raise
+            settings['Networks'][name] = empty_endpoint()
+            return settings
         if net['Driver'] == 'host' and mode != 'host':
             host_config['NetworkMode'] = 'host'
         if net['Driver'] == 'null' and mode != 'none':
@@ -442,6 +450,13 @@ class NetworkService:
         if mode == 'host':
             return None, lambda: None
         self._link_targets(c, must_run=True)
+        for name, ep in settings['Networks'].items():
+            try:
+                net = self.store.get(ep.get('NetworkID') or name)
+            except errors.NotFound:
+                raise errors.NotFound('network %s not found' % name)
+            if not ep.get('NetworkID'):
+                ep.update(self._endpoint(net, None))
         bindings = []
         if self._first_bridge(c):
             bindings = self.ports.allocate(c.id, ports_mod.parse(c.config, c.host_config))
@@ -751,13 +766,16 @@ class NetworkService:
         mode = mode_of(c.host_config)
         with c.lock:
             settings = self.ensure_settings(c)
-            if mode.startswith('container:') or mode in ('host', 'none') or \
-                    net['Driver'] in ('host', 'null'):
+            if mode.startswith('container:'):
                 raise errors.Forbidden('container sharing network namespace with another '
                                        'container or host cannot be connected to any other '
-                                       'network' if net['Driver'] not in ('host', 'null') else
-                                       'container cannot be disconnected from host network or '
+                                       'network')
+            if mode == 'host' or net['Driver'] == 'host':
+                raise errors.Forbidden('container cannot be disconnected from host network or '
                                        'connected to host network')
+            if settings['Networks'] and (net['Driver'] == 'null' or 'none' in settings['Networks']):
+                raise errors.Forbidden('container cannot be connected to multiple networks with '
+                                       'one of the networks in private (none) mode')
             if net['Name'] in settings['Networks']:
                 raise errors.Forbidden('endpoint with name %s already exists in network %s'
                                        % (c.name, net['Name']))
@@ -791,7 +809,7 @@ class NetworkService:
             if ep is None or ep.get('NetworkID') != net['Id']:
                 raise errors.Forbidden('container %s is not connected to network %s'
                                        % (c.id, net['Name']))
-            if net['Driver'] in ('host', 'null') and c.is_running():
+            if net['Driver'] == 'host' and c.is_running():
                 raise errors.Forbidden('container cannot be disconnected from host network or '
                                        'connected to host network')
             if ep.get('_ifname'):
