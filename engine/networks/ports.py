@@ -234,13 +234,43 @@ def _sort_key(spec):
     return (-spec.host_port, -spec.port, spec.proto != 'tcp')
 
 
+def _joins_other_namespace(host_config):
+    mode = host_config.get('NetworkMode')
+    return isinstance(mode, str) and mode.startswith('container:')
+
+
+def _publishes(host_config):
+    # Docker counts a key with an empty list as publishing (len(PortBindings)).
+    return bool(host_config.get('PortBindings')) or host_config.get('PublishAllPorts') is True
+
+
+def validate_network_mode(config, host_config):
+    """Docker's conflicts between ports and ``container:<id>`` mode, 400.
+
+    Call it with the *request's* Config, before the image's defaults are
+    merged: Docker checks what the client asked (an image that EXPOSEs a
+    port can still join another container's namespace).
+    """
+    config = config or {}
+    host_config = host_config or {}
+    if not _joins_other_namespace(host_config):
+        return
+    if _publishes(host_config):
+        raise _bad('conflicting options: port publishing and the container type network mode')
+    if config.get('ExposedPorts'):
+        raise _bad('conflicting options: port exposing and the container type network mode')
+
+
 def parse(config, host_config):
     """ExposedPorts + PortBindings + PublishAllPorts -> [PortSpec] to publish.
 
     Everything is validated (400 with Docker's words where Docker has them);
     bindings of ports that are not exposed are checked and dropped, as
-    Docker does.  Network modes without a network of their own (host, none,
-    container:) publish nothing: the caller decides that, not this parser.
+    Docker does.  ``host`` and ``none`` modes publish nothing (Docker
+    discards the bindings); ``container:<id>`` with bindings or
+    PublishAllPorts is Docker's 400 "conflicting options: port publishing
+    and the container type network mode".  ``config`` is the Config with
+    the image's ExposedPorts merged in (``-P`` publishes the image's EXPOSE).
     """
     config = config or {}
     host_config = host_config or {}
@@ -269,6 +299,11 @@ def parse(config, host_config):
                 raise _bad('too many published ports (at most %d)' % MAX_PUBLISHED)
             for spec in specs:
                 asked.setdefault((spec.port, spec.proto), []).append(spec)
+
+    if _joins_other_namespace(host_config) and _publishes(host_config):
+        raise _bad('conflicting options: port publishing and the container type network mode')
+    if host_config.get('NetworkMode') in ('host', 'none'):
+        return []
 
     out = []
     for port, proto in exposed:
@@ -388,7 +423,7 @@ class PortAllocator:
         self._ipv6 = host_has_ipv6() if ipv6 is None else ipv6
         self._lock = threading.Lock()
         self._held = {}          # cid -> [(Binding, socket or None)]
-        self._last = {}          # proto -> last random port given
+        self._last = {}          # (host ip, proto) -> last random port given
 
     # -- internal helpers (called with the lock held)
 
@@ -424,9 +459,9 @@ class PortAllocator:
                 continue
         raise errors.Conflict('all ports are allocated')
 
-    def _random_candidates(self, proto):
+    def _random_candidates(self, last_key):
         lo, hi = self.range
-        last = self._last.get(proto, hi)
+        last = self._last.get(last_key, hi)
         start = last + 1 if lo <= last < hi else lo
         yield from range(start, hi + 1)
         yield from range(lo, start)
@@ -438,8 +473,10 @@ class PortAllocator:
         if spec.host_port:
             return self._reserve_among(
                 spec, range(spec.host_port, spec.host_port_end + 1), got)
-        binding, sock = self._reserve_among(spec, self._random_candidates(spec.proto), got)
-        self._last[spec.proto] = binding.host_port
+        # Docker keeps one sequence per host address and protocol.
+        last_key = (spec.display_ip, spec.proto)
+        binding, sock = self._reserve_among(spec, self._random_candidates(last_key), got)
+        self._last[last_key] = binding.host_port
         return binding, sock
 
     # -- API
@@ -565,7 +602,7 @@ def _exposed_lenient(exposed):
             start, end, proto = parse_port_key(key)
         except errors.EngineError:
             continue
-        out.update((p, proto) for p in range(start, min(end, start + MAX_PUBLISHED) + 1))
+        out.update((p, proto) for p in range(start, end + 1))
     return out
 
 

@@ -132,6 +132,50 @@ class ParseTest(unittest.TestCase):
 
 
 @ddt.ddt
+class NetworkModeTest(unittest.TestCase):
+    """What Docker 20.10 answered for ports with host, none and container:."""
+
+    BOUND = {'80/tcp': [{'HostPort': '8080'}]}
+
+    @ddt.data('host', 'none')
+    def test_host_and_none_publish_nothing(self, mode):
+        self.assertEqual([], P.parse({'ExposedPorts': {'80/tcp': {}}},
+                                     {'NetworkMode': mode, 'PortBindings': self.BOUND,
+                                      'PublishAllPorts': True}))
+
+    def test_user_network_publishes(self):
+        self.assertEqual([P.PortSpec(80, 'tcp', '', 8080, 8080)],
+                         P.parse({'ExposedPorts': {'80/tcp': {}}},
+                                 {'NetworkMode': 'mynet', 'PortBindings': self.BOUND}))
+
+    @ddt.data(
+        ({}, {'PortBindings': BOUND}, 'port publishing'),
+        ({'ExposedPorts': {'80/tcp': {}}}, {'PortBindings': BOUND}, 'port publishing'),
+        ({}, {'PublishAllPorts': True}, 'port publishing'),
+        # a key with an empty list counts as publishing, as in Docker
+        ({}, {'PortBindings': {'80/tcp': []}}, 'port publishing'),
+        ({'ExposedPorts': {'80/tcp': {}}}, {'PortBindings': {}}, 'port exposing'),
+    )
+    @ddt.unpack
+    def test_container_mode_conflicts(self, config, host_config, what):
+        host_config = dict(host_config, NetworkMode='container:abc')
+        with self.assertRaises(errors.InvalidArgument) as ctx:
+            P.validate_network_mode(config, host_config)
+        self.assertEqual('conflicting options: %s and the container type network mode' % what,
+                         str(ctx.exception))
+        if what == 'port publishing':
+            with self.assertRaisesRegex(errors.InvalidArgument, 'conflicting options'):
+                P.parse(config, host_config)
+        else:
+            # parse sees the image's EXPOSE merged in: no exposing conflict there
+            self.assertEqual([], P.parse(config, host_config))
+
+    def test_container_mode_without_ports_is_fine(self):
+        P.validate_network_mode({}, {'NetworkMode': 'container:abc', 'PortBindings': {}})
+        P.validate_network_mode({'ExposedPorts': {'80/tcp': {}}}, {'NetworkMode': 'bridge'})
+
+
+@ddt.ddt
 class ViewsTest(unittest.TestCase):
 
     B = P.Binding

@@ -128,6 +128,18 @@ class AllocatorTest(unittest.TestCase):
         with self.assertRaisesRegex(errors.Conflict, '^all ports are allocated$'):
             alloc.allocate('d', [P.PortSpec(80, 'tcp', LOCAL)])
 
+    def test_one_random_sequence_per_host_address_and_protocol(self):
+        base = netfree.free_ports(4)
+        alloc = P.PortAllocator(range_=(base, base + 3))
+        self.addCleanup(lambda: [alloc.release(c) for c in ('a', 'b')])
+        got = alloc.allocate('a', [P.PortSpec(80, 'tcp', LOCAL), P.PortSpec(80, 'udp', LOCAL)])
+        self.assertEqual([base, base], [b.host_port for b in got])
+        # all addresses: its own sequence, but never a port held on
+        # 127.0.0.1; another address: its own sequence, and the same port
+        # as 127.0.0.1 is no conflict
+        got = alloc.allocate('b', [P.PortSpec(81, 'tcp', ''), P.PortSpec(81, 'tcp', '127.0.0.2')])
+        self.assertEqual([base + 1, base], [b.host_port for b in got])
+
     def test_default_range_is_the_kernels(self):
         self.assertEqual(P.dynamic_port_range(), self.alloc.range)
         got = self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL)])
