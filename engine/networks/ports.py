@@ -583,9 +583,21 @@ def from_record(data):
 
 
 def cni_port_mappings(bindings):
-    """The portmap plugin's runtimeConfig.portMappings."""
+    """The portmap plugin's runtimeConfig.portMappings.
+
+    HostIp '' goes without hostIP: portmap then maps every address of each
+    family the container has, which covers the ``::`` twin of such a
+    binding (so the twin is not sent again).  An explicit address, wildcard
+    or not, goes as hostIP: portmap keeps a mapping only for the container
+    addresses of its family and matches ``-d <ip>`` (iptables reads
+    ``-d 0.0.0.0`` as any address, checked with the plugin).
+    """
+    bindings = list(bindings or ())
+    all_addresses = {(b.port, b.proto, b.host_port) for b in bindings if b.host_ip == ''}
     out = []
-    for b in bindings or ():
+    for b in bindings:
+        if b.host_ip == '::' and (b.port, b.proto, b.host_port) in all_addresses:
+            continue
         entry = {'hostPort': b.host_port, 'containerPort': b.port, 'protocol': b.proto}
         if b.host_ip:
             entry['hostIP'] = b.host_ip

@@ -218,8 +218,16 @@ class ViewsTest(unittest.TestCase):
                      {'HostIp': '::', 'HostPort': '8080'}]},
          [{'IP': '0.0.0.0', 'PrivatePort': 80, 'PublicPort': 8080, 'Type': 'tcp'},
           {'IP': '::', 'PrivatePort': 80, 'PublicPort': 8080, 'Type': 'tcp'}],
-         [{'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp'},
-          {'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp', 'hostIP': '::'}]),
+         [{'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp'}]),
+        # explicit addresses, wildcards too, go to portmap as hostIP
+        ({'80/tcp': {}, '81/tcp': {}},
+         [B(80, 'tcp', '0.0.0.0', 8080), B(81, 'tcp', '::1', 8081)],
+         {'80/tcp': [{'HostIp': '0.0.0.0', 'HostPort': '8080'}],
+          '81/tcp': [{'HostIp': '::1', 'HostPort': '8081'}]},
+         [{'IP': '0.0.0.0', 'PrivatePort': 80, 'PublicPort': 8080, 'Type': 'tcp'},
+          {'IP': '::1', 'PrivatePort': 81, 'PublicPort': 8081, 'Type': 'tcp'}],
+         [{'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp', 'hostIP': '0.0.0.0'},
+          {'hostPort': 8081, 'containerPort': 81, 'protocol': 'tcp', 'hostIP': '::1'}]),
     )
     @ddt.unpack
     def test_views(self, exposed, bindings, settings, summary, cni):
