@@ -411,8 +411,9 @@ def hold_port(binding):
 class PortAllocator:
     """Host ports for published container ports, one per engine.
 
-    Thread-safe.  ``allocate`` is all-or-nothing: on failure nothing of the
-    call stays reserved.
+    Thread-safe.  A container has one set of published ports: ``allocate``
+    replaces what the container held, and is all-or-nothing (on failure
+    the container holds nothing).
     """
 
     def __init__(self, range_=None, ipv6=None):
@@ -423,40 +424,57 @@ class PortAllocator:
         self._ipv6 = host_has_ipv6() if ipv6 is None else ipv6
         self._lock = threading.Lock()
         self._held = {}          # cid -> [(Binding, socket or None)]
+        self._by_port = {}       # (proto, host port) -> [host ip] held
         self._last = {}          # (host ip, proto) -> last random port given
 
     # -- internal helpers (called with the lock held)
 
-    def _taken(self, binding, extra=()):
-        for entries in self._held.values():
-            for other, _ in entries:
-                if (other.proto == binding.proto and other.host_port == binding.host_port
-                        and _overlaps(other.host_ip, binding.host_ip)):
-                    return True
-        for other, _ in extra:
-            if (other.proto == binding.proto and other.host_port == binding.host_port
-                    and _overlaps(other.host_ip, binding.host_ip)):
-                return True
-        return False
+    def _taken(self, binding):
+        held = self._by_port.get((binding.proto, binding.host_port), ())
+        return any(_overlaps(ip, binding.host_ip) for ip in held)
 
-    def _reserve_exact(self, binding, got):
-        if self._taken(binding, got):
+    def _index(self, binding):
+        self._by_port.setdefault((binding.proto, binding.host_port), []).append(binding.host_ip)
+
+    def _unindex(self, binding):
+        key = (binding.proto, binding.host_port)
+        held = self._by_port.get(key, [])
+        if binding.host_ip in held:
+            held.remove(binding.host_ip)
+        if not held:
+            self._by_port.pop(key, None)
+
+    def _drop(self, entries):
+        for binding, sock in entries:
+            self._unindex(binding)
+            if sock is not None:
+                sock.close()
+
+    def _hold(self, binding, got):
+        """Hold exactly ``binding``; appended to ``got`` and indexed."""
+        if self._taken(binding):
             raise errors.Conflict('Bind for %s:%d failed: port is already allocated'
                                   % (binding.display_ip, binding.host_port))
         try:
-            return hold_port(binding)
+            sock = hold_port(binding)
         except _Unavailable as exc:
             raise errors.Conflict(str(exc)) from None
+        got.append((binding, sock))
+        self._index(binding)
+        return binding
 
-    def _reserve_among(self, spec, candidates, got):
+    def _hold_one_of(self, spec, candidates, got):
         for port in candidates:
             binding = Binding(spec.port, spec.proto, spec.host_ip, port)
-            if self._taken(binding, got):
+            if self._taken(binding):
                 continue
             try:
-                return binding, hold_port(binding)
+                sock = hold_port(binding)
             except _Unavailable:
                 continue
+            got.append((binding, sock))
+            self._index(binding)
+            return binding
         raise errors.Conflict('all ports are allocated')
 
     def _random_candidates(self, last_key):
@@ -466,18 +484,16 @@ class PortAllocator:
         yield from range(start, hi + 1)
         yield from range(lo, start)
 
-    def _reserve(self, spec, got):
+    def _hold_spec(self, spec, got):
         if spec.host_port and spec.host_port == spec.host_port_end:
-            binding = Binding(spec.port, spec.proto, spec.host_ip, spec.host_port)
-            return binding, self._reserve_exact(binding, got)
+            return self._hold(Binding(spec.port, spec.proto, spec.host_ip, spec.host_port), got)
         if spec.host_port:
-            return self._reserve_among(
-                spec, range(spec.host_port, spec.host_port_end + 1), got)
+            return self._hold_one_of(spec, range(spec.host_port, spec.host_port_end + 1), got)
         # Docker keeps one sequence per host address and protocol.
         last_key = (spec.display_ip, spec.proto)
-        binding, sock = self._reserve_among(spec, self._random_candidates(last_key), got)
+        binding = self._hold_one_of(spec, self._random_candidates(last_key), got)
         self._last[last_key] = binding.host_port
-        return binding, sock
+        return binding
 
     # -- API
 
@@ -491,32 +507,31 @@ class PortAllocator:
         this engine), 'listen tcp4 0.0.0.0:18080: bind: address already in
         use' (taken by another process), 'all ports are allocated'.
         """
+        ipv6 = container_ipv6 and self._ipv6
         got = []
         with self._lock:
+            self._drop(self._held.pop(cid, []))
             try:
                 for spec in specs:
-                    if spec.ipv6 and not (container_ipv6 and self._ipv6):
+                    if spec.ipv6 and not ipv6:
                         continue
-                    got.append(self._reserve(spec, got))
-                    if container_ipv6 and self._ipv6 and spec.host_ip == '':
-                        # Docker's IPv6 twin of an all-addresses binding.
-                        twin = Binding(spec.port, spec.proto, '::', got[-1][0].host_port)
-                        got.append((twin, self._reserve_exact(twin, got)))
+                    binding = self._hold_spec(spec, got)
+                    if ipv6 and spec.host_ip == '':
+                        # Docker's IPv6 twin of an all-addresses binding
+                        # (20.10 picks the twin's random port separately;
+                        # one port for both is what later Docker does).
+                        self._hold(Binding(spec.port, spec.proto, '::', binding.host_port), got)
             except BaseException:
-                for _, sock in got:
-                    if sock is not None:
-                        sock.close()
+                self._drop(got)
                 raise
-            self._held.setdefault(cid, []).extend(got)
+            if got:
+                self._held[cid] = got
         return [b for b, _ in got]
 
     def release(self, cid):
         """Free every host port of the container (idempotent)."""
         with self._lock:
-            entries = self._held.pop(cid, [])
-        for _, sock in entries:
-            if sock is not None:
-                sock.close()
+            self._drop(self._held.pop(cid, []))
 
     def restore(self, cid, bindings):
         """Re-reserve a running container's ports after an engine restart.
@@ -524,19 +539,17 @@ class PortAllocator:
         Returns a list of messages, one per port that could not be
         reserved again (taken meanwhile); the others are held.
         """
-        self.release(cid)
         problems = []
-        held = []
+        got = []
         with self._lock:
+            self._drop(self._held.pop(cid, []))
             for binding in bindings:
                 try:
-                    sock = self._reserve_exact(binding, held)
+                    self._hold(binding, got)
                 except errors.EngineError as exc:
                     problems.append('%s -> %s: %s' % (binding.key, binding.host_port, exc))
-                    continue
-                held.append((binding, sock))
-            if held:
-                self._held[cid] = held
+            if got:
+                self._held[cid] = got
         for msg in problems:
             LOG.warning('container %s: published port not reserved again: %s',
                         cid[:12], msg)

@@ -15,12 +15,14 @@ LOCAL = '127.0.0.1'
 STYPE = {'tcp': socket.SOCK_STREAM, 'udp': socket.SOCK_DGRAM}
 
 
-def other_process_bind(proto, port, ip=LOCAL, reuse=True):
+def other_process_bind(proto, port, ip=LOCAL, reuse=True, reuseport=False):
     """Bind as a typical server would (SO_REUSEADDR set); the socket or the
     OSError."""
     s = socket.socket(socket.AF_INET, STYPE[proto])
     if reuse:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         s.bind((ip, port))
         if proto == 'tcp':
@@ -57,8 +59,9 @@ class AllocatorTest(unittest.TestCase):
         # another process cannot bind it, even with SO_REUSEADDR, on the
         # address or on all addresses
         for ip in (LOCAL, '0.0.0.0'):
-            err = other_process_bind(proto, port, ip)
-            self.assertIsInstance(err, OSError, 'port %d was taken while held' % port)
+            for reuseport in (False, True):
+                err = other_process_bind(proto, port, ip, reuseport=reuseport)
+                self.assertIsInstance(err, OSError, 'port %d was taken while held' % port)
         self.alloc.release('c1')
         self.alloc.release('c1')   # idempotent
         # immediately reusable (no TIME_WAIT for a socket that never connected)
@@ -101,6 +104,21 @@ class AllocatorTest(unittest.TestCase):
                                        P.PortSpec(81, 'tcp', LOCAL, port + 1, port + 1)])
         self.assertEqual([], self.alloc.reserved())
         self.keep(other_process_bind('tcp', port, reuse=False))
+
+    def test_allocate_replaces_what_the_container_held(self):
+        a, b = netfree.free_ports(), netfree.free_ports()
+        spec_a = P.PortSpec(80, 'tcp', LOCAL, a, a)
+        self.alloc.allocate('c1', [spec_a])
+        # a restart that skipped release: the same port again is no conflict
+        self.assertEqual([P.Binding(80, 'tcp', LOCAL, a)], self.alloc.allocate('c1', [spec_a]))
+        self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, b, b)])
+        self.assertEqual([P.Binding(80, 'tcp', LOCAL, b)], self.alloc.reserved('c1'))
+        self.keep(other_process_bind('tcp', a, reuse=False))
+        # a failed allocate leaves the container holding nothing
+        with self.assertRaises(errors.Conflict):
+            self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, a, a)])
+        self.assertEqual([], self.alloc.reserved())
+        self.keep(other_process_bind('tcp', b, reuse=False))
 
     def test_host_port_range_skips_taken_ports(self):
         base = netfree.free_ports(3)
