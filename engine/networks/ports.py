@@ -118,9 +118,15 @@ def _bad(msg):
     return errors.InvalidArgument(msg)
 
 
+def _echo(text, limit=64):
+    """A user's value inside a message, cut short if it is huge."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
 def _bad_spec(text):
     # Docker's daemon wording (daemon/container.go validateHostConfig).
-    return _bad('invalid port specification: "%s"' % text)
+    return _bad('invalid port specification: "%s"' % _echo(text))
 
 
 def _parse_number(text, allow_zero=False):
@@ -150,14 +156,14 @@ def split_proto_port(key):
     port, sep, proto = key.partition('/')
     proto = (proto or 'tcp').lower()
     if proto not in PROTOCOLS:
-        raise _bad('invalid proto: %s' % proto)
+        raise _bad('invalid proto: %s' % _echo(proto))
     return port, proto
 
 
 def parse_port_key(key):
     """An ExposedPorts/PortBindings key -> (start, end, proto); 400 if bad."""
     if not isinstance(key, str):
-        raise _bad('invalid port specification: %r' % (key,))
+        raise _bad('invalid port specification: %s' % _echo(repr(key)))
     port, proto = split_proto_port(key)
     rng = parse_port_range(port)
     if rng is None:
@@ -169,7 +175,7 @@ def _parse_host_ip(value, key):
     if value is None or value == '':
         return ''
     if not isinstance(value, str):
-        raise _bad('invalid HostIp for %s: must be a string' % key)
+        raise _bad('invalid HostIp for %s: must be a string' % _echo(key))
     text = value
     if text.startswith('[') and text.endswith(']'):
         text = text[1:-1]
@@ -178,7 +184,7 @@ def _parse_host_ip(value, key):
             raise ValueError(text)
         addr = ipaddress.ip_address(text)
     except ValueError:
-        raise _bad('invalid IP address: %s' % value) from None
+        raise _bad('invalid IP address: %s' % _echo(value)) from None
     return str(addr)
 
 
@@ -187,7 +193,7 @@ def _parse_host_port(value, key):
     if value is None or value == '' or value == '0':
         return 0, 0
     if not isinstance(value, str):
-        raise _bad('invalid HostPort for %s: must be a string' % key)
+        raise _bad('invalid HostPort for %s: must be a string' % _echo(key))
     rng = parse_port_range(value)
     if rng is None:
         raise _bad_spec(value)
@@ -212,7 +218,7 @@ def _expand_binding(start, end, proto, item, key):
     if item is None:
         item = {}
     if not isinstance(item, dict):
-        raise _bad('invalid port binding for %s: must be an object' % key)
+        raise _bad('invalid port binding for %s: must be an object' % _echo(key))
     host_ip = _parse_host_ip(item.get('HostIp'), key)
     hp_start, hp_end = _parse_host_port(item.get('HostPort'), key)
     if start == end:
@@ -222,7 +228,7 @@ def _expand_binding(start, end, proto, item, key):
     if hp_end - hp_start != end - start:
         # go-connections' wording for `-p 8000-8002:80-81`.
         raise _bad('invalid ranges specified for container and host Ports: '
-                   '%d-%d and %s' % (start, end, item.get('HostPort')))
+                   '%d-%d and %s' % (start, end, _echo(item.get('HostPort'))))
     return [PortSpec(start + i, proto, host_ip, hp_start + i, hp_start + i)
             for i in range(end - start + 1)]
 
@@ -291,7 +297,7 @@ def parse(config, host_config):
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise _bad('invalid port bindings for %s: must be a list' % key)
+            raise _bad('invalid port bindings for %s: must be a list' % _echo(key))
         for item in items:
             specs = _expand_binding(start, end, proto, item, key)
             total += len(specs)
@@ -384,7 +390,9 @@ def hold_port(binding):
         if exc.errno in (errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
                          errno.EAFNOSUPPORT) and binding.proto == 'sctp':
             return None
-        raise
+        # EMFILE and the like: the engine's trouble, not the request's.
+        raise errors.EngineError('cannot reserve host port %s %s: %s'
+                                 % (*_listen_name(binding), exc.strerror or exc)) from None
     try:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)

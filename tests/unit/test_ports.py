@@ -110,6 +110,8 @@ class ParseTest(unittest.TestCase):
         ({}, {'80/tcp': ['80']}, 'invalid port binding for 80/tcp: must be an object'),
         ({}, ['80/tcp'], 'PortBindings must be an object'),
         ('80/tcp', {}, 'ExposedPorts must be an object'),
+        ({}, {'8' * 100: [{}]}, 'invalid port specification: "%s..."' % ('8' * 64)),
+        ({}, {3: [{}]}, 'invalid port specification: 3'),
     )
     @ddt.unpack
     def test_rejects(self, exposed, bindings, message):

@@ -240,3 +240,31 @@ class AllocatorTest(unittest.TestCase):
             self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', '203.0.113.7', port, port)])
         self.assertEqual('listen tcp4 203.0.113.7:%d: bind: cannot assign requested address'
                          % port, str(ctx.exception))
+
+
+class DescriptorExhaustionTest(unittest.TestCase):
+
+    def test_no_descriptor_left_is_an_engine_error_and_nothing_stays_held(self):
+        import errno
+        from unittest import mock
+        alloc = P.PortAllocator()
+        port = netfree.free_ports(2)
+        real_socket = socket.socket
+        calls = []
+
+        def fake_socket(*args, **kw):
+            calls.append(args)
+            if len(calls) > 1:
+                raise OSError(errno.EMFILE, 'Too many open files')
+            return real_socket(*args, **kw)
+
+        with mock.patch.object(P.socket, 'socket', side_effect=fake_socket):
+            with self.assertRaises(errors.EngineError) as ctx:
+                alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, port, port),
+                                      P.PortSpec(81, 'tcp', LOCAL, port + 1, port + 1)])
+        self.assertEqual(500, ctx.exception.status)
+        self.assertEqual('cannot reserve host port tcp4 127.0.0.1:%d: Too many open files'
+                         % (port + 1), str(ctx.exception))
+        self.assertEqual([], alloc.reserved())
+        with real_socket() as s:
+            s.bind((LOCAL, port))
