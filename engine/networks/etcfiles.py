@@ -585,7 +585,7 @@ def link_env(alias, target, parent_name=None):
     '/parent/alias' with no parent_name. ``target``: a LinkTarget. Returns a
     list of 'KEY=value' in Docker's order; the caller puts them after PATH,
     HOSTNAME (and TERM) and before the container's own Config.Env, which
-    overrides them (container.CreateDaemonEnvironment)."""
+    overrides them (container.CreateDaemonEnvironment); keys are unique."""
     if parent_name is None:
         if not alias.startswith('/'):
             raise ValueError('link_env needs the parent name or a /parent/alias link name')
@@ -627,4 +627,12 @@ def link_env(alias, target, parent_name=None):
         if not sep or key in ('HOME', 'PATH'):
             continue  # Docker skips these two, added by builds
         env.append('%s_ENV_%s=%s' % (prefix, key, value))
-    return env
+    # A port range repeats the _ADDR and _PROTO of its first port; runc sets
+    # the list with setenv, so a repeated key keeps its first place and its
+    # last value. That is what a process under Docker sees: do it here so
+    # the result does not depend on the runtime.
+    merged = {}
+    for item in env:
+        key, _, value = item.partition('=')
+        merged[key] = value
+    return ['%s=%s' % item for item in merged.items()]

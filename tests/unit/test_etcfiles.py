@@ -318,8 +318,9 @@ class LinkEnvTest(unittest.TestCase):
             'AL_IAS_PORT_8000_TCP_END=tcp://%s:8002' % ip,
             'AL_IAS_PORT_8000_TCP_PORT_END=8002',
         ]
-        for port, proto in ((8000, 'tcp'), (8001, 'tcp'), (8001, 'udp'), (8002, 'tcp'),
-                            (9000, 'tcp')):
+        # the range repeats 8000's _ADDR and _PROTO: they keep their first place
+        expected += ['AL_IAS_PORT_8000_TCP=tcp://%s:8000' % ip, 'AL_IAS_PORT_8000_TCP_PORT=8000']
+        for port, proto in ((8001, 'tcp'), (8001, 'udp'), (8002, 'tcp'), (9000, 'tcp')):
             base = 'AL_IAS_PORT_%d_%s' % (port, proto.upper())
             expected += ['%s=%s://%s:%d' % (base, proto, ip, port), '%s_ADDR=%s' % (base, ip),
                          '%s_PORT=%d' % (base, port), '%s_PROTO=%s' % (base, proto)]
@@ -339,6 +340,11 @@ class LinkEnvTest(unittest.TestCase):
             'TGT_PORT_80_TCP=tcp://10.0.0.2:80', 'TGT_PORT_80_TCP_ADDR=10.0.0.2',
             'TGT_PORT_80_TCP_PORT=80', 'TGT_PORT_80_TCP_PROTO=tcp',
             'TGT_NAME=/me/tgt', 'TGT_ENV_FOO=bar'])
+
+    def test_repeated_env_key_keeps_first_place_last_value(self):
+        target = etcfiles.LinkTarget('t', '10.0.0.2', [], ['A=1', 'B=2', 'A=3'])
+        self.assertEqual(etcfiles.link_env('t', target, 'p'),
+                         ['T_NAME=/p/t', 'T_ENV_A=3', 'T_ENV_B=2'])
 
     def test_no_ports_no_env(self):
         self.assertEqual(etcfiles.link_env('db', etcfiles.LinkTarget('db', '10.0.0.9'), 'web'),
