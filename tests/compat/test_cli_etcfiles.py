@@ -50,8 +50,9 @@ def built_from_host(dns=(), search=(), options=()):
     host = host_file('/etc/resolv.conf')
     search = list(search) or etcfiles.get_search_domains(host)
     options = list(options) or etcfiles.get_options(host)
+    servers = list(dns) or etcfiles.get_nameservers(host)
     return (('search %s\n' % ' '.join(search) if search and search != ['.'] else '')
-            + ''.join('nameserver %s\n' % ns for ns in (list(dns) or etcfiles.get_nameservers(host)))
+            + ''.join('nameserver %s\n' % ns for ns in servers)
             + ('options %s\n' % ' '.join(options) if options else ''))
 
 
