@@ -11,7 +11,7 @@ import re
 import pytest
 
 from tests import daemons
-from tests.compat.conftest import CLIS, inspect, wait_for
+from tests.compat.conftest import AGAINST_DOCKERD, CLIS, inspect, wait_for
 from engine.networks import etcfiles
 
 pytestmark = pytest.mark.compat
@@ -24,6 +24,13 @@ BASE = ('127.0.0.1\tlocalhost\n'
         'ff02::2\tip6-allrouters\n')
 SEP = '@@@\n'
 SHOW = 'cat /etc/hosts; echo @@@; cat /etc/resolv.conf; echo @@@; cat /etc/hostname'
+
+# The suite's self-check against Docker 20.10 runs on the dockerd fixture,
+# which has no default bridge (--bridge none): its default-network
+# containers have no address, hence no own line. test_etcfiles_interop.py
+# compares those cases with a Docker that has a bridge.
+needs_default_bridge = pytest.mark.skipif(
+    AGAINST_DOCKERD, reason='the dockerd fixture runs with --bridge none')
 
 
 def ok(res):
@@ -85,6 +92,7 @@ def test_default_resolv_is_hosts_without_loopback(docker_cli):
     assert not any(re.match(r'nameserver\s+(127\.|::1)', line) for line in resolv.splitlines())
 
 
+@needs_default_bridge
 @pytest.mark.parametrize('cli', CLIS)
 def test_add_host_hostname_domainname_default_network(docker_cli, cli):
     hosts, _, hostname = show(docker_cli, [
@@ -100,6 +108,7 @@ def test_add_host_hostname_domainname_default_network(docker_cli, cli):
     assert re.match(r'^\S+\tweb\.example\.corp\.test web\n$', lines[-1]), lines[-1]
 
 
+@needs_default_bridge
 def test_names_resolve_inside(docker_cli):
     out = ok(docker_cli(['run', '--rm', '--hostname', 'h1', '--domainname', 'dom.test',
                          '--add-host', 'peer:127.0.0.1', 'busybox', 'sh', '-c',
@@ -133,20 +142,33 @@ def test_host_mode_with_add_host_and_dns(docker_cli):
     assert resolv == built_from_host(dns=['9.9.9.9'])
 
 
-@pytest.mark.parametrize('body, message', [
-    ({'Dns': ['notanip']}, 'HostConfig.Dns: notanip is not an ip address'),
-    ({'Dns': ['1.1.1.1\nnameserver 6.6.6.6']}, 'is not an ip address'),
-    ({'DnsSearch': ['bad_domain']}, 'HostConfig.DnsSearch: bad_domain is not a valid domain'),
-    ({'DnsOptions': ['ndots:1\nnameserver 6.6.6.6']}, 'HostConfig.DnsOptions: invalid option'),
+# Docker 20.10's daemon checks ExtraHosts (same messages) and takes any
+# Dns/DnsSearch/DnsOptions (its CLI checks them): this engine refuses them
+# too, and anything that would add lines to the files.
+STRICTER = pytest.mark.engine_only
+BAD_INPUT = [
+    pytest.param({'Dns': ['notanip']}, 'HostConfig.Dns: notanip is not an ip address',
+                 marks=STRICTER),
+    pytest.param({'Dns': ['1.1.1.1\nnameserver 6.6.6.6']}, 'is not an ip address',
+                 marks=STRICTER),
+    pytest.param({'DnsSearch': ['bad_domain']},
+                 'HostConfig.DnsSearch: bad_domain is not a valid domain', marks=STRICTER),
+    pytest.param({'DnsOptions': ['ndots:1\nnameserver 6.6.6.6']},
+                 'HostConfig.DnsOptions: invalid option', marks=STRICTER),
     ({'ExtraHosts': ['noip']}, 'bad format for add-host: "noip"'),
     ({'ExtraHosts': ['a:1.2.3']}, 'invalid IP address in add-host: "1.2.3"'),
-    ({'ExtraHosts': ['a\n6.6.6.6 evil:1.2.3.4']}, 'bad format for add-host'),
-    ({'ExtraHosts': 'a:1.2.3.4'}, 'HostConfig.ExtraHosts must be a list of strings'),
+    pytest.param({'ExtraHosts': ['a\n6.6.6.6 evil:1.2.3.4']}, 'bad format for add-host',
+                 marks=STRICTER),
+    pytest.param({'ExtraHosts': 'a:1.2.3.4'}, 'HostConfig.ExtraHosts must be a list of strings',
+                 marks=STRICTER),
     ({'Dns': ['1.1.1.1'], 'NetworkMode': 'container:whatever'},
      'conflicting options: dns and the network mode'),
     ({'ExtraHosts': ['a:1.1.1.1'], 'NetworkMode': 'container:whatever'},
      'conflicting options: custom host-to-IP mapping and the network mode'),
-])
+]
+
+
+@pytest.mark.parametrize('body, message', BAD_INPUT)
 def test_bad_input_is_400_and_leaves_nothing(engine, names, body, message):
     name = names('bad')
     status, data = engine.api_json('POST', '/containers/create?name=' + name,
@@ -227,3 +249,27 @@ def test_update_hosts_reaches_running_container(docker_cli, engine, names):
     assert out == BASE + '127.0.1.1\tme\n192.0.2.200\tadded-inside\n'
     res = docker_cli(['exec', name, 'ping', '-c1', '-W1', 'alias-one'])
     assert res.returncode != 0 and 'bad address' in res.stderr
+
+
+@needs_default_bridge
+def test_docker_py_options(engine, names):
+    import docker
+    client = docker.DockerClient(base_url=engine.url, timeout=120)
+    try:
+        out = client.containers.run(
+            'busybox', ['sh', '-c', 'cat /etc/resolv.conf; echo @@@; cat /etc/hosts'],
+            name=names('py'), remove=True, hostname='py', domainname='d.test',
+            dns=['192.0.2.53'], dns_search=['py.test'], dns_opt=['ndots:5'],
+            extra_hosts={'svc': '192.0.2.80', 'svc6': '2001:db8::80'}).decode()
+        resolv, hosts = out.split(SEP)
+        assert resolv == 'search py.test\nnameserver 192.0.2.53\noptions ndots:5\n'
+        lines = hosts.splitlines(True)
+        assert ''.join(lines[:-1]) == BASE + '192.0.2.80\tsvc\n2001:db8::80\tsvc6\n'
+        assert re.match(r'^\S+\tpy\.d\.test py\n$', lines[-1])
+        with pytest.raises(docker.errors.APIError) as info:
+            client.containers.create('busybox', name=names('py'),
+                                     extra_hosts={'svc': 'not-an-ip'})
+        assert info.value.status_code == 400
+        assert 'invalid IP address in add-host: "not-an-ip"' in info.value.explanation
+    finally:
+        client.close()
