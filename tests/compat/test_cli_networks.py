@@ -397,3 +397,18 @@ def _fetch(url):
         return urllib.request.urlopen(url, timeout=3).read()
     except OSError:
         return None
+
+
+def test_user_networks_are_isolated_from_each_other(engine, docker_cli, names, nets):
+    a_net, b_net = nets('isa'), nets('isb')
+    ok(docker_cli(['network', 'create', a_net]))
+    ok(docker_cli(['network', 'create', b_net]))
+    web = names('isow')
+    ok(docker_cli(['run', '-d', '--name', web, '--network', a_net, 'busybox', 'sh', '-c', HTTPD]))
+    ip = inspect(engine, web)['NetworkSettings']['Networks'][a_net]['IPAddress']
+    same = ok(docker_cli(['run', '--rm', '--network', a_net, 'busybox', 'ping', '-c', '1',
+                          '-W', '2', ip]))
+    assert '1 packets received' in same.stdout
+    other = docker_cli(['run', '--rm', '--network', b_net, 'busybox', 'ping', '-c', '1',
+                        '-W', '2', ip])
+    assert other.returncode != 0 and '0 packets received' in other.stdout
