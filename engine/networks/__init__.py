@@ -807,8 +807,8 @@ class NetworkService:
             settings = self.ensure_settings(c)
             ep = settings['Networks'].get(net['Name'])
             if ep is None or ep.get('NetworkID') != net['Id']:
-                raise errors.Forbidden('container %s is not connected to network %s'
-                                       % (c.id, net['Name']))
+                raise errors.EngineError('container %s is not connected to network %s'
+                                         % (c.id, net['Name']))  # Docker's 500
             if net['Driver'] == 'host' and c.is_running():
                 raise errors.Forbidden('container cannot be disconnected from host network or '
                                        'connected to host network')

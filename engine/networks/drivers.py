@@ -292,10 +292,15 @@ class BridgeDriver(NetworkDriver):
                 subnet = choose_subnet(parse_pools(self.ctx.conf.network.default_address_pools),
                                        taken)
                 net['_subnet'] = str(subnet)
-            if not net['_gateway']:
+            user_gateway = bool(net['_gateway'])
+            if not user_gateway:
                 net['_gateway'] = str(next(subnet.hosts()))
             self.create(net)
-        cfg = {'Subnet': net['_subnet'], 'Gateway': net['_gateway']}
+        # Docker shows what the user configured, and the gateway it chose
+        # only for a subnet it chose too.
+        cfg = {'Subnet': net['_subnet']}
+        if user_gateway or not net.get('_user_subnet'):
+            cfg['Gateway'] = net['_gateway']
         if net['_iprange']:
             cfg['IPRange'] = net['_iprange']
         net['IPAM']['Config'] = [cfg]

@@ -251,13 +251,15 @@ def test_connect_disconnect_running_and_stopped(engine, docker_cli, names, nets)
     assert addr_of(out, 'eth0')
     fails(docker_cli(['network', 'connect', net, name]), 'already exists in network')
     fails(docker_cli(['network', 'rm', net]), 'has active endpoints')
+    fails(docker_cli(['network', 'disconnect', 'none', name]), 'is not connected to network none')
     ok(docker_cli(['network', 'disconnect', net, name]))
     out = ok(docker_cli(['exec', name, 'ip', 'addr'])).stdout
     assert addr_of(out, 'eth1') is None and addr_of(out, 'eth0')
     # Stopped: recorded only, plumbed at the next start.
     ok(docker_cli(['stop', '-t', '0', name]))
     ok(docker_cli(['network', 'connect', net, name]))
-    assert net in inspect(engine, name)['NetworkSettings']['Networks']
+    ep = inspect(engine, name)['NetworkSettings']['Networks'][net]
+    assert ep['IPAddress'] == '' and ep['EndpointID'] == ''
     ok(docker_cli(['start', name]))
     out = ok(docker_cli(['exec', name, 'ip', 'addr'])).stdout
     assert ipaddress.ip_interface(addr_of(out, 'eth1')).ip in subnet

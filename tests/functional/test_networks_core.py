@@ -68,7 +68,9 @@ def test_api_shapes_and_errors(engine):
                              'Containers', 'Options', 'Labels']
         assert not [k for k in net if k.startswith('_')]
         assert net['IPAM']['Config'][0]['Subnet'] == str(subnet)
-        assert net['IPAM']['Config'][0]['Gateway'] == str(subnet.network_address + 1)
+        # As Docker: only what was configured (no gateway was).
+        assert 'Gateway' not in net['IPAM']['Config'][0]
+        assert net['IPAM']['Config'][0]['IPRange'] == str(list(subnet.subnets(1))[1])
         # The bridge exists on the host at once, with the gateway address.
         br = 'br-' + created['Id'][:12]
         assert str(subnet.network_address + 1) in sh('ip -4 addr show %s' % br).stdout
