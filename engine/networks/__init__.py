@@ -132,7 +132,8 @@ class NetworkService:
                     '_mtu': 0, '_user_subnet': False, '_adopt_bridge': True})
         try:
             self.driver('bridge').allocate(rec, [])
-        except errors.Forbidden as exc:
+        except errors.EngineError as exc:
+            self._release_default_bridge(bridge)
             raise errors.InvalidArgument('cannot make the default bridge network: %s' % exc)
         rec['Options'] = {
             'com.docker.network.bridge.default_bridge': 'true',

@@ -175,3 +175,41 @@ def test_check_reports_leftovers_and_purge_removes_host_side(engine_factory):
     assert net_id[:12] not in sh('iptables -S NOVADOCKER-FORWARD').stdout
     assert net_id[:12] not in sh('iptables -t nat -S NOVADOCKER-POSTROUTING').stdout
     assert os.listdir(os.path.join(eng.root, 'run', 'netns')) == []
+
+
+def _bridge_of(eng):
+    out = _docker(eng, 'network', 'inspect', '-f',
+                  '{{index .Options "com.docker.network.bridge.name"}} '
+                  '{{(index .IPAM.Config 0).Subnet}}', 'bridge').split()
+    return out[0], ipaddress.ip_network(out[1])
+
+
+def test_side_by_side_engines_get_their_own_bridge_and_subnet(engine, engine_factory):
+    first = _bridge_of(engine)
+    other = engine_factory()
+    second = _bridge_of(other)
+    assert first[0] != second[0]
+    assert not first[1].overlaps(second[1])
+    assert second[0].startswith('nd')   # novadocker0 or nd<tag>
+    # Each subnet is routed on its own bridge only.
+    routes = sh('ip -4 route').stdout
+    for dev, subnet in (first, second):
+        lines = [line for line in routes.splitlines() if line.startswith(str(subnet) + ' ')]
+        assert lines and all('dev %s ' % dev in line + ' ' for line in lines), routes
+    out = _docker(other, 'run', '--rm', 'busybox', 'ip', 'route')
+    assert 'default via %s' % (second[1].network_address + 1) in out
+
+
+def test_default_bridge_subnet_overlapping_a_route_is_a_startup_error(engine_factory):
+    eng = engine_factory.make(config='[network]\ndefault_bridge_subnet = 192.0.2.0/25\n')
+    with pytest.raises(RuntimeError) as info:
+        eng.start(timeout=30)
+    assert 'Pool overlaps' in str(info.value) and '192.0.2.0/24' in str(info.value)
+
+
+def test_default_bridge_subnet_configured(engine_factory):
+    subnet = netfree.free_subnet(size=24)
+    eng = engine_factory.start(config='[network]\ndefault_bridge_subnet = %s\n' % subnet)
+    assert _bridge_of(eng)[1] == subnet
+    out = _docker(eng, 'run', '--rm', 'busybox', 'ip', 'addr', 'show', 'eth0')
+    assert 'inet %s/24' % (subnet.network_address + 2) in out
