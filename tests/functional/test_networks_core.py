@@ -213,3 +213,43 @@ def test_default_bridge_subnet_configured(engine_factory):
     assert _bridge_of(eng)[1] == subnet
     out = _docker(eng, 'run', '--rm', 'busybox', 'ip', 'addr', 'show', 'eth0')
     assert 'inet %s/24' % (subnet.network_address + 2) in out
+
+
+def _fetch(url):
+    import urllib.request
+    try:
+        return urllib.request.urlopen(url, timeout=3).read()
+    except OSError:
+        return None
+
+
+def _bindable(port):
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(('127.0.0.1', port))
+            return True
+        except OSError:
+            return False
+
+
+def test_published_port_survives_engine_sigkill_and_is_released_at_stop(engine_factory):
+    eng = engine_factory()
+    port = netfree.free_ports()
+    cid = _docker(eng, 'run', '-d', '-p', '127.0.0.1:%d:80' % port, 'busybox', 'sh', '-c',
+                  'echo up > /tmp/index.html; exec httpd -f -p 80 -h /tmp').strip()
+    deadline = time.monotonic() + 20
+    while _fetch('http://127.0.0.1:%d/' % port) != b'up\n' and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _fetch('http://127.0.0.1:%d/' % port) == b'up\n'
+    eng.kill()
+    assert _bindable(port)   # the engine's holding socket died with it
+    eng.start()
+    assert not _bindable(port)   # held again for the running container
+    assert _fetch('http://127.0.0.1:%d/' % port) == b'up\n'
+    assert _docker(eng, 'port', cid).strip() == '80/tcp -> 127.0.0.1:%d' % port
+    assert cid in sh('iptables -t nat -S').stdout   # portmap's rules name the container
+    _docker(eng, 'stop', '-t', '0', cid)
+    assert _bindable(port)
+    assert _fetch('http://127.0.0.1:%d/' % port) is None
+    assert cid not in sh('iptables -t nat -S').stdout
