@@ -795,8 +795,8 @@ class NetworkService:
                     raise
             settings['Networks'][net['Name']] = ep
             c.save()
-        self._event('connect', net, container=c.id)
-        if c.is_running():
+        if c.is_running():  # Docker announces only a live connection
+            self._event('connect', net, container=c.id)
             self._refresh_own_etc(c, net)
 
     def disconnect(self, ref, body):
