@@ -877,7 +877,7 @@ class NetworkService:
             LOG.info('releasing the address %s of gone container %s', ip, owner[:12])
             try:
                 self.cni.delete(self.driver('bridge').conflist(net, ports=[{}]), owner,
-                                path if os.path.exists(path) else '', ifname or 'eth0', {})
+                                path if netns.is_netns(path) else '', ifname or 'eth0', {})
             except errors.EngineError as exc:
                 LOG.warning('CNI DEL for gone container %s: %s', owner[:12], exc)
                 self.driver('bridge').drop_lease(net, ip)

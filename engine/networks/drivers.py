@@ -18,6 +18,7 @@ from oslo_log import log as logging
 
 from engine import errors
 from engine import util
+from engine.networks import netns
 
 LOG = logging.getLogger(__name__)
 
@@ -408,7 +409,7 @@ class BridgeDriver(NetworkDriver):
         if 'ips' in rc:
             prefix = ipaddress.ip_network(net['_subnet']).prefixlen
             rc['ips'] = ['%s/%d' % (_endpoint_ip(endpoint), prefix)]
-        netns_ok = sandbox and os.path.exists(sandbox)
+        netns_ok = sandbox and netns.is_netns(sandbox)  # not a stale file after a reboot
         self.ctx.cni.delete(self.conflist(net, ports), cid, sandbox if netns_ok else '',
                             endpoint['_ifname'], rc)
 
@@ -535,7 +536,7 @@ class ExternalDriver(NetworkDriver):
         return out
 
     def detach(self, net, sandbox, cid, endpoint, ports=None):
-        netns_ok = sandbox and os.path.exists(sandbox)
+        netns_ok = sandbox and netns.is_netns(sandbox)  # not a stale file after a reboot
         self.ctx.cni.delete(self.conflist(net, endpoint, endpoint.get('_had_gateway', True)),
                             cid, sandbox if netns_ok else '', endpoint['_ifname'], {})
 
