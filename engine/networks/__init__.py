@@ -876,8 +876,11 @@ class NetworkService:
             path = os.path.join(self.netns_dir, owner)
             LOG.info('releasing the address %s of gone container %s', ip, owner[:12])
             try:
+                # Any mapping makes portmap tear down the container's chain
+                # (found by network and container id): the real ones are lost.
                 self.cni.delete(self.driver('bridge').conflist(net, ports=[{}]), owner,
-                                path if netns.is_netns(path) else '', ifname or 'eth0', {})
+                                path if netns.is_netns(path) else '', ifname or 'eth0',
+                                {'portMappings': [_ANY_MAPPING]})
             except errors.EngineError as exc:
                 LOG.warning('CNI DEL for gone container %s: %s', owner[:12], exc)
                 self.driver('bridge').drop_lease(net, ip)
@@ -899,6 +902,13 @@ class NetworkService:
 
     def purge(self):
         """Remove every bridge, rule and lease this engine made (no container may run)."""
+        for c in self.containers.list() if self.containers else ():
+            eps = self._networks(c).values()
+            if (c.record.get('NetworkSettings') or {}).get('SandboxKey') or \
+                    any(ep.get('_ifname') for ep in eps):
+                self.sandbox_down(c)  # CNI DEL: portmap's chains, leases
+                c.save()
+        self.collect(set())
         for net in self.store.list():
             if net['Driver'] == 'bridge':
                 self.driver('bridge').delete(net)
@@ -910,6 +920,9 @@ class NetworkService:
             self.firewall.remove_network(tag)
             self.ctx.forget_rules(tag)
         self.firewall.remove_chains_if_empty()
+
+
+_ANY_MAPPING = {'hostPort': 1, 'containerPort': 1, 'protocol': 'tcp'}
 
 
 def _labels_match(labels, wanted, any_=False):

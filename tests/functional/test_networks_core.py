@@ -253,3 +253,38 @@ def test_published_port_survives_engine_sigkill_and_is_released_at_stop(engine_f
     assert _bindable(port)
     assert _fetch('http://127.0.0.1:%d/' % port) is None
     assert cid not in sh('iptables -t nat -S').stdout
+
+
+def test_crash_mid_removal_of_a_publishing_container_leaves_no_portmap_rules(engine_factory):
+    eng = engine_factory()
+    port = netfree.free_ports()
+    cid = _docker(eng, 'run', '-d', '-p', '127.0.0.1:%d:80' % port, 'busybox',
+                  'sleep', '300').strip()
+    assert cid in sh('iptables -t nat -S').stdout
+    eng.kill()
+    # The engine died right after deleting the record: only host leftovers remain.
+    daemons.runtime_delete_all(eng.base)
+    daemons.kill_pids(daemons.pids_mentioning(eng.base))
+    os.unlink(os.path.join(eng.root, 'containers', cid, 'container.json'))
+    eng.start()
+    assert cid not in sh('iptables -t nat -S').stdout
+    assert os.listdir(os.path.join(eng.root, 'run', 'netns')) == []
+    assert _bindable(port)
+
+
+def test_purge_after_crash_removes_portmap_rules(engine_factory):
+    eng = engine_factory()
+    port = netfree.free_ports()
+    cid = _docker(eng, 'run', '-d', '-p', '127.0.0.1:%d:80' % port, 'busybox',
+                  'sleep', '300').strip()
+    eng.kill()
+    daemons.runtime_delete_all(eng.base)
+    daemons.kill_pids(daemons.pids_mentioning(eng.base))
+    daemons.unmount_under(eng.base)
+    res = eng.purge_networks()
+    assert res.returncode == 0, res.stderr
+    assert cid not in sh('iptables -t nat -S').stdout
+    ipam = os.path.join(eng.root, 'networks', 'ipam')
+    assert not os.path.exists(ipam) or not [
+        f for d in os.listdir(ipam) for f in os.listdir(os.path.join(ipam, d))
+        if f[0].isdigit()]
