@@ -231,6 +231,8 @@ class ContainerService:
                 name = names.generate(self._names)
             self._names[name] = cid  # reserve the name while we build
 
+        if host_config.get('Links') and self.networks is not None:
+            host_config['Links'] = self.networks.stored_links(host_config['Links'], name)
         path = os.path.join(self.root, cid)
         mount_token = None
         try:

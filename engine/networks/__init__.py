@@ -668,6 +668,18 @@ class NetworkService:
             except errors.NotFound:
                 raise errors.InvalidArgument('could not get container for %s' % name)
 
+    def stored_links(self, links, parent):
+        """Docker's stored form of HostConfig.Links: '/target:/parent/alias'."""
+        out = []
+        for link in links:
+            name, alias = etcfiles.parse_link(link)
+            try:
+                name = self.containers.get(name).name
+            except errors.NotFound:
+                raise errors.InvalidArgument('could not get container for %s' % name)
+            out.append('/%s:/%s/%s' % (name, parent, alias))
+        return out
+
     def _link_targets(self, c, must_run=False):
         out = []
         for link in c.host_config.get('Links') or ():
