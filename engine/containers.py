@@ -861,6 +861,8 @@ class ContainerService:
             with self._lock:
                 if self._names.get(old) == c.id:
                     self._names.pop(old, None)
+        if self.networks is not None and c.is_running():
+            self.networks.renamed(c)  # peers resolve the new name
         self.events.publish('container', 'rename', c.id, self._event_attrs(c, oldName='/' + old))
 
     def remove(self, ref, force=False, volumes=False):

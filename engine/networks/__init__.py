@@ -540,6 +540,9 @@ class NetworkService:
             self._event('connect', net, container=c.id)
         self._notify_peers(c)
 
+    def renamed(self, c):
+        self._notify_peers(c)
+
     def sandbox_down(self, c):
         """CNI DEL of every attached endpoint, then the namespace; idempotent."""
         settings = c.record.get('NetworkSettings')

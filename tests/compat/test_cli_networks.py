@@ -141,6 +141,12 @@ def test_user_network_resolution_by_name_alias_and_short_id(engine, docker_cli, 
     ok(docker_cli(['rm', '-f', late]))
     hosts = ok(docker_cli(['exec', web, 'cat', '/etc/hosts'])).stdout
     assert late not in hosts
+    # A rename is seen by the peers.
+    ok(docker_cli(['rename', web, web + '-new']))
+    out = ok(docker_cli(['run', '--rm', '--network', net, 'busybox', 'wget', '-O-',
+                         'http://%s-new/' % web])).stdout
+    assert out.strip() == 'hello-from-%s' % cid[:12]
+    ok(docker_cli(['rename', web + '-new', web]))  # the names fixture removes it
     # Aliases carry the short id on user-defined networks, as Docker's.
     aliases = inspect(engine, web)['NetworkSettings']['Networks'][net]['Aliases']
     assert 'www' in aliases and cid[:12] in aliases
