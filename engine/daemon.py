@@ -20,7 +20,7 @@ from engine import exits
 from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import logrotate
-from engine import network as network_mod
+from engine import networks as networks_mod
 from engine import registry as registry_mod
 from engine import security
 from engine import resources as resources_mod
@@ -30,6 +30,7 @@ from engine.snapshotters import local as local_snap
 from engine import util
 from engine import volumes as volumes_mod
 from engine.api import http
+from engine.api import views
 from engine.runtime import monitor
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
@@ -74,13 +75,20 @@ class Engine:
         self.tasks = None
         self.containers = containers_mod.ContainerService(
             self.root, self.images, self.snapshotter, None, self.events,
-            network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
+            None, stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
         forbidden = [('root', self.root), ('exec root', self.exec_root)]
         self.volumes = volumes_mod.VolumeService(self.root, self.events, forbidden)
         self.volumes.users = self._volume_users
         self.containers.mounts = volumes_mod.ContainerMounts(
             self.volumes, self.events, self.containers.get, forbidden)
+        self.networks = networks_mod.NetworkService(conf, self.root, self.exec_root, self.tag,
+                                                    self.events)
+        self.networks.containers = self.containers
+        self.networks.peers_changed = self._peers_changed
+        self.containers.networks = self.networks
+        views.PORTS_VIEW = self.networks.ports_view
+        views.PORTS_SUMMARY = self.networks.ports_summary
         self.execs = None
         self.housekeeping = housekeeping_mod.Housekeeping(self)
         self.stats = stats_mod.StatsService(self.cgroup_parent)
@@ -142,7 +150,11 @@ class Engine:
         self._remove_orphan_snapshots()
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
+        # After the runtime: an engine refused at start leaves no bridge.
+        self.networks.start()
         self.containers.reconcile()
+        self.networks.restore_ports()
+        self.networks.collect(set(self._live_container_ids()))
         self.containers.mounts.reconcile(self.containers.list())
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
@@ -195,6 +207,31 @@ class Engine:
                                         for c in self.containers.list()})
         return problems
 
+    def purge_networks(self):
+        """Remove every bridge, rule, lease and namespace this engine made on
+        the host (for tests and uninstalls); refused while a container runs."""
+        self.containers.load_all(collect=False)
+        running = [cid[:12] for cid in self._live_container_ids()]
+        if running:
+            raise errors.Conflict('containers are running: %s' % ', '.join(running))
+        self.networks.load()
+        self.networks.purge()
+
+    def _live_container_ids(self):
+        """Containers whose records say running and whose process is alive."""
+        return [c.id for c in self.containers.list()
+                if c.is_running() and c.state.get('Pid')
+                and os.path.exists('/proc/%d' % c.state['Pid'])]
+
+    def _peers_changed(self, cids):
+        for cid in cids:
+            try:
+                c = self.containers.get(cid)
+            except errors.NotFound:
+                continue
+            if c.is_running():
+                self.networks.update_etc(c)
+
     def leftovers(self):
         """What the next start will clean up, as text lines (after check())."""
         notes = ['directory of removed container %s' % os.path.basename(p)[:12]
@@ -202,16 +239,20 @@ class Engine:
         notes += ['snapshot of removed container %s' % key[:12]
                   for key in self._orphan_snapshots()]
         notes += self.volumes.leftover_notes()
+        self.networks.load()
+        notes += self.networks.leftover_notes(set(self._live_container_ids()))
         return notes
 
     # -- container plumbing ----------------------------------------------------
     @staticmethod
-    def daemon_env(c):
-        """Docker's process environment: PATH, HOSTNAME and TERM, then the config's."""
+    def daemon_env(c, links=()):
+        """Docker's process environment: PATH, HOSTNAME and TERM, legacy link
+        variables, then the config's."""
         cfg = c.config
         base = [spec_mod.DEFAULT_PATH_ENV, 'HOSTNAME=' + (cfg.get('Hostname') or '')]
         if cfg.get('Tty'):
             base.append('TERM=xterm')
+        base = spec_mod.merge_env(base, list(links))
         return spec_mod.merge_env(base, cfg.get('Env'))
 
     def build_spec(self, c, etc_files, netns):
@@ -223,7 +264,10 @@ class Engine:
             network = 'container:' + netns
         else:
             network = 'private'
-        sec = security.spec_options(c, self.containers.get, network == 'private')
+        # The container's own namespace file counts as private (Docker's
+        # net sysctls apply); another container's does not.
+        own_netns = netns == os.path.join(self.networks.netns_dir, c.id)
+        sec = security.spec_options(c, self.containers.get, network == 'private' or own_netns)
         user_mounts, rootfs_propagation = self.containers.mounts.spec_mounts(c)
         taken = {m['destination'] for m in user_mounts}
         # The user's mounts win over the engine's /etc files and a shared
@@ -239,7 +283,7 @@ class Engine:
             console = None
         spec = spec_mod.generate(
             [c.record['Path']] + c.record['Args'], c.rootfs,
-            env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/',
+            env=self.daemon_env(c, self.networks.link_env(c)), cwd=cfg.get('WorkingDir') or '/',
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
             mounts=mounts, labels=cfg.get('Labels'),
@@ -383,9 +427,9 @@ class Engine:
             'Images': len(self.images.list_images()),
             'Driver': self.snapshotter.name,
             'DriverStatus': [['Backing Filesystem', 'extfs']],
-            'Plugins': {'Volume': ['local'], 'Network': ['host', 'none'],
+            'Plugins': {'Volume': ['local'], 'Network': ['bridge', 'external', 'host', 'null'],
                         'Log': ['json-file', 'k8s-file']},
-            **resources_mod.host_info().info_fields(), 'IPv4Forwarding': False,
+            **resources_mod.host_info().info_fields(), 'IPv4Forwarding': _ip_forwarding(),
             'Debug': bool(self.conf.debug),
             'NFd': len(os.listdir('/proc/self/fd')),
             'NGoroutines': threading.active_count(),
@@ -415,9 +459,7 @@ class Engine:
             'Isolation': '',
             'InitBinary': '',
             'SecurityOptions': security.info_security_options(),
-            'Warnings': ['bridge networking is not available yet: containers get '
-                         'loopback only unless run with --network host']
-            + resources_mod.host_info().info_warnings(),
+            'Warnings': resources_mod.host_info().info_warnings(),
         }
 
     def close(self):
@@ -428,6 +470,14 @@ class Engine:
             # Empty when no container runs; running ones keep theirs.
             oci.cleanup_cgroup_parent(self.cgroup_parent)
         os.close(self._lock_fd)
+
+
+def _ip_forwarding():
+    try:
+        with open('/proc/sys/net/ipv4/ip_forward') as f:
+            return f.read().strip() == '1'
+    except OSError:
+        return False
 
 
 def _go_arch():
