@@ -22,9 +22,12 @@ def _add_actions(subparsers):
     subparsers.add_parser('serve', help='serve the API (the default)')
     subparsers.add_parser('check', help='check the store under --root and exit '
                                         '(status 1 when problems are found)')
+    subparsers.add_parser('purge-networks', help='remove the bridges, iptables rules, leases '
+                                                 'and namespaces this engine made on the host '
+                                                 '(no container may be running)')
 
 
-ACTIONS = ('serve', 'check')
+ACTIONS = ('serve', 'check', 'purge-networks')
 
 
 def parse_args(argv):
@@ -71,6 +74,17 @@ def check():
     return 0
 
 
+def purge_networks():
+    from engine import daemon
+    eng = daemon.Engine(CONF, follow_root=True)
+    try:
+        eng.purge_networks()
+    finally:
+        eng.close()
+    print('networks of %s purged from the host' % eng.root)
+    return 0
+
+
 def serve():
     import grp
 
@@ -111,6 +125,8 @@ def main(argv=None):
         parse_args(sys.argv[1:] if argv is None else argv)
         if CONF.action.name == 'check':
             return check()
+        if CONF.action.name == 'purge-networks':
+            return purge_networks()
         return serve()
     except errors.EngineError as exc:
         print('novadocker-engine: %s' % exc, file=sys.stderr)

@@ -203,6 +203,45 @@ registry_opts = [
 ]
 
 
+# Networking (engine/networks): the default bridge network, CNI plugins.
+network_opts = [
+    cfg.StrOpt('cni_path',
+               default='/usr/lib/cni',
+               help='Directories holding the CNI plugins (bridge, host-local, '
+                    'static, portmap), separated by ":". Debian\'s '
+                    'containernetworking-plugins install them in /usr/lib/cni.'),
+    cfg.FloatOpt('cni_timeout',
+                 default=30.0,
+                 min=1.0,
+                 help='Seconds one CNI plugin call may take before it is '
+                      'killed and the operation fails.'),
+    cfg.StrOpt('default_bridge',
+               default='novadocker0',
+               help='Linux bridge of the default "bridge" network, used when '
+                    'no other engine on this host owns it; otherwise the '
+                    'engine uses nd<tag> (its root\'s 8-hex tag).'),
+    cfg.StrOpt('default_bridge_subnet',
+               default='',
+               help='IPv4 subnet (CIDR) of the default bridge network. Empty '
+                    'picks the first default address pool that overlaps no '
+                    'host route and no other network. A subnet that overlaps '
+                    'is a startup error.'),
+    cfg.ListOpt('default_address_pools',
+                default=['172.%d.0.0/16' % n for n in range(17, 32)]
+                + ['192.168.0.0/16:20'],
+                help='Where subnets of networks created without --subnet '
+                     'come from, in order: CIDR[:size] (size: the prefix '
+                     'length of each subnet cut from the CIDR; the CIDR\'s '
+                     'own by default). Docker\'s defaults.'),
+    cfg.IntOpt('mtu',
+               default=0,
+               min=0,
+               max=65535,
+               help='MTU of bridge networks\' bridges and veths; 0 leaves the '
+                    'kernel\'s (1500).'),
+]
+
+
 def engine_option(name):
     """The value of ``[engine] name``: configured when the options are
     registered on CONF (the daemon), else the option's default (a store
@@ -221,8 +260,9 @@ def register_opts(conf=CONF):
     conf.register_cli_opts(cli_opts)
     conf.register_opts(engine_opts, group='engine')
     conf.register_opts(registry_opts, group='registry')
+    conf.register_opts(network_opts, group='network')
 
 
 def list_opts():
     return [('DEFAULT', cli_opts), ('engine', engine_opts),
-            ('registry', registry_opts)]
+            ('registry', registry_opts), ('network', network_opts)]

@@ -8,6 +8,7 @@ are refused when set, so a tenant never gets a silently weaker container.
 """
 
 import copy
+import re
 
 from engine import errors
 from engine import mounts
@@ -47,6 +48,7 @@ HOST_CONFIG_SUPPORTED.update({name: _STR_LIST if kind == _STR_LIST else kind
                               for name, kind in security.HOST_CONFIG_FIELDS.items()})
 
 NETWORK_MODES_FALLBACK = ('', 'default', 'bridge')
+_NETWORK_REF = re.compile(r'^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$')  # names and ids
 
 # Both are served by the logs API from conmon's k8s-file log; json-file is
 # Docker's default name and what clients (docker-py) expect to read logs from.
@@ -110,9 +112,6 @@ def validate_create(body):
     health = config.get('Healthcheck') or {}
     if health.get('Test') and health['Test'] != ['NONE']:
         raise errors.InvalidArgument('Config.Healthcheck is not supported by this engine yet')
-    if config.get('MacAddress'):
-        raise errors.InvalidArgument('Config.MacAddress needs a bridge network, which this '
-                                     'engine does not offer yet')
     for env in config.get('Env') or []:
         if env.startswith('=') or not env:
             raise errors.InvalidArgument('invalid environment variable: %r' % env)
@@ -133,10 +132,11 @@ def validate_create(body):
     if config.get('NetworkDisabled'):
         host['NetworkMode'] = 'none'
     mode = host.get('NetworkMode') or 'default'
-    if mode not in NETWORK_MODES_FALLBACK + ('none', 'host') and not mode.startswith('container:'):
-        raise errors.InvalidArgument(
-            'network mode %r is not available: this engine offers none, host, '
-            'container:<id> and the default' % mode)
+    if mode.startswith('container:') and not mode.split(':', 1)[1]:
+        raise errors.InvalidArgument('invalid network mode %r: container:<name|id>' % mode)
+    if not mode.startswith('container:') and not _NETWORK_REF.match(mode):
+        raise errors.InvalidArgument('invalid network mode %r: bridge, host, none, '
+                                     'container:<name|id> or a network name' % mode)
     security.validate(config, host)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])

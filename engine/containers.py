@@ -116,6 +116,7 @@ class ContainerService:
         self._names = {}
         self.watcher = None  # set by the daemon: engine.exits.ExitWatcher
         self.mounts = None  # set by the daemon: engine.volumes.ContainerMounts
+        self.networks = None  # set by the daemon: engine.networks.NetworkService
         self.leftovers = []  # record-less directories found by load_all
         self._creating = collections.Counter()  # image id -> creates in progress
         self.restarts = restart_mod.RestartManager(self)
@@ -188,24 +189,26 @@ class ContainerService:
             self._creating[image.id] += 1
         try:
             image = self.images.resolve(image.id)  # still there now that it is held
-            return self._create(config, host_config, image, name)
+            return self._create(config, host_config, image, name,
+                                body.get('NetworkingConfig') if isinstance(body, dict) else None)
         finally:
             with self._lock:
                 self._creating[image.id] -= 1
                 if not self._creating[image.id]:
                     del self._creating[image.id]
 
-    def _create(self, config, host_config, image, name):
+    def _create(self, config, host_config, image, name, networking=None):
         merged, args = containerconfig.merge_image_config(
             config, self.images.image_config_for_container(image.id))
         mode = host_config.get('NetworkMode') or 'default'
         warnings = resources.validate_create(host_config)
-        if mode in containerconfig.NETWORK_MODES_FALLBACK:
-            warnings.append('bridge networking is not available in this engine yet: '
-                            'the container gets its own network namespace with loopback only')
-        elif mode.startswith('container:'):
+        if mode.startswith('container:'):
             self.get(mode.split(':', 1)[1])  # must exist now, as Docker checks
         security.prepare_create(host_config, self.get)
+        net_settings = None
+        if self.networks is not None:
+            net_settings = self.networks.container_settings(merged, host_config, networking)
+            mode = host_config.get('NetworkMode') or mode
         cid = util.new_id()
         if not merged['Hostname']:
             merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
@@ -255,6 +258,8 @@ class ContainerService:
             }
             if mount_token is not None:
                 record['MountPoints'] = record_mounts
+            if net_settings is not None:
+                record['NetworkSettings'] = net_settings
             c = Container(record, path)
             c.save()  # the record is the commit point: after this the container exists
         except BaseException:
@@ -329,6 +334,11 @@ class ContainerService:
         netns_owner = None
         if mode.startswith('container:'):
             other = self.get(mode.split(':', 1)[1])
+            key = (other.record.get('NetworkSettings') or {}).get('SandboxKey')
+            if other.is_running() and key and self.networks is not None \
+                    and key.startswith(self.networks.netns_dir + os.sep) and os.path.exists(key):
+                # Its persistent namespace file: no pid to pin.
+                return self._start_with_netns(c, cfg, mode, key, None)
             # No lock on the other container (two containers joining each
             # other would deadlock): a pidfd pins the process whose namespace
             # we name by pid, and its record must still name that pid after.
@@ -348,7 +358,12 @@ class ContainerService:
 
     def _start_with_netns(self, c, cfg, mode, netns, netns_owner):
         self.snapshotter.mount(c.id, c.rootfs)
+        join_network = None
         try:
+            if netns is None and self.networks is not None:
+                # CNI ADD runs while runc creates the container: both only
+                # need the namespace file.
+                netns, join_network = self.networks.sandbox_up(c)
             etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
             spec = self.spec_builder(c, etc, netns)
             log_max_size = logrotate.container_limits(c.host_config)[0]
@@ -358,10 +373,19 @@ class ContainerService:
                 stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
             if log_max_size is not None:
                 self.logs.watch(c.id, c.log_path, c.host_config)
+            if join_network is not None:
+                join_network, join = None, join_network
+                join()
+                self.networks.update_etc(c, etc)
             if netns_owner is not None and _exited(netns_owner):
                 raise errors.Conflict('the container whose network this one joins exited '
                                       'while it was being created')
         except BaseException:
+            if join_network is not None:
+                try:
+                    join_network()
+                except BaseException:
+                    pass  # the start failed already; teardown follows
             self._cleanup_runtime(c)
             raise
         c.record['ResolvConfPath'] = etc.get('resolv.conf', '')
@@ -393,6 +417,8 @@ class ContainerService:
             self.watcher.watch(c.id, pidfd)
         else:
             threading.Thread(target=self.handle_exit, args=(c.id,), daemon=True).start()
+        if self.networks is not None:
+            self.networks.started(c)
 
     def _start_failed(self, c, exc):
         self.logs.unwatch(c.id)
@@ -423,13 +449,24 @@ class ContainerService:
             pass
 
     def _cleanup_runtime(self, c):
-        """Remove what a previous run left: runtime state, monitor files, mount."""
+        """Remove what a previous run left: runtime state, monitor files,
+        mount, network namespace (CNI DEL runs alongside the rest)."""
+        net_down = None
+        if self.networks is not None and (c.record.get('NetworkSettings') or {}).get(
+                'SandboxKey'):
+            gone = []
+            net_down = threading.Thread(target=lambda: gone.extend(self.networks.sandbox_down(c)),
+                                        name='cni-del-' + c.id[:12], daemon=True)
+            net_down.start()
         try:
             self.tasks.delete(c.id, force=True)
         except errors.EngineError as exc:
             LOG.warning('runtime delete of %s: %s', c.id[:12], exc)
         self.snapshotter.unmount(c.rootfs)
         security.release_ipc(c.path)
+        if net_down is not None:
+            net_down.join()
+            self.networks.stopped(c, gone)
 
     # -- exit ---------------------------------------------------------------
     def handle_exit(self, cid):

@@ -21,6 +21,7 @@ from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import logrotate
 from engine import network as network_mod
+from engine import networks as networks_mod
 from engine import registry as registry_mod
 from engine import security
 from engine import resources as resources_mod
@@ -81,6 +82,11 @@ class Engine:
         self.volumes.users = self._volume_users
         self.containers.mounts = volumes_mod.ContainerMounts(
             self.volumes, self.events, self.containers.get, forbidden)
+        self.networks = networks_mod.NetworkService(conf, self.root, self.exec_root, self.tag,
+                                                    self.events)
+        self.networks.containers = self.containers
+        self.networks.peers_changed = self._peers_changed
+        self.containers.networks = self.networks
         self.execs = None
         self.housekeeping = housekeeping_mod.Housekeeping(self)
         self.stats = stats_mod.StatsService(self.cgroup_parent)
@@ -138,6 +144,7 @@ class Engine:
         self.content.cleanup()
         self.snapshotter.cleanup()
         self.containers.load_all()
+        self.networks.start()
         self.volumes.cleanup()
         self._remove_orphan_snapshots()
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
@@ -193,7 +200,31 @@ class Engine:
         problems += self.containers.check()
         problems += self.volumes.check({c.id: c.record.get('MountPoints')
                                         for c in self.containers.list()})
+        self.networks.load()
+        problems += self.networks.leftovers(
+            {c.id for c in self.containers.list() if c.is_running()})
         return problems
+
+    def purge_networks(self):
+        """Remove every bridge, rule, lease and namespace this engine made on
+        the host (for tests and uninstalls); refused while a container runs."""
+        self.containers.load_all(collect=False)
+        running = [c.id[:12] for c in self.containers.list()
+                   if c.is_running() and c.state.get('Pid')
+                   and os.path.exists('/proc/%d' % c.state['Pid'])]
+        if running:
+            raise errors.Conflict('containers are running: %s' % ', '.join(running))
+        self.networks.load()
+        self.networks.purge()
+
+    def _peers_changed(self, cids):
+        for cid in cids:
+            try:
+                c = self.containers.get(cid)
+            except errors.NotFound:
+                continue
+            if c.is_running():
+                self.networks.update_etc(c)
 
     def leftovers(self):
         """What the next start will clean up, as text lines (after check())."""
@@ -223,7 +254,10 @@ class Engine:
             network = 'container:' + netns
         else:
             network = 'private'
-        sec = security.spec_options(c, self.containers.get, network == 'private')
+        # The container's own namespace file counts as private (Docker's
+        # net sysctls apply); another container's does not.
+        own_netns = netns == os.path.join(self.networks.netns_dir, c.id)
+        sec = security.spec_options(c, self.containers.get, network == 'private' or own_netns)
         user_mounts, rootfs_propagation = self.containers.mounts.spec_mounts(c)
         taken = {m['destination'] for m in user_mounts}
         # The user's mounts win over the engine's /etc files and a shared
@@ -383,9 +417,9 @@ class Engine:
             'Images': len(self.images.list_images()),
             'Driver': self.snapshotter.name,
             'DriverStatus': [['Backing Filesystem', 'extfs']],
-            'Plugins': {'Volume': ['local'], 'Network': ['host', 'none'],
+            'Plugins': {'Volume': ['local'], 'Network': ['bridge', 'external', 'host', 'null'],
                         'Log': ['json-file', 'k8s-file']},
-            **resources_mod.host_info().info_fields(), 'IPv4Forwarding': False,
+            **resources_mod.host_info().info_fields(), 'IPv4Forwarding': _ip_forwarding(),
             'Debug': bool(self.conf.debug),
             'NFd': len(os.listdir('/proc/self/fd')),
             'NGoroutines': threading.active_count(),
@@ -415,9 +449,7 @@ class Engine:
             'Isolation': '',
             'InitBinary': '',
             'SecurityOptions': security.info_security_options(),
-            'Warnings': ['bridge networking is not available yet: containers get '
-                         'loopback only unless run with --network host']
-            + resources_mod.host_info().info_warnings(),
+            'Warnings': resources_mod.host_info().info_warnings(),
         }
 
     def close(self):
@@ -428,6 +460,14 @@ class Engine:
             # Empty when no container runs; running ones keep theirs.
             oci.cleanup_cgroup_parent(self.cgroup_parent)
         os.close(self._lock_fd)
+
+
+def _ip_forwarding():
+    try:
+        with open('/proc/sys/net/ipv4/ip_forward') as f:
+            return f.read().strip() == '1'
+    except OSError:
+        return False
 
 
 def _go_arch():

@@ -236,12 +236,11 @@ class Housekeeping(object):
         """POST /build/prune: this engine has no build cache yet."""
         return {'CachesDeleted': None, 'SpaceReclaimed': 0}
 
-    @staticmethod
-    def prune_networks(filters):
-        """POST /networks/prune: no user-defined networks exist yet."""
+    def prune_networks(self, filters):
+        """POST /networks/prune: user-defined networks without running containers."""
         _check_filters(filters, frozenset(('label', 'label!', 'until')))
-        _until(filters)
-        return {'NetworksDeleted': None}
+        until = _until(filters)
+        return self.engine.networks.prune(filters, until_ns=until)
 
 
 def _check_filters(filters, accepted):

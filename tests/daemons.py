@@ -429,10 +429,21 @@ class Engine(_ApiDaemon):
                               capture_output=True, text=True, timeout=timeout)
 
     def scrub(self, remove=True):
-        """Stop the daemon and kill/unmount/delete everything under base."""
+        """Stop the daemon and kill/unmount/delete everything under base;
+        then remove the bridges and rules the engine made on the host."""
         if self.running():
             self.stop(10)
-        scrub(self.base, remove=remove)
+        scrub(self.base, remove=False)
+        self.purge_networks()
+        if remove:
+            scrub(self.base, remove=True)
+
+    def purge_networks(self, timeout=120):
+        """``novadocker-engine --root ROOT purge-networks`` (no container runs)."""
+        if not os.path.isdir(self.root):
+            return None
+        return subprocess.run([self.binary, '--root', self.root, 'purge-networks'],
+                              capture_output=True, text=True, timeout=timeout)
 
 
 # --------------------------------------------------------------------------

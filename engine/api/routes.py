@@ -370,6 +370,36 @@ def build(engine):
     def networks_prune(request, handler):
         return http.json_response(engine.housekeeping.prune_networks(parse_filters(request)))
 
+    # -- networks (engine/networks) -------------------------------------------------
+    networks = engine.networks
+
+    @r.route('GET', '/networks')
+    def network_list(request, handler):
+        return http.json_response(networks.list(parse_filters(request)))
+
+    @r.route('GET', '/networks/{id}')
+    def network_inspect(request, handler):
+        return http.json_response(networks.inspect(request.params['id']))
+
+    @r.route('POST', '/networks/create')
+    def network_create(request, handler):
+        return http.json_response(networks.create(request.json(limit)), 201)
+
+    @r.route('DELETE', '/networks/{id}')
+    def network_delete(request, handler):
+        networks.remove(request.params['id'])
+        return http.empty()
+
+    @r.route('POST', '/networks/{id}/connect')
+    def network_connect(request, handler):
+        networks.connect(request.params['id'], request.json(limit))
+        return http.empty(200)
+
+    @r.route('POST', '/networks/{id}/disconnect')
+    def network_disconnect(request, handler):
+        networks.disconnect(request.params['id'], request.json(limit))
+        return http.empty(200)
+
     @r.route('POST', '/containers/{id}/exec')
     def exec_create(request, handler):
         body = request.json(limit)

@@ -57,25 +57,44 @@ def status_text(state, now=None):
     return 'Created'
 
 
+def _endpoint_view(ep):
+    out = {k: v for k, v in ep.items() if not k.startswith('_')}
+    out.setdefault('DNSNames', None)
+    return out
+
+
 def _network_settings(c):
-    mode = c.host_config.get('NetworkMode') or 'default'
-    networks = {}
-    if mode in ('none', 'host'):
-        networks[mode] = {
-            'IPAMConfig': None, 'Links': None, 'Aliases': None, 'MacAddress': '',
-            'NetworkID': mode, 'EndpointID': '', 'Gateway': '', 'IPAddress': '',
-            'IPPrefixLen': 0, 'IPv6Gateway': '', 'GlobalIPv6Address': '',
-            'GlobalIPv6PrefixLen': 0, 'DriverOpts': None, 'DNSNames': None,
-        }
+    """Docker's NetworkSettings from the record's (engine/networks)."""
+    settings = c.record.get('NetworkSettings') or {}
+    networks = {name: _endpoint_view(ep)
+                for name, ep in (settings.get('Networks') or {}).items()}
+    default = (settings.get('Networks') or {}).get('bridge') or {}
+    running = c.is_running()
     return {
-        'Bridge': '', 'SandboxID': c.id if c.is_running() else '',
-        'SandboxKey': ('/proc/%d/ns/net' % c.state['Pid']) if c.state.get('Pid') else '',
+        'Bridge': '', 'SandboxID': c.id if running and settings.get('SandboxKey') else '',
+        'SandboxKey': settings.get('SandboxKey') or '',
         'HairpinMode': False, 'LinkLocalIPv6Address': '', 'LinkLocalIPv6PrefixLen': 0,
-        'Ports': {}, 'SecondaryIPAddresses': None, 'SecondaryIPv6Addresses': None,
-        'EndpointID': '', 'Gateway': '', 'GlobalIPv6Address': '', 'GlobalIPv6PrefixLen': 0,
-        'IPAddress': '', 'IPPrefixLen': 0, 'IPv6Gateway': '', 'MacAddress': '',
+        'Ports': ports_view(c), 'SecondaryIPAddresses': None, 'SecondaryIPv6Addresses': None,
+        'EndpointID': default.get('EndpointID', ''), 'Gateway': default.get('Gateway', ''),
+        'GlobalIPv6Address': '', 'GlobalIPv6PrefixLen': 0,
+        'IPAddress': default.get('IPAddress', ''), 'IPPrefixLen': default.get('IPPrefixLen', 0),
+        'IPv6Gateway': '', 'MacAddress': default.get('MacAddress', '') if running else '',
         'Networks': networks,
     }
+
+
+def ports_view(c):
+    """NetworkSettings.Ports (set by the daemon: the ports module's view)."""
+    return PORTS_VIEW(c) if PORTS_VIEW else {}
+
+
+def ports_summary(c):
+    """/containers/json Ports (the ports module's summary view)."""
+    return PORTS_SUMMARY(c) if PORTS_SUMMARY else []
+
+
+PORTS_VIEW = None
+PORTS_SUMMARY = None
 
 
 def container_inspect(c, exec_ids=()):
@@ -128,7 +147,7 @@ def container_summary(c, size=False):
         'ImageID': r['Image'],
         'Command': command_text(c),
         'Created': int(util.parse_rfc3339(r['Created'])),
-        'Ports': [],
+        'Ports': ports_summary(c),
         'Labels': r['Config'].get('Labels') or {},
         'State': r['State']['Status'],
         'Status': status_text(r['State']),

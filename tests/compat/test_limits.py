@@ -465,8 +465,9 @@ def test_stats_stream_two_samples(engine, names, docker_cli):
     assert second['memory_stats']['usage'] > 0
     assert second['memory_stats']['limit'] > 0
     assert second['pids_stats']['current'] == 1
-    if not AGAINST_DOCKERD:   # loopback only until bridge networking exists
-        assert second['networks']['lo']['rx_bytes'] >= 0
+    # On the default bridge, as Docker: eth0, and no lo.
+    assert second['networks']['eth0']['rx_bytes'] >= 0
+    assert 'lo' not in second['networks']
 
 
 def test_stats_of_a_stopped_container_are_zero(engine, names, docker_cli):

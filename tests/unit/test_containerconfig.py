@@ -28,7 +28,7 @@ class ValidateCreateTest(unittest.TestCase):
         ({'Image': 'b', 'HostConfig': {'CgroupParent': 'x'}}, 'HostConfig.CgroupParent is not supported'),
         ({'Image': 'b', 'HostConfig': {'RestartPolicy': {'Name': 'sometimes'}}},
          "invalid restart policy 'sometimes'"),
-        ({'Image': 'b', 'HostConfig': {'NetworkMode': 'mynet'}}, 'network mode'),
+        ({'Image': 'b', 'HostConfig': {'NetworkMode': 'my net'}}, 'network mode'),
         ({'Image': 'b', 'StopSignal': 'SIGFOO'}, 'Invalid signal'),
         ({'Image': 'b', 'HostConfig': {'CapAdd': ['NOT_A_CAP']}}, 'unknown capability'),
         ({'Image': 'b', 'HostConfig': {'LogConfig': {'Type': 'syslog'}}}, 'log driver'),
