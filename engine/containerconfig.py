@@ -16,6 +16,7 @@ from engine import security
 from engine import resources
 from engine import logrotate
 from engine import restart
+from engine.networks import etcfiles
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -40,6 +41,10 @@ HOST_CONFIG_SUPPORTED = {
     # Storage (engine/mounts.py checks the contents).
     'Binds': _STR_LIST, 'Mounts': list, 'Tmpfs': dict, 'VolumesFrom': _STR_LIST,
     'VolumeDriver': str,
+    # /etc/hosts and resolv.conf (engine/networks/etcfiles.py checks them).
+    'Dns': _STR_LIST, 'DnsSearch': _STR_LIST, 'DnsOptions': _STR_LIST, 'ExtraHosts': _STR_LIST,
+    # Networks (engine/networks: ports.py, etcfiles.py check them).
+    'PortBindings': dict, 'PublishAllPorts': bool, 'Links': _STR_LIST,
 }
 HOST_CONFIG_SUPPORTED.update(resources.HOST_CONFIG_TYPES)  # limits: engine/resources.py
 
@@ -138,6 +143,7 @@ def validate_create(body):
         raise errors.InvalidArgument('invalid network mode %r: bridge, host, none, '
                                      'container:<name|id> or a network name' % mode)
     security.validate(config, host)
+    etcfiles.validate(config, host)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])
     console = host.get('ConsoleSize')

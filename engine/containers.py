@@ -364,7 +364,11 @@ class ContainerService:
                 # CNI ADD runs while runc creates the container: both only
                 # need the namespace file.
                 netns, join_network = self.networks.sandbox_up(c)
-            etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'], cfg['Domainname'])
+            if self.networks is not None:
+                etc = self.networks.write_etc(c)
+            else:
+                etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'],
+                                                   cfg['Domainname'], c.host_config)
             spec = self.spec_builder(c, etc, netns)
             log_max_size = logrotate.container_limits(c.host_config)[0]
             self.logs.prepare_start(c.log_path, log_max_size)

@@ -31,6 +31,7 @@ from engine.snapshotters import local as local_snap
 from engine import util
 from engine import volumes as volumes_mod
 from engine.api import http
+from engine.api import views
 from engine.runtime import monitor
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
@@ -87,6 +88,8 @@ class Engine:
         self.networks.containers = self.containers
         self.networks.peers_changed = self._peers_changed
         self.containers.networks = self.networks
+        views.PORTS_VIEW = self.networks.ports_view
+        views.PORTS_SUMMARY = self.networks.ports_summary
         self.execs = None
         self.housekeeping = housekeeping_mod.Housekeeping(self)
         self.stats = stats_mod.StatsService(self.cgroup_parent)
@@ -150,6 +153,7 @@ class Engine:
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
         self.containers.reconcile()
+        self.networks.restore_ports()
         self.containers.mounts.reconcile(self.containers.list())
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
@@ -237,12 +241,14 @@ class Engine:
 
     # -- container plumbing ----------------------------------------------------
     @staticmethod
-    def daemon_env(c):
-        """Docker's process environment: PATH, HOSTNAME and TERM, then the config's."""
+    def daemon_env(c, links=()):
+        """Docker's process environment: PATH, HOSTNAME and TERM, legacy link
+        variables, then the config's."""
         cfg = c.config
         base = [spec_mod.DEFAULT_PATH_ENV, 'HOSTNAME=' + (cfg.get('Hostname') or '')]
         if cfg.get('Tty'):
             base.append('TERM=xterm')
+        base = spec_mod.merge_env(base, list(links))
         return spec_mod.merge_env(base, cfg.get('Env'))
 
     def build_spec(self, c, etc_files, netns):
@@ -273,7 +279,7 @@ class Engine:
             console = None
         spec = spec_mod.generate(
             [c.record['Path']] + c.record['Args'], c.rootfs,
-            env=self.daemon_env(c), cwd=cfg.get('WorkingDir') or '/',
+            env=self.daemon_env(c, self.networks.link_env(c)), cwd=cfg.get('WorkingDir') or '/',
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
             mounts=mounts, labels=cfg.get('Labels'),

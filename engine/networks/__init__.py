@@ -21,8 +21,10 @@ from engine import errors
 from engine import util
 from engine.networks import cni as cni_mod
 from engine.networks import drivers as drivers_mod
+from engine.networks import etcfiles
 from engine.networks import firewall as firewall_mod
 from engine.networks import netns
+from engine.networks import ports as ports_mod
 from engine.networks import store as store_mod
 
 LOG = logging.getLogger(__name__)
@@ -79,6 +81,8 @@ class NetworkService:
         self._lock = threading.RLock()
         self.containers = None   # set by the daemon: ContainerService
         self.peers_changed = None  # set by the daemon: f(container ids) rewrites /etc/hosts
+        self.etc = etcfiles.EtcFiles()
+        self.ports = ports_mod.PortAllocator()
 
     def driver(self, name):
         if name not in self._drivers:
@@ -378,6 +382,9 @@ class NetworkService:
         if not isinstance(endpoints, dict):
             raise errors.InvalidArgument('NetworkingConfig.EndpointsConfig must be an object')
         settings = {'SandboxKey': '', 'Ports': None, 'Networks': {}}
+        ports_mod.parse(config, host_config)  # 400 on bad -p/-P/EXPOSE input
+        if self.containers is not None:
+            self.check_links(host_config)
         name = network_name_of(mode)
         if name is None:
             if endpoints:
@@ -434,9 +441,19 @@ class NetworkService:
         mode = mode_of(c.host_config)
         if mode == 'host':
             return None, lambda: None
+        self._link_targets(c, must_run=True)
+        bindings = []
+        if self._first_bridge(c):
+            bindings = self.ports.allocate(c.id, ports_mod.parse(c.config, c.host_config))
+        ports = ports_mod.cni_port_mappings(bindings) or None
+        settings['Ports'] = ports_mod.to_record(bindings) if bindings else None
         path = os.path.join(self.netns_dir, c.id)
-        netns.remove(path)  # a stale one from a crash
-        netns.create(path)
+        try:
+            netns.remove(path)  # a stale one from a crash
+            netns.create(path)
+        except BaseException:
+            self.ports.release(c.id)
+            raise
         settings['SandboxKey'] = path
         todo = [(name, ep) for name, ep in settings['Networks'].items()
                 if ep.get('NetworkID')]
@@ -529,6 +546,8 @@ class NetworkService:
             except errors.EngineError as exc:
                 LOG.warning('%s', exc)
         settings['SandboxKey'] = ''
+        self.ports.release(c.id)
+        settings['Ports'] = None
         return gone
 
     @staticmethod
@@ -589,29 +608,127 @@ class NetworkService:
             except Exception:
                 LOG.exception('updating /etc/hosts of peers of %s', c.id[:12])
 
+    # -- /etc files (engine/networks/etcfiles.py), links -------------------------------
+    @staticmethod
+    def etc_mode(c):
+        mode = mode_of(c.host_config)
+        if mode in ('default', 'bridge', 'host', 'none'):
+            return {'default': 'bridge'}.get(mode, mode)
+        if mode.startswith('container:'):
+            return 'container'
+        return 'user'
+
+    def etc_context(self, c):
+        host = c.host_config
+        bridge = self.store.by_name('bridge') or {}
+        return etcfiles.EtcContext(
+            mode=self.etc_mode(c), hostname=c.config.get('Hostname') or '',
+            domainname=c.config.get('Domainname') or '', addresses=self.addresses(c),
+            peers=self.peers(c), links=self.link_entries(c),
+            extra_hosts=etcfiles.resolve_extra_hosts(host.get('ExtraHosts'),
+                                                     bridge.get('_gateway')),
+            dns=host.get('Dns') or [], dns_search=host.get('DnsSearch') or [],
+            dns_options=host.get('DnsOptions') or [], network_dns=self.dns_servers(c))
+
+    def write_etc(self, c):
+        """At start, before runc create: the container's three files."""
+        if self.etc_mode(c) == 'container':
+            other = self.containers.get(mode_of(c.host_config).split(':', 1)[1])
+            return etcfiles.joined_paths(other.path)
+        return self.etc.write(c.path, self.etc_context(c))
+
     def update_etc(self, c, etc_paths=None):
-        """Rewrite the container's /etc/hosts in place (it is bind-mounted:
-        never renamed over) with its own address and its peers."""
-        path = (etc_paths or {}).get('hosts') or c.record.get('HostsPath')
-        if not path or not os.path.exists(path):
+        """/etc/hosts rewritten in place (bind-mounted: never renamed over)."""
+        if self.etc_mode(c) == 'container':
             return
-        addrs = self.addresses(c)
-        with open(path) as f:
-            lines = [line for line in f.read().splitlines()
-                     if not line.startswith('127.0.1.1\t') and '\t# peer' not in line]
-        hostname = c.config.get('Hostname') or ''
-        if addrs:
-            own = '%s\t%s' % (addrs[0], hostname)
-        else:
-            own = '127.0.1.1\t%s' % hostname
-        lines = [line for line in lines if line != own]
-        lines.append(own)
-        for ip, names in self.peers(c):
-            lines.append('%s\t%s\t# peer' % (ip, ' '.join(names)))
-        with open(path, 'r+') as f:
-            f.seek(0)
-            f.write('\n'.join(lines) + '\n')
-            f.truncate()
+        self.etc.update_hosts(c.path, self.etc_context(c))
+
+    def check_links(self, host_config):
+        """At create: every linked container exists (400 otherwise, as Docker)."""
+        for link in host_config.get('Links') or ():
+            name, _ = etcfiles.parse_link(link)
+            try:
+                self.containers.get(name)
+            except errors.NotFound:
+                raise errors.InvalidArgument('could not get container for %s' % name)
+
+    def _link_targets(self, c, must_run=False):
+        out = []
+        for link in c.host_config.get('Links') or ():
+            name, alias = etcfiles.parse_link(link)
+            try:
+                target = self.containers.get(name)
+            except errors.NotFound:
+                if must_run:
+                    raise errors.InvalidArgument('could not get container for %s' % name)
+                continue
+            if must_run and not target.is_running():
+                raise errors.Conflict('Cannot link to a non running container: /%s AS /%s/%s'
+                                      % (target.name, c.name, alias))
+            out.append((alias, target))
+        return out
+
+    def _shared_ip(self, c, target):
+        mine = {ep.get('NetworkID') for ep in self._networks(c).values()}
+        for ep in self._networks(target).values():
+            if ep.get('NetworkID') in mine and ep.get('IPAddress'):
+                return ep['IPAddress']
+        return ''
+
+    def link_entries(self, c):
+        out = []
+        for alias, target in self._link_targets(c):
+            ip = self._shared_ip(c, target)
+            if ip:
+                out.append((alias, ip, target.name, target.config.get('Hostname') or ''))
+        return out
+
+    def link_env(self, c):
+        """Legacy --link environment variables (default bridge only, as Docker)."""
+        if self.etc_mode(c) != 'bridge':
+            return []
+        env = []
+        for alias, target in self._link_targets(c):
+            ip = self._shared_ip(c, target)
+            if not ip:
+                continue
+            env += etcfiles.link_env(alias, etcfiles.LinkTarget(
+                name=target.name, ip=ip,
+                exposed_ports=list((target.config.get('ExposedPorts') or {}).keys()),
+                env=target.config.get('Env') or [],
+                hostname=target.config.get('Hostname') or ''), parent_name=c.name)
+        return env
+
+    # -- published ports (engine/networks/ports.py) ------------------------------------
+    def ports_view(self, c):
+        settings = c.record.get('NetworkSettings') or {}
+        bindings = None
+        if c.is_running() and settings.get('SandboxKey') and self._first_bridge(c):
+            bindings = ports_mod.from_record(settings.get('Ports') or [])
+        return ports_mod.settings_view(c.config.get('ExposedPorts'), bindings)
+
+    def ports_summary(self, c):
+        settings = c.record.get('NetworkSettings') or {}
+        bindings = None
+        if c.is_running() and settings.get('SandboxKey') and self._first_bridge(c):
+            bindings = ports_mod.from_record(settings.get('Ports') or [])
+        return ports_mod.summary_view(c.config.get('ExposedPorts'), bindings)
+
+    def _first_bridge(self, c):
+        for ep in self._networks(c).values():
+            try:
+                if self.store.get(ep.get('NetworkID')).get('Driver') == 'bridge':
+                    return True
+            except errors.NotFound:
+                continue
+        return False
+
+    def restore_ports(self):
+        """At engine startup: running containers' host ports are held again."""
+        for c in self.containers.list() if self.containers else ():
+            data = (c.record.get('NetworkSettings') or {}).get('Ports')
+            if c.is_running() and data:
+                self.ports.restore(c.id, ports_mod.from_record(data))
 
     def addresses(self, c):
         return [ep['IPAddress'] for ep in self._networks(c).values() if ep.get('IPAddress')]
