@@ -39,9 +39,13 @@ from tests.netleaks import LeakChecker, format_leaks, links
 AGAINST_DOCKERD = os.environ.get('NOVADOCKER_COMPAT_TARGET') == 'dockerd'
 
 pytestmark = [pytest.mark.functional, pytest.mark.usefixtures('net_leaks')]
-if not AGAINST_DOCKERD and os.environ.get('NDP_XFAIL', '1') == '1':
-    pytestmark.append(pytest.mark.xfail(  # TEMP-OFF
-        strict=False, reason='networking not merged yet'))
+
+# Where the engine still differs from Docker (found by these tests): kept
+# visible as expected failures until the engine is fixed.
+UNKNOWN_NETWORK_404 = pytest.mark.xfail(
+    not AGAINST_DOCKERD, strict=False,
+    reason='engine answers 404 at create for an unknown network: the docker '
+           'CLI takes a 404 from create for a missing image and tries a pull')
 
 
 def _skip_for_docker(marker):
@@ -556,6 +560,15 @@ def test_legacy_link_hosts_and_env(target, dk, cleanup):
     assert env['DB_NAME'] == '/%s/db' % client
     assert env['DB_ENV_SECRET_COLOR'] == 'blue'
     assert page == 'served by %s\n' % short_id
+
+
+@pytest.mark.xfail(not AGAINST_DOCKERD, strict=False,
+                   reason='engine keeps HostConfig.Links as given ("srv:db"); '
+                          'Docker shows "/srv:/client/db"')
+def test_legacy_link_inspect_format(target, dk, cleanup):
+    srv, client = cleanup('c'), cleanup('c')
+    dk(['run', '-d', '--name', srv, 'busybox', 'sleep', '600'])
+    dk(['create', '--name', client, '--link', '%s:db' % srv, 'busybox', 'true'])
     links_field = inspect(target, client)['HostConfig']['Links']
     assert links_field == ['/%s:/%s/db' % (srv, client)]
 
@@ -915,6 +928,7 @@ def test_invalid_mac_api(target, dk, cleanup, where):
     nothing.assert_unchanged()
 
 
+@UNKNOWN_NETWORK_404
 def test_unknown_network_cli(target, dk, cleanup):
     a = cleanup('c')
     nothing = Nothing(target)
@@ -928,6 +942,7 @@ def test_unknown_network_cli(target, dk, cleanup):
 
 
 @stricter_than_docker2010
+@UNKNOWN_NETWORK_404
 def test_unknown_network_api_makes_no_container(target, cleanup):
     nothing = Nothing(target)
     status, msg = api_error(target.api_json(
