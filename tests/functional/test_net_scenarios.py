@@ -178,6 +178,35 @@ def ext_bridge():
         subprocess.run(['ip', 'link', 'del', name], stderr=subprocess.DEVNULL)
 
 
+@pytest.fixture
+def gateway_netns():
+    """``gateway_netns(bridge, cidr, extra)``: a network namespace of the
+    test's own standing in for a Neutron router: a veth on ``bridge`` with
+    ``cidr`` (the gateway address) and ``extra`` (an address beyond the
+    subnet, on its loopback). Removed at teardown."""
+    made = []
+
+    def make(bridge, cidr, extra):
+        name = 'ndp-gw-%s' % uuid.uuid4().hex[:6]
+        host_end, ns_end = 'ndpg%s' % uuid.uuid4().hex[:6], 'ndpn%s' % uuid.uuid4().hex[:6]
+        made.append((name, host_end))
+        for cmd in (['ip', 'netns', 'add', name],
+                    ['ip', 'link', 'add', host_end, 'type', 'veth', 'peer',
+                     'name', ns_end],
+                    ['ip', 'link', 'set', ns_end, 'netns', name],
+                    ['ip', 'link', 'set', host_end, 'master', bridge, 'up'],
+                    ['ip', '-n', name, 'addr', 'add', cidr, 'dev', ns_end],
+                    ['ip', '-n', name, 'link', 'set', ns_end, 'up'],
+                    ['ip', '-n', name, 'link', 'set', 'lo', 'up'],
+                    ['ip', '-n', name, 'addr', 'add', extra, 'dev', 'lo']):
+            subprocess.run(cmd, check=True)
+        return host_end
+    yield make
+    for name, host_end in made:
+        subprocess.run(['ip', 'link', 'del', host_end], stderr=subprocess.DEVNULL)
+        subprocess.run(['ip', 'netns', 'del', name], stderr=subprocess.DEVNULL)
+
+
 # --------------------------------------------------------------------------
 # helpers
 
@@ -601,7 +630,7 @@ def _create_on(target, name, network, endpoint, cmd=('sleep', '600')):
 
 @engine_only
 def test_external_bridge_fixed_address_ping_and_hot_plug(target, dk, cleanup,
-                                                        ext_bridge):
+                                                        ext_bridge, gateway_netns):
     net, a, b = cleanup('n'), cleanup('c'), cleanup('c')
     subnet = netdocker.free_subnet(24)
     gw = str(subnet.network_address + 1)
@@ -638,6 +667,13 @@ def test_external_bridge_fixed_address_ping_and_hot_plug(target, dk, cleanup,
                           capture_output=True, text=True).stdout == ''
     ping = dk(['exec', a, 'ping', '-c', '2', '-W', '2', ip_b])
     assert '2 packets received' in ping
+    # The gateway (a namespace of the test's own on the same bridge) answers,
+    # and an address beyond the subnet is reached through it.
+    beyond = str(netdocker.free_subnet(24, avoid=[subnet]).network_address + 1)
+    gw_port = gateway_netns(ext_bridge, '%s/24' % gw, '%s/32' % beyond)
+    for dest in (gw, beyond):
+        out = dk(['exec', a, 'ping', '-c', '2', '-W', '2', dest])
+        assert '2 packets received' in out, out
 
     # Hot unplug: gone inside, gone from the bridge, b unaffected.
     network_id = info['Id']
@@ -648,7 +684,7 @@ def test_external_bridge_fixed_address_ping_and_hot_plug(target, dk, cleanup,
     assert res.returncode != 0
     assert ip_a not in dk(['exec', a, 'ip', '-4', '-o', 'addr'])
     assert 'default' not in dk(['exec', a, 'ip', 'route'])
-    assert len(_bridge_ports(ext_bridge)) == 1
+    assert len(set(_bridge_ports(ext_bridge)) - {gw_port}) == 1
     assert net not in inspect(target, a)['NetworkSettings']['Networks']
     assert dk(['exec', b, 'ip', '-4', '-o', 'addr', 'show', 'eth0']).count(ip_b)
 
@@ -660,13 +696,15 @@ def test_external_bridge_fixed_address_ping_and_hot_plug(target, dk, cleanup,
     addr = dk(['exec', a, 'ip', '-o', 'addr'])
     assert 'inet %s/24' % ip_a in addr
     assert mac_a in dk(['exec', a, 'ip', '-o', 'link'])
-    assert len(_bridge_ports(ext_bridge)) == 2
+    assert len(set(_bridge_ports(ext_bridge)) - {gw_port}) == 2
     assert '2 packets received' in dk(['exec', a, 'ping', '-c', '2', '-W', '2',
                                       ip_b])
+    assert '2 packets received' in dk(['exec', a, 'ping', '-c', '2', '-W', '2',
+                                      beyond])
 
     # Removing the containers empties the bridge; network rm leaves it be.
     dk(['rm', '-f', a, b])
-    assert _bridge_ports(ext_bridge) == []
+    assert _bridge_ports(ext_bridge) == [gw_port]
     dk(['network', 'rm', net])
     assert ext_bridge in host_links()
 
