@@ -205,21 +205,24 @@ class Engine:
         problems += self.volumes.check({c.id: c.record.get('MountPoints')
                                         for c in self.containers.list()})
         self.networks.load()
-        problems += self.networks.leftovers(
-            {c.id for c in self.containers.list() if c.is_running()})
+        problems += self.networks.leftovers(set(self._live_container_ids()))
         return problems
 
     def purge_networks(self):
         """Remove every bridge, rule, lease and namespace this engine made on
         the host (for tests and uninstalls); refused while a container runs."""
         self.containers.load_all(collect=False)
-        running = [c.id[:12] for c in self.containers.list()
-                   if c.is_running() and c.state.get('Pid')
-                   and os.path.exists('/proc/%d' % c.state['Pid'])]
+        running = [cid[:12] for cid in self._live_container_ids()]
         if running:
             raise errors.Conflict('containers are running: %s' % ', '.join(running))
         self.networks.load()
         self.networks.purge()
+
+    def _live_container_ids(self):
+        """Containers whose records say running and whose process is alive."""
+        return [c.id for c in self.containers.list()
+                if c.is_running() and c.state.get('Pid')
+                and os.path.exists('/proc/%d' % c.state['Pid'])]
 
     def _peers_changed(self, cids):
         for cid in cids:

@@ -391,7 +391,15 @@ class NetworkService:
                 raise errors.InvalidArgument('conflicting options: container type network '
                                              'can\'t be used with links or endpoint settings')
             return settings
-        net = self.get(name)
+        try:
+            net = self.get(name)
+        except errors.NotFound:
+            # Docker looks the network up at start ("network X not found"
+            # from `docker run`): the endpoint waits for it.
+            if endpoints or config.get('MacAddress'):
+                raise
+            settings['Networks'][name] = empty_endpoint()
+            return settings
         if net['Driver'] == 'host' and mode != 'host':
             host_config['NetworkMode'] = 'host'
         if net['Driver'] == 'null' and mode != 'none':
@@ -442,6 +450,13 @@ class NetworkService:
         if mode == 'host':
             return None, lambda: None
         self._link_targets(c, must_run=True)
+        for name, ep in settings['Networks'].items():
+            try:
+                net = self.store.get(ep.get('NetworkID') or name)
+            except errors.NotFound:
+                raise errors.NotFound('network %s not found' % name)
+            if not ep.get('NetworkID'):
+                ep.update(self._endpoint(net, None))
         bindings = []
         if self._first_bridge(c):
             bindings = self.ports.allocate(c.id, ports_mod.parse(c.config, c.host_config))
@@ -593,10 +608,10 @@ class NetworkService:
     def _networks(c):
         return (c.record.get('NetworkSettings') or {}).get('Networks') or {}
 
-    def _notify_peers(self, c):
+    def _notify_peers(self, c, extra=None):
         if self.peers_changed is None:
             return
-        mine = {ep.get('NetworkID') for ep in self._networks(c).values()}
+        mine = {ep.get('NetworkID') for ep in self._networks(c).values()} | {extra}
         mine = {n for n in mine if n and self._user_defined(n)}
         if not mine:
             return
@@ -734,9 +749,12 @@ class NetworkService:
         return [ep['IPAddress'] for ep in self._networks(c).values() if ep.get('IPAddress')]
 
     def dns_servers(self, c):
+        """DNS servers given by external endpoints (DriverOpts dns), in order."""
         out = []
         for ep in self._networks(c).values():
-            out += ep.get('_dns') or []
+            for server in ((ep.get('DriverOpts') or {}).get('dns') or '').split(','):
+                if server.strip() and server.strip() not in out:
+                    out.append(server.strip())
         return out
 
     # -- connect/disconnect ----------------------------------------------------------
@@ -748,13 +766,16 @@ class NetworkService:
         mode = mode_of(c.host_config)
         with c.lock:
             settings = self.ensure_settings(c)
-            if mode.startswith('container:') or mode in ('host', 'none') or \
-                    net['Driver'] in ('host', 'null'):
+            if mode.startswith('container:'):
                 raise errors.Forbidden('container sharing network namespace with another '
                                        'container or host cannot be connected to any other '
-                                       'network' if net['Driver'] not in ('host', 'null') else
-                                       'container cannot be disconnected from host network or '
+                                       'network')
+            if mode == 'host' or net['Driver'] == 'host':
+                raise errors.Forbidden('container cannot be disconnected from host network or '
                                        'connected to host network')
+            if settings['Networks'] and (net['Driver'] == 'null' or 'none' in settings['Networks']):
+                raise errors.Forbidden('container cannot be connected to multiple networks with '
+                                       'one of the networks in private (none) mode')
             if net['Name'] in settings['Networks']:
                 raise errors.Forbidden('endpoint with name %s already exists in network %s'
                                        % (c.name, net['Name']))
@@ -775,9 +796,7 @@ class NetworkService:
             c.save()
         self._event('connect', net, container=c.id)
         if c.is_running():
-            self._notify_peers(c)
-            if self.peers_changed:
-                self.peers_changed([c.id])
+            self._refresh_own_etc(c, net)
 
     def disconnect(self, ref, body):
         if not isinstance(body, dict) or not isinstance(body.get('Container'), str):
@@ -790,7 +809,7 @@ class NetworkService:
             if ep is None or ep.get('NetworkID') != net['Id']:
                 raise errors.Forbidden('container %s is not connected to network %s'
                                        % (c.id, net['Name']))
-            if net['Driver'] in ('host', 'null') and c.is_running():
+            if net['Driver'] == 'host' and c.is_running():
                 raise errors.Forbidden('container cannot be disconnected from host network or '
                                        'connected to host network')
             if ep.get('_ifname'):
@@ -800,9 +819,20 @@ class NetworkService:
             c.save()
         self._event('disconnect', net, container=c.id)
         if c.is_running():
-            self._notify_peers(c)
-            if self.peers_changed:
-                self.peers_changed([c.id])
+            self._refresh_own_etc(c, net)
+
+    def _refresh_own_etc(self, c, net):
+        """After a hot plug or unplug: the container's files, then its peers'."""
+        try:
+            if net['Driver'] == 'external' and \
+                    self.etc_mode(c) != 'container':
+                self.etc.write(c.path, self.etc_context(c))  # DNS servers may change
+            else:
+                self.update_etc(c)
+        except (OSError, errors.EngineError) as exc:
+            LOG.warning('updating /etc files of %s: %s', c.id[:12], exc)
+        if self.peers_changed:
+            self._notify_peers(c, extra=net['Id'])
 
     # -- check, purge ------------------------------------------------------------------
     def leftovers(self, running_ids):

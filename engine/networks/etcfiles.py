@@ -92,6 +92,12 @@ _DOMAIN_RE = re.compile(
 
 # Characters that would split or end a line of /etc/hosts or resolv.conf.
 _CONTROL_RE = re.compile(r'[\x00-\x1f\x7f]')
+# A name we put on a peer's or a link's line: one field, no comment.
+_BAD_NAME_RE = re.compile(r'[\x00-\x20\x7f#]')
+
+# update_hosts keeps the lines a container added to its /etc/hosts; a file
+# grown past this (the container can write what it likes) is not read back.
+MAX_KEPT_HOSTS = 1 << 20
 
 
 @dataclasses.dataclass
@@ -231,10 +237,12 @@ def _own_names(hostname, domainname):
 
 
 def _unique(names):
+    """Names in order, each once; names that would break the line are left
+    out (aliases come from API requests of other tenants' containers)."""
     seen = set()
     out = []
     for name in names:
-        if name and name not in seen:
+        if name and name not in seen and not _BAD_NAME_RE.search(name):
             seen.add(name)
             out.append(name)
     return out
@@ -268,14 +276,17 @@ def render_hosts(ctx, host_text=None):
     out = [HOSTS_DEFAULT]
     for entry in ctx.extra_hosts:
         name, ip = entry.split(':', 1)
-        out.append('%s\t%s\n' % (ip, name))
+        if not _CONTROL_RE.search(entry):  # validate() refused these already
+            out.append('%s\t%s\n' % (ip, name))
     if ctx.mode == 'bridge':
         for alias, ip, target_name, target_hostname in ctx.links:
             names = [alias, target_hostname]
             target_name = target_name.lstrip('/')
             if alias != target_name:
                 names.append(target_name)
-            out.append('%s\t%s\n' % (ip, ' '.join(n for n in names if n)))
+            names = [n for n in names if n and not _BAD_NAME_RE.search(n)]
+            if names:
+                out.append('%s\t%s\n' % (ip, ' '.join(names)))
     if ctx.mode != 'host':
         own = _own_names(ctx.hostname, ctx.domainname)
         out += ['%s\t%s\n' % (ip, own) for ip in ctx.addresses]
@@ -291,7 +302,7 @@ def render_hostname(ctx):
 
 def _read(path):
     try:
-        with open(path) as f:
+        with open(path, errors='surrogateescape') as f:
             return f.read()
     except (FileNotFoundError, NotADirectoryError):
         return None
@@ -299,7 +310,7 @@ def _read(path):
 
 def _write_in_place(path, text, mode=0o644):
     """Rewrite ``path`` keeping its inode (a bind mount of it stays live)."""
-    data = text.encode()
+    data = text.encode(errors='surrogateescape')
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
     try:
         os.fchmod(fd, mode)
@@ -383,11 +394,15 @@ class EtcFiles:
                 fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
             except FileNotFoundError:
                 return None  # never started: write() will make it
-            with os.fdopen(fd, 'r+') as f:
-                current = f.read()
+            with os.fdopen(fd, 'r+', errors='surrogateescape') as f:
+                current = f.read(MAX_KEPT_HOSTS + 1)
                 previous = _read(generated_path)
-                extra = _foreign_lines(current, previous if previous is not None else current)
-                new = text + ''.join(line for line in extra if line not in text.splitlines(True))
+                if len(current) > MAX_KEPT_HOSTS or previous is None:
+                    extra = []
+                else:
+                    extra = _foreign_lines(current, previous)
+                ours = set(_split_lines(text))
+                new = text + ''.join(line for line in extra if line not in ours)
                 f.seek(0)
                 f.write(new)
                 f.truncate()
@@ -395,15 +410,20 @@ class EtcFiles:
         return path
 
 
+def _split_lines(text):
+    """Lines, each ending in a newline (only '\n' ends a line in these files)."""
+    if not text:
+        return []
+    return [line + '\n' for line in text.split('\n')[:-1 if text.endswith('\n') else None]]
+
+
 def _foreign_lines(current, generated):
     """Lines of ``current`` that are not (as many times) in ``generated``."""
     budget = {}
-    for line in generated.splitlines(True):
-        line = line if line.endswith('\n') else line + '\n'
+    for line in _split_lines(generated):
         budget[line] = budget.get(line, 0) + 1
     out = []
-    for line in current.splitlines(True):
-        line = line if line.endswith('\n') else line + '\n'
+    for line in _split_lines(current):
         if budget.get(line):
             budget[line] -= 1
         elif line.strip():
@@ -585,7 +605,7 @@ def link_env(alias, target, parent_name=None):
     '/parent/alias' with no parent_name. ``target``: a LinkTarget. Returns a
     list of 'KEY=value' in Docker's order; the caller puts them after PATH,
     HOSTNAME (and TERM) and before the container's own Config.Env, which
-    overrides them (container.CreateDaemonEnvironment)."""
+    overrides them (container.CreateDaemonEnvironment); keys are unique."""
     if parent_name is None:
         if not alias.startswith('/'):
             raise ValueError('link_env needs the parent name or a /parent/alias link name')
@@ -627,4 +647,12 @@ def link_env(alias, target, parent_name=None):
         if not sep or key in ('HOME', 'PATH'):
             continue  # Docker skips these two, added by builds
         env.append('%s_ENV_%s=%s' % (prefix, key, value))
-    return env
+    # A port range repeats the _ADDR and _PROTO of its first port; runc sets
+    # the list with setenv, so a repeated key keeps its first place and its
+    # last value. That is what a process under Docker sees: do it here so
+    # the result does not depend on the runtime.
+    merged = {}
+    for item in env:
+        key, _, value = item.partition('=')
+        merged[key] = value
+    return ['%s=%s' % item for item in merged.items()]

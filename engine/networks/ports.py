@@ -118,9 +118,15 @@ def _bad(msg):
     return errors.InvalidArgument(msg)
 
 
+def _echo(text, limit=64):
+    """A user's value inside a message, cut short if it is huge."""
+    text = str(text)
+    return text if len(text) <= limit else text[:limit] + '...'
+
+
 def _bad_spec(text):
     # Docker's daemon wording (daemon/container.go validateHostConfig).
-    return _bad('invalid port specification: "%s"' % text)
+    return _bad('invalid port specification: "%s"' % _echo(text))
 
 
 def _parse_number(text, allow_zero=False):
@@ -150,14 +156,14 @@ def split_proto_port(key):
     port, sep, proto = key.partition('/')
     proto = (proto or 'tcp').lower()
     if proto not in PROTOCOLS:
-        raise _bad('invalid proto: %s' % proto)
+        raise _bad('invalid proto: %s' % _echo(proto))
     return port, proto
 
 
 def parse_port_key(key):
     """An ExposedPorts/PortBindings key -> (start, end, proto); 400 if bad."""
     if not isinstance(key, str):
-        raise _bad('invalid port specification: %r' % (key,))
+        raise _bad('invalid port specification: %s' % _echo(repr(key)))
     port, proto = split_proto_port(key)
     rng = parse_port_range(port)
     if rng is None:
@@ -169,7 +175,7 @@ def _parse_host_ip(value, key):
     if value is None or value == '':
         return ''
     if not isinstance(value, str):
-        raise _bad('invalid HostIp for %s: must be a string' % key)
+        raise _bad('invalid HostIp for %s: must be a string' % _echo(key))
     text = value
     if text.startswith('[') and text.endswith(']'):
         text = text[1:-1]
@@ -178,7 +184,7 @@ def _parse_host_ip(value, key):
             raise ValueError(text)
         addr = ipaddress.ip_address(text)
     except ValueError:
-        raise _bad('invalid IP address: %s' % value) from None
+        raise _bad('invalid IP address: %s' % _echo(value)) from None
     return str(addr)
 
 
@@ -187,7 +193,7 @@ def _parse_host_port(value, key):
     if value is None or value == '' or value == '0':
         return 0, 0
     if not isinstance(value, str):
-        raise _bad('invalid HostPort for %s: must be a string' % key)
+        raise _bad('invalid HostPort for %s: must be a string' % _echo(key))
     rng = parse_port_range(value)
     if rng is None:
         raise _bad_spec(value)
@@ -212,7 +218,7 @@ def _expand_binding(start, end, proto, item, key):
     if item is None:
         item = {}
     if not isinstance(item, dict):
-        raise _bad('invalid port binding for %s: must be an object' % key)
+        raise _bad('invalid port binding for %s: must be an object' % _echo(key))
     host_ip = _parse_host_ip(item.get('HostIp'), key)
     hp_start, hp_end = _parse_host_port(item.get('HostPort'), key)
     if start == end:
@@ -222,7 +228,7 @@ def _expand_binding(start, end, proto, item, key):
     if hp_end - hp_start != end - start:
         # go-connections' wording for `-p 8000-8002:80-81`.
         raise _bad('invalid ranges specified for container and host Ports: '
-                   '%d-%d and %s' % (start, end, item.get('HostPort')))
+                   '%d-%d and %s' % (start, end, _echo(item.get('HostPort'))))
     return [PortSpec(start + i, proto, host_ip, hp_start + i, hp_start + i)
             for i in range(end - start + 1)]
 
@@ -234,13 +240,43 @@ def _sort_key(spec):
     return (-spec.host_port, -spec.port, spec.proto != 'tcp')
 
 
+def _joins_other_namespace(host_config):
+    mode = host_config.get('NetworkMode')
+    return isinstance(mode, str) and mode.startswith('container:')
+
+
+def _publishes(host_config):
+    # Docker counts a key with an empty list as publishing (len(PortBindings)).
+    return bool(host_config.get('PortBindings')) or host_config.get('PublishAllPorts') is True
+
+
+def validate_network_mode(config, host_config):
+    """Docker's conflicts between ports and ``container:<id>`` mode, 400.
+
+    Call it with the *request's* Config, before the image's defaults are
+    merged: Docker checks what the client asked (an image that EXPOSEs a
+    port can still join another container's namespace).
+    """
+    config = config or {}
+    host_config = host_config or {}
+    if not _joins_other_namespace(host_config):
+        return
+    if _publishes(host_config):
+        raise _bad('conflicting options: port publishing and the container type network mode')
+    if config.get('ExposedPorts'):
+        raise _bad('conflicting options: port exposing and the container type network mode')
+
+
 def parse(config, host_config):
     """ExposedPorts + PortBindings + PublishAllPorts -> [PortSpec] to publish.
 
     Everything is validated (400 with Docker's words where Docker has them);
     bindings of ports that are not exposed are checked and dropped, as
-    Docker does.  Network modes without a network of their own (host, none,
-    container:) publish nothing: the caller decides that, not this parser.
+    Docker does.  ``host`` and ``none`` modes publish nothing (Docker
+    discards the bindings); ``container:<id>`` with bindings or
+    PublishAllPorts is Docker's 400 "conflicting options: port publishing
+    and the container type network mode".  ``config`` is the Config with
+    the image's ExposedPorts merged in (``-P`` publishes the image's EXPOSE).
     """
     config = config or {}
     host_config = host_config or {}
@@ -261,7 +297,7 @@ def parse(config, host_config):
         if items is None:
             items = []
         if not isinstance(items, list):
-            raise _bad('invalid port bindings for %s: must be a list' % key)
+            raise _bad('invalid port bindings for %s: must be a list' % _echo(key))
         for item in items:
             specs = _expand_binding(start, end, proto, item, key)
             total += len(specs)
@@ -269,6 +305,11 @@ def parse(config, host_config):
                 raise _bad('too many published ports (at most %d)' % MAX_PUBLISHED)
             for spec in specs:
                 asked.setdefault((spec.port, spec.proto), []).append(spec)
+
+    if _joins_other_namespace(host_config) and _publishes(host_config):
+        raise _bad('conflicting options: port publishing and the container type network mode')
+    if host_config.get('NetworkMode') in ('host', 'none'):
+        return []
 
     out = []
     for port, proto in exposed:
@@ -349,7 +390,9 @@ def hold_port(binding):
         if exc.errno in (errno.EPROTONOSUPPORT, errno.ESOCKTNOSUPPORT,
                          errno.EAFNOSUPPORT) and binding.proto == 'sctp':
             return None
-        raise
+        # EMFILE and the like: the engine's trouble, not the request's.
+        raise errors.EngineError('cannot reserve host port %s %s: %s'
+                                 % (*_listen_name(binding), exc.strerror or exc)) from None
     try:
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
@@ -376,8 +419,9 @@ def hold_port(binding):
 class PortAllocator:
     """Host ports for published container ports, one per engine.
 
-    Thread-safe.  ``allocate`` is all-or-nothing: on failure nothing of the
-    call stays reserved.
+    Thread-safe.  A container has one set of published ports: ``allocate``
+    replaces what the container held, and is all-or-nothing (on failure
+    the container holds nothing).
     """
 
     def __init__(self, range_=None, ipv6=None):
@@ -388,59 +432,76 @@ class PortAllocator:
         self._ipv6 = host_has_ipv6() if ipv6 is None else ipv6
         self._lock = threading.Lock()
         self._held = {}          # cid -> [(Binding, socket or None)]
-        self._last = {}          # proto -> last random port given
+        self._by_port = {}       # (proto, host port) -> [host ip] held
+        self._last = {}          # (host ip, proto) -> last random port given
 
     # -- internal helpers (called with the lock held)
 
-    def _taken(self, binding, extra=()):
-        for entries in self._held.values():
-            for other, _ in entries:
-                if (other.proto == binding.proto and other.host_port == binding.host_port
-                        and _overlaps(other.host_ip, binding.host_ip)):
-                    return True
-        for other, _ in extra:
-            if (other.proto == binding.proto and other.host_port == binding.host_port
-                    and _overlaps(other.host_ip, binding.host_ip)):
-                return True
-        return False
+    def _taken(self, binding):
+        held = self._by_port.get((binding.proto, binding.host_port), ())
+        return any(_overlaps(ip, binding.host_ip) for ip in held)
 
-    def _reserve_exact(self, binding, got):
-        if self._taken(binding, got):
+    def _index(self, binding):
+        self._by_port.setdefault((binding.proto, binding.host_port), []).append(binding.host_ip)
+
+    def _unindex(self, binding):
+        key = (binding.proto, binding.host_port)
+        held = self._by_port.get(key, [])
+        if binding.host_ip in held:
+            held.remove(binding.host_ip)
+        if not held:
+            self._by_port.pop(key, None)
+
+    def _drop(self, entries):
+        for binding, sock in entries:
+            self._unindex(binding)
+            if sock is not None:
+                sock.close()
+
+    def _hold(self, binding, got):
+        """Hold exactly ``binding``; appended to ``got`` and indexed."""
+        if self._taken(binding):
             raise errors.Conflict('Bind for %s:%d failed: port is already allocated'
                                   % (binding.display_ip, binding.host_port))
         try:
-            return hold_port(binding)
+            sock = hold_port(binding)
         except _Unavailable as exc:
             raise errors.Conflict(str(exc)) from None
+        got.append((binding, sock))
+        self._index(binding)
+        return binding
 
-    def _reserve_among(self, spec, candidates, got):
+    def _hold_one_of(self, spec, candidates, got):
         for port in candidates:
             binding = Binding(spec.port, spec.proto, spec.host_ip, port)
-            if self._taken(binding, got):
+            if self._taken(binding):
                 continue
             try:
-                return binding, hold_port(binding)
+                sock = hold_port(binding)
             except _Unavailable:
                 continue
+            got.append((binding, sock))
+            self._index(binding)
+            return binding
         raise errors.Conflict('all ports are allocated')
 
-    def _random_candidates(self, proto):
+    def _random_candidates(self, last_key):
         lo, hi = self.range
-        last = self._last.get(proto, hi)
+        last = self._last.get(last_key, hi)
         start = last + 1 if lo <= last < hi else lo
         yield from range(start, hi + 1)
         yield from range(lo, start)
 
-    def _reserve(self, spec, got):
+    def _hold_spec(self, spec, got):
         if spec.host_port and spec.host_port == spec.host_port_end:
-            binding = Binding(spec.port, spec.proto, spec.host_ip, spec.host_port)
-            return binding, self._reserve_exact(binding, got)
+            return self._hold(Binding(spec.port, spec.proto, spec.host_ip, spec.host_port), got)
         if spec.host_port:
-            return self._reserve_among(
-                spec, range(spec.host_port, spec.host_port_end + 1), got)
-        binding, sock = self._reserve_among(spec, self._random_candidates(spec.proto), got)
-        self._last[spec.proto] = binding.host_port
-        return binding, sock
+            return self._hold_one_of(spec, range(spec.host_port, spec.host_port_end + 1), got)
+        # Docker keeps one sequence per host address and protocol.
+        last_key = (spec.display_ip, spec.proto)
+        binding = self._hold_one_of(spec, self._random_candidates(last_key), got)
+        self._last[last_key] = binding.host_port
+        return binding
 
     # -- API
 
@@ -454,32 +515,31 @@ class PortAllocator:
         this engine), 'listen tcp4 0.0.0.0:18080: bind: address already in
         use' (taken by another process), 'all ports are allocated'.
         """
+        ipv6 = container_ipv6 and self._ipv6
         got = []
         with self._lock:
+            self._drop(self._held.pop(cid, []))
             try:
                 for spec in specs:
-                    if spec.ipv6 and not (container_ipv6 and self._ipv6):
+                    if spec.ipv6 and not ipv6:
                         continue
-                    got.append(self._reserve(spec, got))
-                    if container_ipv6 and self._ipv6 and spec.host_ip == '':
-                        # Docker's IPv6 twin of an all-addresses binding.
-                        twin = Binding(spec.port, spec.proto, '::', got[-1][0].host_port)
-                        got.append((twin, self._reserve_exact(twin, got)))
+                    binding = self._hold_spec(spec, got)
+                    if ipv6 and spec.host_ip == '':
+                        # Docker's IPv6 twin of an all-addresses binding
+                        # (20.10 picks the twin's random port separately;
+                        # one port for both is what later Docker does).
+                        self._hold(Binding(spec.port, spec.proto, '::', binding.host_port), got)
             except BaseException:
-                for _, sock in got:
-                    if sock is not None:
-                        sock.close()
+                self._drop(got)
                 raise
-            self._held.setdefault(cid, []).extend(got)
+            if got:
+                self._held[cid] = got
         return [b for b, _ in got]
 
     def release(self, cid):
         """Free every host port of the container (idempotent)."""
         with self._lock:
-            entries = self._held.pop(cid, [])
-        for _, sock in entries:
-            if sock is not None:
-                sock.close()
+            self._drop(self._held.pop(cid, []))
 
     def restore(self, cid, bindings):
         """Re-reserve a running container's ports after an engine restart.
@@ -487,19 +547,17 @@ class PortAllocator:
         Returns a list of messages, one per port that could not be
         reserved again (taken meanwhile); the others are held.
         """
-        self.release(cid)
         problems = []
-        held = []
+        got = []
         with self._lock:
+            self._drop(self._held.pop(cid, []))
             for binding in bindings:
                 try:
-                    sock = self._reserve_exact(binding, held)
+                    self._hold(binding, got)
                 except errors.EngineError as exc:
                     problems.append('%s -> %s: %s' % (binding.key, binding.host_port, exc))
-                    continue
-                held.append((binding, sock))
-            if held:
-                self._held[cid] = held
+            if got:
+                self._held[cid] = got
         for msg in problems:
             LOG.warning('container %s: published port not reserved again: %s',
                         cid[:12], msg)
@@ -546,9 +604,21 @@ def from_record(data):
 
 
 def cni_port_mappings(bindings):
-    """The portmap plugin's runtimeConfig.portMappings."""
+    """The portmap plugin's runtimeConfig.portMappings.
+
+    HostIp '' goes without hostIP: portmap then maps every address of each
+    family the container has, which covers the ``::`` twin of such a
+    binding (so the twin is not sent again).  An explicit address, wildcard
+    or not, goes as hostIP: portmap keeps a mapping only for the container
+    addresses of its family and matches ``-d <ip>`` (iptables reads
+    ``-d 0.0.0.0`` as any address, checked with the plugin).
+    """
+    bindings = list(bindings or ())
+    all_addresses = {(b.port, b.proto, b.host_port) for b in bindings if b.host_ip == ''}
     out = []
-    for b in bindings or ():
+    for b in bindings:
+        if b.host_ip == '::' and (b.port, b.proto, b.host_port) in all_addresses:
+            continue
         entry = {'hostPort': b.host_port, 'containerPort': b.port, 'protocol': b.proto}
         if b.host_ip:
             entry['hostIP'] = b.host_ip
@@ -565,7 +635,7 @@ def _exposed_lenient(exposed):
             start, end, proto = parse_port_key(key)
         except errors.EngineError:
             continue
-        out.update((p, proto) for p in range(start, min(end, start + MAX_PUBLISHED) + 1))
+        out.update((p, proto) for p in range(start, end + 1))
     return out
 
 

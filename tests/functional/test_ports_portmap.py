@@ -120,6 +120,23 @@ def _container_ip(result):
     return result['ips'][0]['address'].split('/')[0]
 
 
+def _fetch(port):
+    """What the TCP server in the namespace says through 127.0.0.1:port;
+    with snat it names the bridge's gateway as its peer, not 127.0.0.1."""
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(('127.0.0.1', port), timeout=5) as c:
+                reply = c.recv(100)
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+    assert reply.startswith(b'hello from the netns '), reply
+    return reply
+
+
 def test_cni_port_mappings_drive_portmap(sandbox):
     cid, netns, conf, result, state = sandbox
     # the servers live in the namespace: start them there
@@ -129,8 +146,10 @@ def test_cni_port_mappings_drive_portmap(sandbox):
     alloc = P.PortAllocator()
     try:
         assert server.stdout.readline().strip() == 'ready', server.stderr.read()
+        # -p 127.0.0.1::80 -p 0.0.0.0::80 -p 53/udp
         specs = P.parse({'ExposedPorts': {'80/tcp': {}, '53/udp': {}}},
-                        {'PortBindings': {'80/tcp': [{'HostIp': '127.0.0.1'}],
+                        {'PortBindings': {'80/tcp': [{'HostIp': '127.0.0.1'},
+                                                     {'HostIp': '0.0.0.0'}],
                                           '53/udp': [{}]}})
         bindings = alloc.allocate(cid, specs)
         mappings = P.cni_port_mappings(bindings)
@@ -143,24 +162,14 @@ def test_cni_port_mappings_drive_portmap(sandbox):
 
         # the rules name the container's address and our host ports
         rules = _nat_rules()
-        tcp = next(b for b in bindings if b.proto == 'tcp')
+        tcps = [b for b in bindings if b.proto == 'tcp']
         udp = next(b for b in bindings if b.proto == 'udp')
+        assert {b.host_ip for b in tcps} == {'127.0.0.1', '0.0.0.0'}
         assert '--to-destination %s:80' % _container_ip(result) in rules
 
-        # TCP through 127.0.0.1 while our allocator holds the host port
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(('127.0.0.1', tcp.host_port), timeout=5) as c:
-                    reply = c.recv(100)
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
-        # snat: the server sees the bridge's gateway, not 127.0.0.1
-        assert reply.startswith(b'hello from the netns ')
-        assert reply.split()[-1].decode() == result['ips'][0]['gateway']
+        # TCP through 127.0.0.1 while our allocator holds the host ports
+        for tcp in tcps:
+            assert _fetch(tcp.host_port).split()[-1].decode() == result['ips'][0]['gateway']
 
         # UDP too
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
@@ -174,8 +183,9 @@ def test_cni_port_mappings_drive_portmap(sandbox):
         after = _nat_rules()
         assert '--to-destination %s:80' % _container_ip(result) not in after
         alloc.release(cid)
-        with socket.socket() as s:
-            s.bind(('127.0.0.1', tcp.host_port))
+        for tcp in tcps:
+            with socket.socket() as s:
+                s.bind(('127.0.0.1', tcp.host_port))
     finally:
         alloc.release(cid)
         server.kill()

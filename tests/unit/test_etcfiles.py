@@ -103,6 +103,16 @@ class RenderHostsTest(unittest.TestCase):
             '10.1.0.10\tdb database aaaaaaaaaaaa pg\n'
             'fd00::3\tweb bbbbbbbbbbbb\n'))
 
+    def test_names_that_would_break_a_line_are_left_out(self):
+        ctx = EtcContext(mode='bridge', hostname='me', addresses=['10.1.0.5'],
+                         peers=[('10.1.0.3', ['web', 'x\n6.6.6.6 evil', 'a b', '#c', 'ok'])],
+                         links=[('bad\nalias', '10.1.0.4', 'tgt', 'tgthost')],
+                         extra_hosts=['n\n:1.2.3.4'])
+        self.assertEqual(etcfiles.render_hosts(ctx), BASE + (
+            '10.1.0.4\ttgthost tgt\n'
+            '10.1.0.5\tme\n'
+            '10.1.0.3\tweb ok\n'))
+
     def test_peer_order_does_not_depend_on_input_order(self):
         peers = [('10.1.0.%d' % i, ['c%d' % i]) for i in range(2, 12)]
         a = etcfiles.render_hosts(EtcContext(mode='user', hostname='x', peers=peers))
@@ -318,8 +328,9 @@ class LinkEnvTest(unittest.TestCase):
             'AL_IAS_PORT_8000_TCP_END=tcp://%s:8002' % ip,
             'AL_IAS_PORT_8000_TCP_PORT_END=8002',
         ]
-        for port, proto in ((8000, 'tcp'), (8001, 'tcp'), (8001, 'udp'), (8002, 'tcp'),
-                            (9000, 'tcp')):
+        # the range repeats 8000's _ADDR and _PROTO: they keep their first place
+        expected += ['AL_IAS_PORT_8000_TCP=tcp://%s:8000' % ip, 'AL_IAS_PORT_8000_TCP_PORT=8000']
+        for port, proto in ((8001, 'tcp'), (8001, 'udp'), (8002, 'tcp'), (9000, 'tcp')):
             base = 'AL_IAS_PORT_%d_%s' % (port, proto.upper())
             expected += ['%s=%s://%s:%d' % (base, proto, ip, port), '%s_ADDR=%s' % (base, ip),
                          '%s_PORT=%d' % (base, port), '%s_PROTO=%s' % (base, proto)]
@@ -339,6 +350,11 @@ class LinkEnvTest(unittest.TestCase):
             'TGT_PORT_80_TCP=tcp://10.0.0.2:80', 'TGT_PORT_80_TCP_ADDR=10.0.0.2',
             'TGT_PORT_80_TCP_PORT=80', 'TGT_PORT_80_TCP_PROTO=tcp',
             'TGT_NAME=/me/tgt', 'TGT_ENV_FOO=bar'])
+
+    def test_repeated_env_key_keeps_first_place_last_value(self):
+        target = etcfiles.LinkTarget('t', '10.0.0.2', [], ['A=1', 'B=2', 'A=3'])
+        self.assertEqual(etcfiles.link_env('t', target, 'p'),
+                         ['T_NAME=/p/t', 'T_ENV_A=3', 'T_ENV_B=2'])
 
     def test_no_ports_no_env(self):
         self.assertEqual(etcfiles.link_env('db', etcfiles.LinkTarget('db', '10.0.0.9'), 'web'),
@@ -396,9 +412,11 @@ class EtcFilesTest(unittest.TestCase):
         self.assertEqual(self.read('resolv.conf'), 'nameserver 192.0.2.53\nsearch lan\n')
         # host mode copies /etc/resolv.conf itself: the host's stub answers there
         self.files.write(self.cdir, EtcContext(mode='host', hostname='a'))
-        self.assertEqual(self.read('resolv.conf'), 'nameserver 127.0.0.53\noptions edns0 trust-ad\n')
+        self.assertEqual(self.read('resolv.conf'),
+                         'nameserver 127.0.0.53\noptions edns0 trust-ad\n')
         self.files.write(self.cdir, EtcContext(mode='host', hostname='a', dns_options=['x']))
-        self.assertEqual(self.read('resolv.conf'), 'search lan\nnameserver 192.0.2.53\noptions x\n')
+        self.assertEqual(self.read('resolv.conf'),
+                         'search lan\nnameserver 192.0.2.53\noptions x\n')
 
     def test_rewrite_keeps_inode(self):
         self.files.write(self.cdir, EtcContext(mode='bridge', hostname='a' * 40,
@@ -437,6 +455,36 @@ class EtcFilesTest(unittest.TestCase):
         # a restart starts afresh, as Docker's etchosts.Build does
         self.files.write(self.cdir, ctx)
         self.assertEqual(self.read('hosts'), BASE + '10.1.0.2\tme\n')
+
+    def test_update_hosts_drops_huge_container_additions(self):
+        ctx = EtcContext(mode='user', hostname='me', addresses=['10.1.0.2'])
+        self.files.write(self.cdir, ctx)
+        with open(os.path.join(self.cdir, 'hosts'), 'a') as f:
+            f.write('203.0.113.7\tx\n' * (etcfiles.MAX_KEPT_HOSTS // 10))
+        self.files.update_hosts(self.cdir, ctx)
+        self.assertEqual(self.read('hosts'), BASE + '10.1.0.2\tme\n')
+
+    def test_update_hosts_keeps_odd_bytes_and_blank_lines_go(self):
+        ctx = EtcContext(mode='none', hostname='me')
+        self.files.write(self.cdir, ctx)
+        with open(os.path.join(self.cdir, 'hosts'), 'ab') as f:
+            f.write(b'\n\n198.51.100.1\tcaf\xe9\x0bx\n')
+        ctx.extra_hosts = ['n:192.0.2.1']
+        self.files.update_hosts(self.cdir, ctx)
+        with open(os.path.join(self.cdir, 'hosts'), 'rb') as f:
+            self.assertEqual(f.read(), (BASE + '192.0.2.1\tn\n').encode()
+                             + b'198.51.100.1\tcaf\xe9\x0bx\n')
+
+    def test_update_hosts_without_record_of_last_write(self):
+        # files written before this module (engine upgrade): nothing to tell
+        # the container's lines from ours, so ours replace all
+        ctx = EtcContext(mode='none', hostname='me')
+        self.files.write(self.cdir, ctx)
+        os.unlink(os.path.join(self.cdir, etcfiles.EtcFiles.GENERATED))
+        with open(os.path.join(self.cdir, 'hosts'), 'a') as f:
+            f.write('127.0.1.1\tme\n')
+        self.files.update_hosts(self.cdir, ctx)
+        self.assertEqual(self.read('hosts'), BASE)
 
     def test_update_hosts_before_start(self):
         self.assertIsNone(self.files.update_hosts(self.cdir, EtcContext(hostname='a')))

@@ -110,6 +110,8 @@ class ParseTest(unittest.TestCase):
         ({}, {'80/tcp': ['80']}, 'invalid port binding for 80/tcp: must be an object'),
         ({}, ['80/tcp'], 'PortBindings must be an object'),
         ('80/tcp', {}, 'ExposedPorts must be an object'),
+        ({}, {'8' * 100: [{}]}, 'invalid port specification: "%s..."' % ('8' * 64)),
+        ({}, {3: [{}]}, 'invalid port specification: 3'),
     )
     @ddt.unpack
     def test_rejects(self, exposed, bindings, message):
@@ -129,6 +131,50 @@ class ParseTest(unittest.TestCase):
             _parse({'1-65535/tcp': {}}, {}, True)
         self.assertEqual(P.MAX_PUBLISHED,
                          len(_parse({'1-%d/tcp' % P.MAX_PUBLISHED: {}}, {}, True)))
+
+
+@ddt.ddt
+class NetworkModeTest(unittest.TestCase):
+    """What Docker 20.10 answered for ports with host, none and container:."""
+
+    BOUND = {'80/tcp': [{'HostPort': '8080'}]}
+
+    @ddt.data('host', 'none')
+    def test_host_and_none_publish_nothing(self, mode):
+        self.assertEqual([], P.parse({'ExposedPorts': {'80/tcp': {}}},
+                                     {'NetworkMode': mode, 'PortBindings': self.BOUND,
+                                      'PublishAllPorts': True}))
+
+    def test_user_network_publishes(self):
+        self.assertEqual([P.PortSpec(80, 'tcp', '', 8080, 8080)],
+                         P.parse({'ExposedPorts': {'80/tcp': {}}},
+                                 {'NetworkMode': 'mynet', 'PortBindings': self.BOUND}))
+
+    @ddt.data(
+        ({}, {'PortBindings': BOUND}, 'port publishing'),
+        ({'ExposedPorts': {'80/tcp': {}}}, {'PortBindings': BOUND}, 'port publishing'),
+        ({}, {'PublishAllPorts': True}, 'port publishing'),
+        # a key with an empty list counts as publishing, as in Docker
+        ({}, {'PortBindings': {'80/tcp': []}}, 'port publishing'),
+        ({'ExposedPorts': {'80/tcp': {}}}, {'PortBindings': {}}, 'port exposing'),
+    )
+    @ddt.unpack
+    def test_container_mode_conflicts(self, config, host_config, what):
+        host_config = dict(host_config, NetworkMode='container:abc')
+        with self.assertRaises(errors.InvalidArgument) as ctx:
+            P.validate_network_mode(config, host_config)
+        self.assertEqual('conflicting options: %s and the container type network mode' % what,
+                         str(ctx.exception))
+        if what == 'port publishing':
+            with self.assertRaisesRegex(errors.InvalidArgument, 'conflicting options'):
+                P.parse(config, host_config)
+        else:
+            # parse sees the image's EXPOSE merged in: no exposing conflict there
+            self.assertEqual([], P.parse(config, host_config))
+
+    def test_container_mode_without_ports_is_fine(self):
+        P.validate_network_mode({}, {'NetworkMode': 'container:abc', 'PortBindings': {}})
+        P.validate_network_mode({'ExposedPorts': {'80/tcp': {}}}, {'NetworkMode': 'bridge'})
 
 
 @ddt.ddt
@@ -174,8 +220,16 @@ class ViewsTest(unittest.TestCase):
                      {'HostIp': '::', 'HostPort': '8080'}]},
          [{'IP': '0.0.0.0', 'PrivatePort': 80, 'PublicPort': 8080, 'Type': 'tcp'},
           {'IP': '::', 'PrivatePort': 80, 'PublicPort': 8080, 'Type': 'tcp'}],
-         [{'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp'},
-          {'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp', 'hostIP': '::'}]),
+         [{'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp'}]),
+        # explicit addresses, wildcards too, go to portmap as hostIP
+        ({'80/tcp': {}, '81/tcp': {}},
+         [B(80, 'tcp', '0.0.0.0', 8080), B(81, 'tcp', '::1', 8081)],
+         {'80/tcp': [{'HostIp': '0.0.0.0', 'HostPort': '8080'}],
+          '81/tcp': [{'HostIp': '::1', 'HostPort': '8081'}]},
+         [{'IP': '0.0.0.0', 'PrivatePort': 80, 'PublicPort': 8080, 'Type': 'tcp'},
+          {'IP': '::1', 'PrivatePort': 81, 'PublicPort': 8081, 'Type': 'tcp'}],
+         [{'hostPort': 8080, 'containerPort': 80, 'protocol': 'tcp', 'hostIP': '0.0.0.0'},
+          {'hostPort': 8081, 'containerPort': 81, 'protocol': 'tcp', 'hostIP': '::1'}]),
     )
     @ddt.unpack
     def test_views(self, exposed, bindings, settings, summary, cni):

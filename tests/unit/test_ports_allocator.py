@@ -15,12 +15,14 @@ LOCAL = '127.0.0.1'
 STYPE = {'tcp': socket.SOCK_STREAM, 'udp': socket.SOCK_DGRAM}
 
 
-def other_process_bind(proto, port, ip=LOCAL, reuse=True):
+def other_process_bind(proto, port, ip=LOCAL, reuse=True, reuseport=False):
     """Bind as a typical server would (SO_REUSEADDR set); the socket or the
     OSError."""
     s = socket.socket(socket.AF_INET, STYPE[proto])
     if reuse:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuseport:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         s.bind((ip, port))
         if proto == 'tcp':
@@ -57,8 +59,9 @@ class AllocatorTest(unittest.TestCase):
         # another process cannot bind it, even with SO_REUSEADDR, on the
         # address or on all addresses
         for ip in (LOCAL, '0.0.0.0'):
-            err = other_process_bind(proto, port, ip)
-            self.assertIsInstance(err, OSError, 'port %d was taken while held' % port)
+            for reuseport in (False, True):
+                err = other_process_bind(proto, port, ip, reuseport=reuseport)
+                self.assertIsInstance(err, OSError, 'port %d was taken while held' % port)
         self.alloc.release('c1')
         self.alloc.release('c1')   # idempotent
         # immediately reusable (no TIME_WAIT for a socket that never connected)
@@ -102,6 +105,21 @@ class AllocatorTest(unittest.TestCase):
         self.assertEqual([], self.alloc.reserved())
         self.keep(other_process_bind('tcp', port, reuse=False))
 
+    def test_allocate_replaces_what_the_container_held(self):
+        a, b = netfree.free_ports(), netfree.free_ports()
+        spec_a = P.PortSpec(80, 'tcp', LOCAL, a, a)
+        self.alloc.allocate('c1', [spec_a])
+        # a restart that skipped release: the same port again is no conflict
+        self.assertEqual([P.Binding(80, 'tcp', LOCAL, a)], self.alloc.allocate('c1', [spec_a]))
+        self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, b, b)])
+        self.assertEqual([P.Binding(80, 'tcp', LOCAL, b)], self.alloc.reserved('c1'))
+        self.keep(other_process_bind('tcp', a, reuse=False))
+        # a failed allocate leaves the container holding nothing
+        with self.assertRaises(errors.Conflict):
+            self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, a, a)])
+        self.assertEqual([], self.alloc.reserved())
+        self.keep(other_process_bind('tcp', b, reuse=False))
+
     def test_host_port_range_skips_taken_ports(self):
         base = netfree.free_ports(3)
         self.keep(other_process_bind('tcp', base))
@@ -127,6 +145,18 @@ class AllocatorTest(unittest.TestCase):
         self.assertEqual(base + 2, alloc.allocate('c', [P.PortSpec(80, 'tcp', LOCAL)])[0].host_port)
         with self.assertRaisesRegex(errors.Conflict, '^all ports are allocated$'):
             alloc.allocate('d', [P.PortSpec(80, 'tcp', LOCAL)])
+
+    def test_one_random_sequence_per_host_address_and_protocol(self):
+        base = netfree.free_ports(4)
+        alloc = P.PortAllocator(range_=(base, base + 3))
+        self.addCleanup(lambda: [alloc.release(c) for c in ('a', 'b')])
+        got = alloc.allocate('a', [P.PortSpec(80, 'tcp', LOCAL), P.PortSpec(80, 'udp', LOCAL)])
+        self.assertEqual([base, base], [b.host_port for b in got])
+        # all addresses: its own sequence, but never a port held on
+        # 127.0.0.1; another address: its own sequence, and the same port
+        # as 127.0.0.1 is no conflict
+        got = alloc.allocate('b', [P.PortSpec(81, 'tcp', ''), P.PortSpec(81, 'tcp', '127.0.0.2')])
+        self.assertEqual([base + 1, base], [b.host_port for b in got])
 
     def test_default_range_is_the_kernels(self):
         self.assertEqual(P.dynamic_port_range(), self.alloc.range)
@@ -210,3 +240,31 @@ class AllocatorTest(unittest.TestCase):
             self.alloc.allocate('c1', [P.PortSpec(80, 'tcp', '203.0.113.7', port, port)])
         self.assertEqual('listen tcp4 203.0.113.7:%d: bind: cannot assign requested address'
                          % port, str(ctx.exception))
+
+
+class DescriptorExhaustionTest(unittest.TestCase):
+
+    def test_no_descriptor_left_is_an_engine_error_and_nothing_stays_held(self):
+        import errno
+        from unittest import mock
+        alloc = P.PortAllocator()
+        port = netfree.free_ports(2)
+        real_socket = socket.socket
+        calls = []
+
+        def fake_socket(*args, **kw):
+            calls.append(args)
+            if len(calls) > 1:
+                raise OSError(errno.EMFILE, 'Too many open files')
+            return real_socket(*args, **kw)
+
+        with mock.patch.object(P.socket, 'socket', side_effect=fake_socket):
+            with self.assertRaises(errors.EngineError) as ctx:
+                alloc.allocate('c1', [P.PortSpec(80, 'tcp', LOCAL, port, port),
+                                      P.PortSpec(81, 'tcp', LOCAL, port + 1, port + 1)])
+        self.assertEqual(500, ctx.exception.status)
+        self.assertEqual('cannot reserve host port tcp4 127.0.0.1:%d: Too many open files'
+                         % (port + 1), str(ctx.exception))
+        self.assertEqual([], alloc.reserved())
+        with real_socket() as s:
+            s.bind((LOCAL, port))

@@ -1,0 +1,166 @@
+"""The network core with the real engine, kernel and CNI plugins: netns
+files, the networks API, teardown after an engine SIGKILL, check and
+purge-networks."""
+
+import ipaddress
+import os
+import subprocess
+import tempfile
+import time
+import uuid
+
+import pytest
+
+from engine.networks import netns
+from tests import daemons
+from tests import netfree
+from tests.conftest import run_docker
+
+pytestmark = pytest.mark.functional
+
+
+def sh(cmd):
+    return subprocess.run(cmd, shell=True, capture_output=True, text=True)
+
+
+def test_netns_file_made_without_forking_and_removed():
+    d = tempfile.mkdtemp(prefix='ndns-')
+    path = os.path.join(d, 'c1')
+    try:
+        before = os.getpid(), sh('ls /proc/self/task | wc -l').stdout
+        netns.create(path)
+        assert os.getpid() == before[0]
+        out = sh('nsenter --net=%s ip -o link' % path).stdout
+        assert '1: lo:' in out and 'UP' in out.split('1: lo:')[1].split('\n')[0]
+        assert len(out.strip().splitlines()) == 1  # only loopback
+        # A namespace of its own, not ours.
+        assert os.stat(path).st_ino != os.stat('/proc/self/ns/net').st_ino
+        with pytest.raises(FileExistsError):
+            netns.create(path)
+        assert netns.list_dir(d) == ['c1']
+        netns.remove(path)
+        assert not os.path.exists(path)
+        assert path not in open('/proc/self/mountinfo').read()
+        netns.remove(path)  # idempotent
+    finally:
+        if os.path.exists(path):
+            netns.remove(path)
+        os.rmdir(d)
+
+
+def _api(eng, method, path, body=None):
+    return daemons.api_json(eng.sock, method, path, body)
+
+
+def test_api_shapes_and_errors(engine):
+    subnet = netfree.free_subnet()
+    name = 'fn-' + uuid.uuid4().hex[:8]
+    status, created = _api(engine, 'POST', '/networks/create', {
+        'Name': name, 'IPAM': {'Config': [{'Subnet': str(subnet),
+                                           'IPRange': str(list(subnet.subnets(1))[1])}]},
+        'Labels': {'a': 'b'}})
+    assert status == 201, created
+    try:
+        status, net = _api(engine, 'GET', '/networks/%s' % created['Id'][:10])
+        assert status == 200
+        assert list(net) == ['Name', 'Id', 'Created', 'Scope', 'Driver', 'EnableIPv6', 'IPAM',
+                             'Internal', 'Attachable', 'Ingress', 'ConfigFrom', 'ConfigOnly',
+                             'Containers', 'Options', 'Labels']
+        assert not [k for k in net if k.startswith('_')]
+        assert net['IPAM']['Config'][0]['Subnet'] == str(subnet)
+        assert net['IPAM']['Config'][0]['Gateway'] == str(subnet.network_address + 1)
+        # The bridge exists on the host at once, with the gateway address.
+        br = 'br-' + created['Id'][:12]
+        assert str(subnet.network_address + 1) in sh('ip -4 addr show %s' % br).stdout
+        # Docker's codes.
+        assert _api(engine, 'POST', '/networks/create', {'Name': name})[0] == 409
+        assert _api(engine, 'POST', '/networks/create', {
+            'Name': name + 'x', 'IPAM': {'Config': [{'Subnet': str(subnet)}]}})[0] == 403
+        assert _api(engine, 'POST', '/networks/create', {'Name': 'host'})[0] == 403
+        assert _api(engine, 'POST', '/networks/create', {'Name': 'x1', 'Driver': 'host'})[0] == 403
+        assert _api(engine, 'POST', '/networks/create', {'Name': 'x1', 'Driver': 'nope'})[0] == 404
+        assert _api(engine, 'POST', '/networks/create', {'Name': 'bad name'})[0] == 400
+        assert _api(engine, 'POST', '/networks/create', {'Name': 5})[0] == 400
+        assert _api(engine, 'POST', '/networks/create', {
+            'Name': 'x2', 'Options': {'a': 1}})[0] == 400
+        assert _api(engine, 'DELETE', '/networks/none')[0] == 403
+        assert _api(engine, 'GET', '/networks/nonexistent-zz')[0] == 404
+        status, body = _api(engine, 'POST', '/containers/create', {
+            'Image': 'busybox', 'HostConfig': {'NetworkMode': 'bridge'},
+            'NetworkingConfig': {'EndpointsConfig': {'bridge': {'Aliases': ['x']}}}})
+        assert status == 400
+        assert body['message'] == ('network-scoped alias is supported only for containers in '
+                                   'user defined networks')
+        status, body = _api(engine, 'POST', '/containers/create', {
+            'Image': 'busybox', 'HostConfig': {'NetworkMode': name},
+            'NetworkingConfig': {'EndpointsConfig': {name: {'MacAddress': 'zz:zz'}}}})
+        assert status == 400 and 'not a valid mac address' in body['message']
+        status, body = _api(engine, 'GET', '/networks?filters=%7B%22type%22%3A%5B%22x%22%5D%7D')
+        assert status == 400
+    finally:
+        assert _api(engine, 'DELETE', '/networks/%s' % name)[0] == 204
+    assert sh('ip link show br-%s' % created['Id'][:12]).returncode != 0
+    assert created['Id'][:12] not in sh('iptables -S NOVADOCKER-FORWARD').stdout
+
+
+def _docker(eng, *args):
+    res = run_docker(list(args), eng.url)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_sigkill_restart_tears_down_exited_and_keeps_running(engine_factory):
+    eng = engine_factory()
+    keep = _docker(eng, 'run', '-d', 'busybox', 'sleep', '300').strip()
+    short = _docker(eng, 'run', '-d', 'busybox', 'sleep', '2').strip()
+    root = eng.root
+    ns_dir = os.path.join(root, 'run', 'netns')
+    assert sorted(os.listdir(ns_dir)) == sorted([keep, short])
+    keep_ip = _docker(eng, 'inspect', '-f', '{{.NetworkSettings.IPAddress}}', keep).strip()
+    short_ip = _docker(eng, 'inspect', '-f', '{{.NetworkSettings.IPAddress}}', short).strip()
+    bridge = _docker(eng, 'network', 'inspect', '-f',
+                     '{{index .Options "com.docker.network.bridge.name"}}', 'bridge').strip()
+    assert len(os.listdir('/sys/class/net/%s/brif' % bridge)) == 2
+    eng.kill()
+    time.sleep(3)   # the short one exits while the engine is away
+    eng.start()
+    assert os.listdir(ns_dir) == [keep]
+    assert len(os.listdir('/sys/class/net/%s/brif' % bridge)) == 1
+    ipam = os.path.join(root, 'networks', 'ipam')
+    leases = [f for d in os.listdir(ipam) for f in os.listdir(os.path.join(ipam, d))]
+    assert keep_ip in leases and short_ip not in leases
+    assert _docker(eng, 'inspect', '-f', '{{.NetworkSettings.IPAddress}}', keep).strip() == keep_ip
+    out = _docker(eng, 'run', '--rm', 'busybox', 'ping', '-c', '1', '-W', '3', keep_ip)
+    assert '1 packets received' in out
+    # Connect/disconnect still work on the survivor (its netns file outlived the engine).
+    net = 'fk-' + uuid.uuid4().hex[:6]
+    _docker(eng, 'network', 'create', net)
+    _docker(eng, 'network', 'connect', net, keep)
+    assert 'eth1' in _docker(eng, 'exec', keep, 'ip', 'addr')
+    _docker(eng, 'rm', '-f', keep)
+    _docker(eng, 'network', 'rm', net)
+    assert os.listdir(ns_dir) == []
+
+
+@pytest.mark.no_engine_check
+def test_check_reports_leftovers_and_purge_removes_host_side(engine_factory):
+    eng = engine_factory()
+    cid = _docker(eng, 'run', '-d', 'busybox', 'sleep', '300').strip()
+    bridge = _docker(eng, 'network', 'inspect', '-f',
+                     '{{index .Options "com.docker.network.bridge.name"}}', 'bridge').strip()
+    net_id = _docker(eng, 'network', 'inspect', '-f', '{{.Id}}', 'bridge').strip()
+    eng.kill()
+    # The container dies behind the engine's back: its netns, lease and veth stay.
+    daemons.runtime_delete_all(eng.base)
+    daemons.kill_pids(daemons.pids_mentioning(eng.base))
+    res = eng.check()
+    assert res.returncode == 1
+    assert 'network namespace %s without a running container' % cid[:12] in res.stdout
+    assert 'without an endpoint' in res.stdout      # its IPAM lease
+    assert 'bridge %s has 1 ports for 0 running containers' % bridge in res.stdout
+    purge = eng.purge_networks()
+    assert purge.returncode == 0, purge.stderr
+    assert not os.path.exists('/sys/class/net/%s' % bridge)
+    assert net_id[:12] not in sh('iptables -S NOVADOCKER-FORWARD').stdout
+    assert net_id[:12] not in sh('iptables -t nat -S NOVADOCKER-POSTROUTING').stdout
+    assert os.listdir(os.path.join(eng.root, 'run', 'netns')) == []
