@@ -20,10 +20,12 @@ findings must also still be there a second later (another engine may be
 halfway through tearing its own down).
 
 The module-scoped fixture ``net_leaks`` runs this around a whole test module
-(``pytestmark = pytest.mark.usefixtures('net_leaks')``) and fails the
-module's last test at teardown with the list.  The daemons it watches come
-from the ``net_leak_targets`` fixture (the session engine by default; a
-module may override it).
+and fails the module's last test at teardown with the list.  It is autouse
+for networking modules: those whose name starts with ``test_net``
+(test_net_scenarios, test_networks_core, …) or that set ``NET_LEAK_CHECK =
+True``; ``NET_LEAK_CHECK = False`` opts out.  The
+daemons it watches come from the ``net_leak_targets`` fixture (the session
+engine by default; a module may override it).
 """
 
 import glob
@@ -402,11 +404,25 @@ def net_leak_targets(request):
     return [request.getfixturevalue('engine')]
 
 
-@pytest.fixture(scope='module')
-def net_leaks(net_leak_targets):
+NET_MODULE = re.compile(r'^test_net')
+
+
+def _wanted(module):
+    flag = getattr(module, 'NET_LEAK_CHECK', None)
+    if flag is not None:
+        return bool(flag)
+    return bool(NET_MODULE.match(module.__name__.rsplit('.', 1)[-1]))
+
+
+@pytest.fixture(scope='module', autouse=True)
+def net_leaks(request):
     """Snapshot before the module, compare after: fails the module's last
-    test at teardown with the exact list of what leaked."""
-    checker = LeakChecker(net_leak_targets)
+    test at teardown with the exact list of what leaked (networking modules
+    only; see the module docstring)."""
+    if not _wanted(request.module):
+        yield None
+        return
+    checker = LeakChecker(request.getfixturevalue('net_leak_targets'))
     before = checker.snapshot()
     yield checker
     found = checker.leaks(before)
