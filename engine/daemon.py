@@ -154,6 +154,7 @@ class Engine:
         self.open_runtime()
         self.containers.reconcile()
         self.networks.restore_ports()
+        self.networks.collect(set(self._live_container_ids()))
         self.containers.mounts.reconcile(self.containers.list())
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
@@ -204,8 +205,6 @@ class Engine:
         problems += self.containers.check()
         problems += self.volumes.check({c.id: c.record.get('MountPoints')
                                         for c in self.containers.list()})
-        self.networks.load()
-        problems += self.networks.leftovers(set(self._live_container_ids()))
         return problems
 
     def purge_networks(self):
@@ -240,6 +239,8 @@ class Engine:
         notes += ['snapshot of removed container %s' % key[:12]
                   for key in self._orphan_snapshots()]
         notes += self.volumes.leftover_notes()
+        self.networks.load()
+        notes += self.networks.leftover_notes(set(self._live_container_ids()))
         return notes
 
     # -- container plumbing ----------------------------------------------------

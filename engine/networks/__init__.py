@@ -76,7 +76,7 @@ class NetworkService:
         self.cni = cni_mod.CNIRunner(conf.network.cni_path, conf.network.cni_timeout)
         self.firewall = firewall_mod.Firewall()
         self.ctx = drivers_mod.Context(conf, root, exec_root, tag, self.cni, self.firewall,
-                                       self.ipam_dir)
+                                       self.ipam_dir, os.path.join(self.store.dir, 'rules'))
         self._drivers = {}
         self._lock = threading.RLock()
         self.containers = None   # set by the daemon: ContainerService
@@ -834,31 +834,64 @@ class NetworkService:
         if self.peers_changed:
             self._notify_peers(c, extra=net['Id'])
 
-    # -- check, purge ------------------------------------------------------------------
-    def leftovers(self, running_ids):
-        notes = []
-        for fn in netns.list_dir(self.netns_dir):
-            if fn not in running_ids:
-                notes.append('network namespace %s without a running container' % fn[:12])
-        live = set(running_ids)
+    # -- check, collect, purge ----------------------------------------------------------
+    def _orphans(self, live_ids):
+        """What containers that no longer run left on the host: namespace
+        files, IPAM leases, and rules of networks whose record is gone."""
+        live = set(live_ids)
+        spaces = [fn for fn in netns.list_dir(self.netns_dir) if fn not in live]
+        leases = []
         for net in self.store.list():
             if net['Driver'] == 'bridge':
-                notes += self.driver('bridge').leftovers(net, live)
-                br = net.get('_bridge')
-                ports = [p for p in drivers_mod.bridge_ports(br)] if br else []
-                if len(ports) > len(self._users_running_ids(net, live)):
-                    notes.append('bridge %s has %d ports for %d running containers' % (
-                        br, len(ports), len(self._users_running_ids(net, live))))
+                for ip, (owner, ifname) in self.driver('bridge').lease_owners(net).items():
+                    if owner not in live:
+                        leases.append((net, ip, owner, ifname))
         mine = {n['Id'][:12] for n in self.store.list()}
-        try:
-            tags = self.firewall.tags()
-        except errors.EngineError:
-            tags = set()
-        known_dir = self.store.dir
-        for tag in tags:
-            if tag not in mine and _tag_looks_ours(tag, known_dir):
-                notes.append('iptables rules of removed network %s' % tag)
+        tags = [t for t in self.ctx.rule_tags() if t not in mine]
+        return spaces, leases, tags
+
+    def leftover_notes(self, live_ids):
+        """For `check`: what the next start removes."""
+        spaces, leases, tags = self._orphans(live_ids)
+        notes = ['network namespace %s without a running container' % fn[:12] for fn in spaces]
+        notes += ['IPAM lease %s on network %s without an endpoint' % (ip, net['Name'])
+                  for net, ip, _, _ in leases]
+        notes += ['iptables rules of removed network %s' % tag for tag in tags]
+        live = set(live_ids)
+        for net in self.store.list():
+            br = net.get('_bridge') if net['Driver'] == 'bridge' else None
+            if br:
+                ports = drivers_mod.bridge_ports(br)
+                users = self._users_running_ids(net, live)
+                if len(ports) > len(users):
+                    notes.append('bridge %s has %d ports for %d running containers' % (
+                        br, len(ports), len(users)))
         return notes
+
+    def collect(self, live_ids):
+        """At startup, after reconcile: remove what `leftover_notes` lists."""
+        spaces, leases, tags = self._orphans(live_ids)
+        for net, ip, owner, ifname in leases:
+            path = os.path.join(self.netns_dir, owner)
+            LOG.info('releasing the address %s of gone container %s', ip, owner[:12])
+            try:
+                self.cni.delete(self.driver('bridge').conflist(net, ports=[{}]), owner,
+                                path if os.path.exists(path) else '', ifname or 'eth0', {})
+            except errors.EngineError as exc:
+                LOG.warning('CNI DEL for gone container %s: %s', owner[:12], exc)
+                self.driver('bridge').drop_lease(net, ip)
+        for fn in spaces:
+            LOG.info('removing the network namespace of gone container %s', fn[:12])
+            try:
+                netns.remove(os.path.join(self.netns_dir, fn))
+            except errors.EngineError as exc:
+                LOG.warning('%s', exc)
+        for tag in tags:
+            try:
+                self.firewall.remove_network(tag)
+                self.ctx.forget_rules(tag)
+            except errors.EngineError as exc:
+                LOG.warning('removing rules of removed network %s: %s', tag, exc)
 
     def _users_running_ids(self, net, live):
         return [c.id for c, ep in self._users(net) if c.id in live and ep.get('_ifname')]
@@ -872,14 +905,10 @@ class NetworkService:
                     self._release_default_bridge(net['_bridge'])
         for fn in netns.list_dir(self.netns_dir):
             netns.remove(os.path.join(self.netns_dir, fn))
+        for tag in self.ctx.rule_tags():
+            self.firewall.remove_network(tag)
+            self.ctx.forget_rules(tag)
         self.firewall.remove_chains_if_empty()
-
-
-def _tag_looks_ours(tag, store_dir):
-    """Rules of a network this engine once had (removed records leave no trace
-    here, so only rules whose network file is gone but ipam dir remains)."""
-    return os.path.isdir(os.path.join(store_dir, 'ipam')) and any(
-        d.startswith(tag) for d in os.listdir(os.path.join(store_dir, 'ipam')))
 
 
 def _labels_match(labels, wanted, any_=False):

@@ -33,9 +33,30 @@ OPT_MTU = 'com.docker.network.driver.mtu'
 class Context:
     """What drivers share: configuration, the CNI runner, the firewall."""
 
-    def __init__(self, conf, root, exec_root, tag, cni, firewall, ipam_dir):
+    def __init__(self, conf, root, exec_root, tag, cni, firewall, ipam_dir, rules_dir=None):
         self.conf, self.root, self.exec_root, self.tag = conf, root, exec_root, tag
         self.cni, self.firewall, self.ipam_dir = cni, firewall, ipam_dir
+        self.rules_dir = rules_dir
+
+    # Which networks' rules this engine installed (marker files): rules
+    # whose network record is gone are found and removed from these.
+    def remember_rules(self, tag):
+        if self.rules_dir:
+            util.makedirs(self.rules_dir, 0o700)
+            util.atomic_write(os.path.join(self.rules_dir, tag), '', mode=0o600, sync=False)
+
+    def forget_rules(self, tag):
+        if self.rules_dir:
+            try:
+                os.unlink(os.path.join(self.rules_dir, tag))
+            except FileNotFoundError:
+                pass
+
+    def rule_tags(self):
+        try:
+            return sorted(os.listdir(self.rules_dir)) if self.rules_dir else []
+        except FileNotFoundError:
+            return []
 
 
 def ip_cmd(*commands):
@@ -292,11 +313,13 @@ class BridgeDriver(NetworkDriver):
         cmds.append('addr replace %s/%d dev %s' % (net['_gateway'], prefix, br))
         cmds.append('link set dev %s up' % br)
         ip_cmd(*cmds)
+        self.ctx.remember_rules(net['Id'][:12])
         self.ctx.firewall.add_network(net['Id'][:12], br, net['_subnet'],
                                       internal=net.get('Internal', False))
 
     def delete(self, net):
         self.ctx.firewall.remove_network(net['Id'][:12])
+        self.ctx.forget_rules(net['Id'][:12])
         if net.get('_bridge') and is_bridge(net['_bridge']):
             try:
                 ip_cmd('link del dev %s' % net['_bridge'])
@@ -384,7 +407,8 @@ class BridgeDriver(NetworkDriver):
         self.ctx.cni.delete(self.conflist(net, ports), cid, sandbox if netns_ok else '',
                             endpoint['_ifname'], rc)
 
-    def leases(self, net):
+    def lease_owners(self, net):
+        """{ip: (container id, ifname)} from host-local's lease files."""
         d = os.path.join(self.ctx.ipam_dir, net['Id'])
         out = {}
         for fn in os.listdir(d) if os.path.isdir(d) else ():
@@ -394,17 +418,17 @@ class BridgeDriver(NetworkDriver):
                 continue
             try:
                 with open(os.path.join(d, fn)) as f:
-                    out[fn] = f.read().split()[0] if f else ''
-            except (OSError, IndexError):
-                out[fn] = ''
+                    words = f.read().split()
+            except OSError:
+                words = []
+            out[fn] = (words[0] if words else '', words[1] if len(words) > 1 else '')
         return out
 
-    def leftovers(self, net, live_endpoints):
-        notes = []
-        for ip, owner in self.leases(net).items():
-            if owner not in live_endpoints:
-                notes.append('IPAM lease %s on network %s without an endpoint' % (ip, net['Name']))
-        return notes
+    def drop_lease(self, net, ip):
+        try:
+            os.unlink(os.path.join(self.ctx.ipam_dir, net['Id'], ip))
+        except OSError:
+            pass
 
 
 class ExternalDriver(NetworkDriver):

@@ -356,3 +356,44 @@ def test_network_events(engine, docker_cli, names, nets):
     mine = [line for line in out if (' %s ' % net) in line]
     assert mine == ['create %s bridge <no value>' % net, 'connect %s bridge %s' % (net, cid),
                     'disconnect %s bridge %s' % (net, cid), 'destroy %s bridge <no value>' % net], out
+
+
+def test_published_ports_views_release_and_publish_all(engine, docker_cli, names):
+    port = netfree.free_ports()
+    name = names('pub')
+    ok(docker_cli(['run', '-d', '--name', name, '-p', '127.0.0.1:%d:80' % port, '--expose',
+                   '81', 'busybox', 'sh', '-c', HTTPD]))
+    body = wait_for(lambda: _fetch('http://127.0.0.1:%d/' % port), what='published port')
+    assert body.startswith(b'hello-from-')
+    assert ok(docker_cli(['port', name])).stdout.strip() == '80/tcp -> 127.0.0.1:%d' % port
+    ports = inspect(engine, name)['NetworkSettings']['Ports']
+    assert ports == {'80/tcp': [{'HostIp': '127.0.0.1', 'HostPort': str(port)}], '81/tcp': None}
+    ps = ok(docker_cli(['ps', '--filter', 'name=' + name, '--format', '{{.Ports}}'])).stdout
+    assert '127.0.0.1:%d->80/tcp' % port in ps and '81/tcp' in ps
+    # The host port is held: another container cannot take it.
+    other = names('pub2')
+    fails(docker_cli(['run', '-d', '--name', other, '-p', '127.0.0.1:%d:80' % port, 'busybox',
+                      'true']), 'port is already allocated')
+    ok(docker_cli(['rm', '-f', name, other]))
+    # Released at removal: the port is bindable again.
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', port))
+    assert _fetch('http://127.0.0.1:%d/' % port) is None
+    # -P publishes what the container exposes on random ports.
+    name3 = names('pall')
+    ok(docker_cli(['run', '-d', '--name', name3, '-P', '--expose', '80', 'busybox', 'sh', '-c',
+                   HTTPD]))
+    binding = inspect(engine, name3)['NetworkSettings']['Ports']['80/tcp'][0]
+    assert int(binding['HostPort']) > 0
+    body = wait_for(lambda: _fetch('http://127.0.0.1:%s/' % binding['HostPort']),
+                    what='-P port')
+    assert body.startswith(b'hello-from-')
+
+
+def _fetch(url):
+    import urllib.request
+    try:
+        return urllib.request.urlopen(url, timeout=3).read()
+    except OSError:
+        return None
