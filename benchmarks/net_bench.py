@@ -20,7 +20,6 @@ with networking off) and uses the harness's engine.
 
 import json
 import socket
-import statistics
 import time
 
 from tests import daemons, netdocker
@@ -266,7 +265,3 @@ def rows(results, get, ratio, verdict):
         d, o = get([key, 'median'], DOCKER), get([key, 'median'], OURS)
         out.append((label, d, o, ratio(o, d), '', ''))
     return out
-
-
-def median(values):
-    return statistics.median(values) if values else None

@@ -29,6 +29,7 @@ engine by default; a module may override it).
 """
 
 import glob
+import hashlib
 import ipaddress
 import json
 import os
@@ -238,6 +239,57 @@ class Watched:
         self.root = getattr(daemon, 'root', None)
         self.exec_root = (os.path.join(self.root, 'run')
                           if self.is_engine else None)
+        # What identifies this daemon's things on the host: the default
+        # bridge nd<tag> (tag as engine/daemon.py derives it), the ids of
+        # every network and container it had while watched.
+        self.tag = (hashlib.sha256(os.path.abspath(self.root).encode())
+                    .hexdigest()[:8] if self.is_engine else None)
+        self.ids = set()
+        self.bridges = set()
+        self.since = None
+
+    def _record_ids(self):
+        if not self.is_engine:
+            return set()
+        ids = {os.path.basename(p)[:-5] for p in
+               glob.glob(os.path.join(self.root, 'networks', '*.json'))}
+        return ids | set(_listdir(os.path.join(self.root, 'containers')))
+
+    def _event_ids(self):
+        """Ids of networks and containers in the daemon's events since the
+        first snapshot (those made and removed between two snapshots)."""
+        if self.since is None or not self.d.running():
+            return set()
+        try:
+            status, _, body = self.d.api(
+                'GET', '/events?since=%d&until=%d' % (self.since,
+                                                      int(time.time()) + 1),
+                timeout=15)
+        except Exception:
+            return set()
+        ids = set()
+        for line in body.decode(errors='replace').splitlines():
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                continue
+            actor = ev.get('Actor') or {}
+            if ev.get('Type') in ('network', 'container') and actor.get('ID'):
+                ids.add(actor['ID'])
+            container = (actor.get('Attributes') or {}).get('container')
+            if container:
+                ids.add(container)
+        return ids
+
+    def identity(self):
+        """(bridge names, 12-char id prefixes) that are this daemon's."""
+        self.ids |= self._event_ids()
+        bridges = set(self.bridges) | {'br-' + i[:12] for i in self.ids}
+        if self.tag:
+            bridges.add('nd' + self.tag)
+        if getattr(self.d, 'bridge', None):
+            bridges.add(self.d.bridge)
+        return bridges, {i[:12] for i in self.ids}
 
     def netns_files(self):
         if not self.exec_root:
@@ -256,9 +308,13 @@ class Watched:
         return items if status == 200 else None
 
     def snapshot(self):
+        if self.since is None:
+            self.since = int(time.time()) - 1
         ctrs = self.api_list('containers')
         nets = self.api_list('networks')
-        return {
+        self.ids |= self._record_ids()
+        self.ids |= {c['Id'] for c in ctrs or []} | {n['Id'] for n in nets or []}
+        snap = {
             'netns': self.netns_files(),
             'leases': lease_files(self.root) if self.is_engine else {},
             'mounts': set(daemons.mounts_under(self.root)) if self.is_engine
@@ -272,7 +328,42 @@ class Watched:
                 {getattr(self.d, 'bridge', None)} - {None}) | {
                 'br-' + nid[:12] for nid in (
                     {} if nets is None else {n['Id'] for n in nets})},
+            'endpoints': self.endpoints_per_bridge(nets),
         }
+        self.bridges |= snap['bridges']
+        return snap
+
+    def _bridge_of(self, net):
+        opts = net.get('Options') or {}
+        if opts.get('com.docker.network.bridge.name'):
+            return opts['com.docker.network.bridge.name']
+        if self.is_engine:
+            rec = _read_json(os.path.join(self.root, 'networks',
+                                          net['Id'] + '.json')) or {}
+            if isinstance(rec.get('_bridge'), str):
+                return rec['_bridge']
+        if net.get('Name') == 'bridge' and getattr(self.d, 'bridge', None):
+            return self.d.bridge
+        return 'br-' + net['Id'][:12]
+
+    def endpoints_per_bridge(self, nets):
+        """{bridge: number of running containers attached} (from the API)."""
+        out = {}
+        for net in nets or []:
+            if net.get('Driver') not in ('bridge', 'external'):
+                continue
+            try:
+                status, full = self.d.api_json('GET', '/networks/' + net['Id'],
+                                               timeout=30)
+            except Exception:
+                continue
+            if status != 200:
+                continue
+            bridge = (((full.get('Options') or {}).get('bridge'))
+                      if full.get('Driver') == 'external'
+                      else self._bridge_of(full))
+            out[bridge] = out.get(bridge, 0) + len(full.get('Containers') or {})
+        return out
 
 
 class LeakChecker:
@@ -293,7 +384,10 @@ class LeakChecker:
     # ------------------------------------------------------------------
 
     def _host_candidates(self, before, now, alive):
-        """Host-level things new since ``before`` that no one alive owns."""
+        """Host-level things new since ``before`` that no one alive owns;
+        when daemons are watched, only those that are theirs."""
+        if self.watched:
+            return self._watched_host_candidates(before, now, alive)
         found = []
         our_bridges = set()
         for snap in now['watched']:
@@ -320,6 +414,93 @@ class LeakChecker:
                 continue
             found.append('iptables -t %s: %s' % (table, line))
         return found
+
+    def _watched_host_candidates(self, before, now, alive):
+        mine_bridges, mine_ids = set(), set()
+        for w in self.watched:
+            bridges, ids = w.identity()
+            mine_bridges |= bridges
+            mine_ids |= ids
+        current = set()       # bridges the watched daemons' records name now
+        stopped = set()       # containers of theirs that exist but do not run
+        for snap in now['watched']:
+            current |= snap['bridges']
+            stopped |= {cid[:12] for cid, (_, st) in
+                        (snap['containers'] or {}).items() if st != 'running'}
+        owned_bridges = current | alive['bridges']
+        alive_ids = alive['ids'] - stopped
+        found = []
+        new_links = {n: v for n, v in now['links'].items()
+                     if n not in before['links']}
+        attached = {}         # running containers per bridge, now
+        for snap in now['watched']:
+            for bridge, count in snap['endpoints'].items():
+                attached[bridge] = attached.get(bridge, 0) + count
+        on_bridge = {}
+        for name, info in sorted(new_links.items()):
+            if info['kind'] == 'bridge' and name in mine_bridges and \
+                    name not in owned_bridges:
+                found.append('bridge %s (its network is gone)' % name)
+            elif info['kind'] == 'veth' and info['master'] in mine_bridges:
+                on_bridge.setdefault(info['master'], []).append(name)
+        for bridge, veths in sorted(on_bridge.items()):
+            # Veths of running containers are not leaks; which veth is whose
+            # is not visible from here, so compare the numbers.
+            old = sum(1 for n, v in before['links'].items()
+                      if v['master'] == bridge and v['kind'] == 'veth')
+            extra = old + len(veths) - attached.get(bridge, 0)
+            if extra > 0:
+                found.append('%d veth(s) on bridge %s beyond its %d running '
+                             'container(s): %s' % (
+                                 extra, bridge, attached.get(bridge, 0),
+                                 ', '.join(sorted(veths))))
+        for name in sorted(now['run_netns'] - before['run_netns']):
+            if name.startswith(NETNS_PREFIXES):
+                found.append('network namespace /run/netns/%s' % name)
+        for table, line in sorted(now['rules'] - before['rules']):
+            if self._rule_mine(line, now['rules'], mine_bridges, mine_ids) \
+                    and not self._rule_live(line, now['rules'], alive_ids,
+                                            owned_bridges):
+                found.append('iptables -t %s: %s' % (table, line))
+        return found
+
+    @staticmethod
+    def _rule_mine(line, all_rules, bridges, ids, depth=0):
+        tokens = line.split()
+        if any(b in tokens for b in bridges):
+            return True
+        if any(i[:12] in ids for i in HEX_ID.findall(line)):
+            return True
+        chain = tokens[1] if line.startswith('-A ') else tokens[0][1:]
+        if depth < 2 and chain not in SHARED_CHAINS:
+            for _, other in all_rules:
+                t = other.split()
+                if other.startswith('-A ') and t[1] != chain and \
+                        '-j' in t and t[t.index('-j') + 1] == chain:
+                    return LeakChecker._rule_mine(other, all_rules, bridges,
+                                                  ids, depth + 1)
+        return False
+
+    @staticmethod
+    def _rule_live(line, all_rules, alive_ids, bridges, depth=0):
+        """A rule of a watched daemon is still in use when every network
+        and container id it names is alive (containers: running); a rule
+        naming no id, when its bridge is; a per-container chain's rules,
+        when the rule jumping to the chain is."""
+        tokens = line.split()
+        chain = tokens[1] if line.startswith('-A ') else tokens[0][1:]
+        # chain names carry hashes, not ids
+        ids = HEX_ID.findall(' '.join(t for t in tokens if 'CNI-' not in t))
+        if ids:
+            return all(i[:12] in alive_ids for i in ids)
+        if depth < 2 and chain not in SHARED_CHAINS:
+            for _, other in all_rules:
+                t = other.split()
+                if other.startswith('-A ') and t[1] != chain and \
+                        '-j' in t and t[t.index('-j') + 1] == chain:
+                    return LeakChecker._rule_live(other, all_rules, alive_ids,
+                                                  bridges, depth + 1)
+        return any(b in tokens for b in bridges)
 
     def _rule_owned(self, line, all_rules, alive, our_bridges, depth=0):
         tokens = line.split()

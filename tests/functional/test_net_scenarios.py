@@ -26,7 +26,6 @@ import shlex
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 import urllib.request
 import uuid
@@ -859,7 +858,7 @@ def test_purge_networks_after_crash_leaves_nothing(engine_factory,
     ``novadocker-engine purge-networks`` (for uninstalls and tests) removes
     every bridge, rule, lease and namespace the engine made."""
     eng = engine_factory()
-    checker = LeakChecker([])
+    checker = LeakChecker([eng])
     before = checker.snapshot()
     port = free_port()
     res = run_docker(['run', '-d', '--name', 'pub', '-p',
