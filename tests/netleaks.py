@@ -51,7 +51,8 @@ NETNS_PREFIXES = ('cni-', 'nd', 'novadocker')
 # a per-container or per-network leak.
 SHARED_CHAINS = {'CNI-HOSTPORT-DNAT', 'CNI-HOSTPORT-MASQ', 'CNI-HOSTPORT-SETMARK',
                  'CNI-HOSTPORT-SNAT', 'CNI-FORWARD', 'CNI-ADMIN',
-                 'NOVADOCKER-FORWARD', 'NOVADOCKER-POSTROUTING'}
+                 'NOVADOCKER-FORWARD', 'NOVADOCKER-POSTROUTING',
+                 'NOVADOCKER-ISOLATION-1', 'NOVADOCKER-ISOLATION-2'}
 # Directories under an engine root that hold images and layers, never leases.
 PRUNE_DIRS = {'content', 'snapshots', 'snapshotters', 'overlay', 'overlayfs',
               'blobs', 'layers', 'images', 'rootfs', 'volumes', 'tmp',
