@@ -17,6 +17,7 @@ from engine import resources
 from engine import logrotate
 from engine import restart
 from engine.networks import etcfiles
+from engine.networks import ports
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
 
@@ -144,6 +145,7 @@ def validate_create(body):
                                      'container:<name|id> or a network name' % mode)
     security.validate(config, host)
     etcfiles.validate(config, host)
+    ports.validate_network_mode(config, host)
     if config.get('StopSignal'):
         parse_signal(config['StopSignal'])
     console = host.get('ConsoleSize')

@@ -101,14 +101,14 @@ class PendingAttach:
 
 
 class ContainerService:
-    def __init__(self, root, images, snapshotter, tasks, events, network,
+    def __init__(self, root, images, snapshotter, tasks, events, network=None,
                  stop_timeout=10, spec_builder=None):
         self.root = util.makedirs(os.path.join(root, 'containers'))
         self.images = images
         self.snapshotter = snapshotter
         self.tasks = tasks
         self.events = events
-        self.network = network
+        self.network = network  # unused: /etc files come from self.networks
         self.stop_timeout = stop_timeout
         self.spec_builder = spec_builder
         self._lock = threading.RLock()
@@ -231,6 +231,8 @@ class ContainerService:
                 name = names.generate(self._names)
             self._names[name] = cid  # reserve the name while we build
 
+        if host_config.get('Links') and self.networks is not None:
+            host_config['Links'] = self.networks.stored_links(host_config['Links'], name)
         path = os.path.join(self.root, cid)
         mount_token = None
         try:
@@ -364,11 +366,7 @@ class ContainerService:
                 # CNI ADD runs while runc creates the container: both only
                 # need the namespace file.
                 netns, join_network = self.networks.sandbox_up(c)
-            if self.networks is not None:
-                etc = self.networks.write_etc(c)
-            else:
-                etc = self.network.write_etc_files(c.path, mode, cfg['Hostname'],
-                                                   cfg['Domainname'], c.host_config)
+            etc = self.networks.write_etc(c) if self.networks is not None else {}
             spec = self.spec_builder(c, etc, netns)
             log_max_size = logrotate.container_limits(c.host_config)[0]
             self.logs.prepare_start(c.log_path, log_max_size)
@@ -863,6 +861,8 @@ class ContainerService:
             with self._lock:
                 if self._names.get(old) == c.id:
                     self._names.pop(old, None)
+        if self.networks is not None and c.is_running():
+            self.networks.renamed(c)  # peers resolve the new name
         self.events.publish('container', 'rename', c.id, self._event_attrs(c, oldName='/' + old))
 
     def remove(self, ref, force=False, volumes=False):

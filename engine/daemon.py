@@ -20,7 +20,6 @@ from engine import exits
 from engine import housekeeping as housekeeping_mod
 from engine import images as images_mod
 from engine import logrotate
-from engine import network as network_mod
 from engine import networks as networks_mod
 from engine import registry as registry_mod
 from engine import security
@@ -76,7 +75,7 @@ class Engine:
         self.tasks = None
         self.containers = containers_mod.ContainerService(
             self.root, self.images, self.snapshotter, None, self.events,
-            network_mod.HostNetworkFiles(), stop_timeout=conf.engine.stop_timeout,
+            None, stop_timeout=conf.engine.stop_timeout,
             spec_builder=self.build_spec)
         forbidden = [('root', self.root), ('exec root', self.exec_root)]
         self.volumes = volumes_mod.VolumeService(self.root, self.events, forbidden)

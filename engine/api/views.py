@@ -57,19 +57,26 @@ def status_text(state, now=None):
     return 'Created'
 
 
-def _endpoint_view(ep):
+def _endpoint_view(ep, running, started):
     out = {k: v for k, v in ep.items() if not k.startswith('_')}
     out.setdefault('DNSNames', None)
+    if not running:
+        # Docker 20.10: operational data cleared; the network's id appears
+        # once the container has been attached (started) a first time.
+        out['MacAddress'] = ''
+        if not started:
+            out['NetworkID'] = ''
     return out
 
 
 def _network_settings(c):
     """Docker's NetworkSettings from the record's (engine/networks)."""
     settings = c.record.get('NetworkSettings') or {}
-    networks = {name: _endpoint_view(ep)
+    running = c.is_running()
+    started = c.state.get('StartedAt', util.ZERO_TIME) != util.ZERO_TIME
+    networks = {name: _endpoint_view(ep, running, started)
                 for name, ep in (settings.get('Networks') or {}).items()}
     default = (settings.get('Networks') or {}).get('bridge') or {}
-    running = c.is_running()
     return {
         'Bridge': '', 'SandboxID': c.id if running and settings.get('SandboxKey') else '',
         'SandboxKey': settings.get('SandboxKey') or '',

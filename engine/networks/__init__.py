@@ -132,7 +132,8 @@ class NetworkService:
                     '_mtu': 0, '_user_subnet': False, '_adopt_bridge': True})
         try:
             self.driver('bridge').allocate(rec, [])
-        except errors.Forbidden as exc:
+        except errors.EngineError as exc:
+            self._release_default_bridge(bridge)
             raise errors.InvalidArgument('cannot make the default bridge network: %s' % exc)
         rec['Options'] = {
             'com.docker.network.bridge.default_bridge': 'true',
@@ -539,6 +540,9 @@ class NetworkService:
             self._event('connect', net, container=c.id)
         self._notify_peers(c)
 
+    def renamed(self, c):
+        self._notify_peers(c)
+
     def sandbox_down(self, c):
         """CNI DEL of every attached endpoint, then the namespace; idempotent."""
         settings = c.record.get('NetworkSettings')
@@ -667,6 +671,18 @@ class NetworkService:
             except errors.NotFound:
                 raise errors.InvalidArgument('could not get container for %s' % name)
 
+    def stored_links(self, links, parent):
+        """Docker's stored form of HostConfig.Links: '/target:/parent/alias'."""
+        out = []
+        for link in links:
+            name, alias = etcfiles.parse_link(link)
+            try:
+                name = self.containers.get(name).name
+            except errors.NotFound:
+                raise errors.InvalidArgument('could not get container for %s' % name)
+            out.append('/%s:/%s/%s' % (name, parent, alias))
+        return out
+
     def _link_targets(self, c, must_run=False):
         out = []
         for link in c.host_config.get('Links') or ():
@@ -794,8 +810,8 @@ class NetworkService:
                     raise
             settings['Networks'][net['Name']] = ep
             c.save()
-        self._event('connect', net, container=c.id)
-        if c.is_running():
+        if c.is_running():  # Docker announces only a live connection
+            self._event('connect', net, container=c.id)
             self._refresh_own_etc(c, net)
 
     def disconnect(self, ref, body):
@@ -807,8 +823,8 @@ class NetworkService:
             settings = self.ensure_settings(c)
             ep = settings['Networks'].get(net['Name'])
             if ep is None or ep.get('NetworkID') != net['Id']:
-                raise errors.Forbidden('container %s is not connected to network %s'
-                                       % (c.id, net['Name']))
+                raise errors.EngineError('container %s is not connected to network %s'
+                                         % (c.id, net['Name']))  # Docker's 500
             if net['Driver'] == 'host' and c.is_running():
                 raise errors.Forbidden('container cannot be disconnected from host network or '
                                        'connected to host network')
@@ -875,8 +891,11 @@ class NetworkService:
             path = os.path.join(self.netns_dir, owner)
             LOG.info('releasing the address %s of gone container %s', ip, owner[:12])
             try:
+                # Any mapping makes portmap tear down the container's chain
+                # (found by network and container id): the real ones are lost.
                 self.cni.delete(self.driver('bridge').conflist(net, ports=[{}]), owner,
-                                path if os.path.exists(path) else '', ifname or 'eth0', {})
+                                path if netns.is_netns(path) else '', ifname or 'eth0',
+                                {'portMappings': [_ANY_MAPPING]})
             except errors.EngineError as exc:
                 LOG.warning('CNI DEL for gone container %s: %s', owner[:12], exc)
                 self.driver('bridge').drop_lease(net, ip)
@@ -898,6 +917,13 @@ class NetworkService:
 
     def purge(self):
         """Remove every bridge, rule and lease this engine made (no container may run)."""
+        for c in self.containers.list() if self.containers else ():
+            eps = self._networks(c).values()
+            if (c.record.get('NetworkSettings') or {}).get('SandboxKey') or \
+                    any(ep.get('_ifname') for ep in eps):
+                self.sandbox_down(c)  # CNI DEL: portmap's chains, leases
+                c.save()
+        self.collect(set())
         for net in self.store.list():
             if net['Driver'] == 'bridge':
                 self.driver('bridge').delete(net)
@@ -909,6 +935,9 @@ class NetworkService:
             self.firewall.remove_network(tag)
             self.ctx.forget_rules(tag)
         self.firewall.remove_chains_if_empty()
+
+
+_ANY_MAPPING = {'hostPort': 1, 'containerPort': 1, 'protocol': 'tcp'}
 
 
 def _labels_match(labels, wanted, any_=False):

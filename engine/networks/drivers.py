@@ -18,6 +18,7 @@ from oslo_log import log as logging
 
 from engine import errors
 from engine import util
+from engine.networks import netns
 
 LOG = logging.getLogger(__name__)
 
@@ -292,10 +293,15 @@ class BridgeDriver(NetworkDriver):
                 subnet = choose_subnet(parse_pools(self.ctx.conf.network.default_address_pools),
                                        taken)
                 net['_subnet'] = str(subnet)
-            if not net['_gateway']:
+            user_gateway = bool(net['_gateway'])
+            if not user_gateway:
                 net['_gateway'] = str(next(subnet.hosts()))
             self.create(net)
-        cfg = {'Subnet': net['_subnet'], 'Gateway': net['_gateway']}
+        # Docker shows what the user configured, and the gateway it chose
+        # only for a subnet it chose too.
+        cfg = {'Subnet': net['_subnet']}
+        if user_gateway or not net.get('_user_subnet'):
+            cfg['Gateway'] = net['_gateway']
         if net['_iprange']:
             cfg['IPRange'] = net['_iprange']
         net['IPAM']['Config'] = [cfg]
@@ -403,7 +409,7 @@ class BridgeDriver(NetworkDriver):
         if 'ips' in rc:
             prefix = ipaddress.ip_network(net['_subnet']).prefixlen
             rc['ips'] = ['%s/%d' % (_endpoint_ip(endpoint), prefix)]
-        netns_ok = sandbox and os.path.exists(sandbox)
+        netns_ok = sandbox and netns.is_netns(sandbox)  # not a stale file after a reboot
         self.ctx.cni.delete(self.conflist(net, ports), cid, sandbox if netns_ok else '',
                             endpoint['_ifname'], rc)
 
@@ -530,7 +536,7 @@ class ExternalDriver(NetworkDriver):
         return out
 
     def detach(self, net, sandbox, cid, endpoint, ports=None):
-        netns_ok = sandbox and os.path.exists(sandbox)
+        netns_ok = sandbox and netns.is_netns(sandbox)  # not a stale file after a reboot
         self.ctx.cni.delete(self.conflist(net, endpoint, endpoint.get('_had_gateway', True)),
                             cid, sandbox if netns_ok else '', endpoint['_ifname'], {})
 

@@ -20,7 +20,13 @@ LOG = logging.getLogger(__name__)
 
 FORWARD_CHAIN = 'NOVADOCKER-FORWARD'
 NAT_CHAIN = 'NOVADOCKER-POSTROUTING'
-_JUMPS = (('filter', 'FORWARD', FORWARD_CHAIN), ('nat', 'POSTROUTING', NAT_CHAIN))
+# Isolation between bridge networks, as Docker's DOCKER-ISOLATION-STAGE-1/2:
+# traffic leaving one of our bridges for another one of ours is dropped.
+ISOLATION1 = 'NOVADOCKER-ISOLATION-1'
+ISOLATION2 = 'NOVADOCKER-ISOLATION-2'
+_JUMPS = (('filter', 'FORWARD', FORWARD_CHAIN), ('nat', 'POSTROUTING', NAT_CHAIN),
+          ('filter', FORWARD_CHAIN, ISOLATION1))
+_ISOLATION = (('filter', None, ISOLATION2),)
 
 
 class Firewall:
@@ -45,11 +51,18 @@ class Firewall:
         return rc, out
 
     def ensure_chains(self):
+        self._ipt('-t', 'filter', '-N', ISOLATION2, check=False)
         for table, parent, chain in _JUMPS:
             self._ipt('-t', table, '-N', chain, check=False)  # exists: fine
             rc, _ = self._ipt('-t', table, '-C', parent, '-j', chain, check=False)
             if rc != 0:
                 self._ipt('-t', table, '-I', parent, '1', '-j', chain)
+        # Published ports stay reachable from other networks' containers.
+        rc, _ = self._ipt('-t', 'filter', '-C', ISOLATION1, '-m', 'conntrack', '--ctstate',
+                          'DNAT', '-j', 'RETURN', check=False)
+        if rc != 0:
+            self._ipt('-t', 'filter', '-I', ISOLATION1, '1', '-m', 'conntrack', '--ctstate',
+                      'DNAT', '-j', 'RETURN')
 
     @staticmethod
     def rules(tag, bridge, subnet, internal=False):
@@ -66,6 +79,9 @@ class Firewall:
                                 'RELATED,ESTABLISHED,DNAT'] + c + ['-j', 'ACCEPT']),
                     ('nat', ['-A', NAT_CHAIN, '-s', subnet, '!', '-o', bridge] + c
                      + ['-j', 'MASQUERADE'])]
+        out += [('filter', ['-A', ISOLATION1, '-i', bridge, '!', '-o', bridge] + c
+                 + ['-j', ISOLATION2]),
+                ('filter', ['-A', ISOLATION2, '-o', bridge] + c + ['-j', 'DROP'])]
         return out
 
     def _restore(self, by_table):
@@ -82,12 +98,13 @@ class Firewall:
     def _existing(self, tag):
         """The network's current rules, as {table: ['-A CHAIN ...', ...]}."""
         found = {}
-        for table, _, chain in _JUMPS:
+        for table, _, chain in _JUMPS + _ISOLATION:
             rc, out = self._ipt('-t', table, '-S', chain, check=False)
             if rc != 0:
                 continue
-            found[table] = [line for line in out.splitlines()
-                            if line.startswith('-A ') and _comment(line) == tag]
+            found.setdefault(table, []).extend(
+                line for line in out.splitlines()
+                if line.startswith('-A ') and _comment(line) == tag)
         return found
 
     def add_network(self, tag, bridge, subnet, internal=False):
@@ -111,7 +128,7 @@ class Firewall:
     def tags(self):
         """Short ids of every network with rules in our chains (any engine's)."""
         out = set()
-        for table, _, chain in _JUMPS:
+        for table, _, chain in _JUMPS + _ISOLATION:
             rc, text = self._ipt('-t', table, '-S', chain, check=False)
             if rc == 0:
                 out |= {_comment(line) for line in text.splitlines() if _comment(line)}
@@ -120,12 +137,16 @@ class Firewall:
     def remove_chains_if_empty(self):
         """Drop our chains and jumps when no network of any engine uses them."""
         with self._lock:
-            for table, parent, chain in _JUMPS:
-                rc, text = self._ipt('-t', table, '-S', chain, check=False)
-                if rc != 0 or any(line.startswith('-A ') for line in text.splitlines()):
-                    continue
+            if self.tags():
+                return
+            # Rule by rule, never a flush: another engine may be adding
+            # its rules right now (then -X fails and the chain stays).
+            self._ipt('-t', 'filter', '-D', ISOLATION1, '-m', 'conntrack', '--ctstate', 'DNAT',
+                      '-j', 'RETURN', check=False)
+            for table, parent, chain in reversed(_JUMPS):
                 self._ipt('-t', table, '-D', parent, '-j', chain, check=False)
                 self._ipt('-t', table, '-X', chain, check=False)
+            self._ipt('-t', 'filter', '-X', ISOLATION2, check=False)
 
 
 def _comment(line):

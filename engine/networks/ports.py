@@ -62,8 +62,25 @@ MAX_PUBLISHED = 8192
 _DIGITS = re.compile(r'^[0-9]{1,5}$')
 
 
+class _PortKey:
+    """What PortSpec and Binding share: the container port's key and the
+    host address as Docker shows it."""
+
+    @property
+    def key(self):
+        return '%d/%s' % (self.port, self.proto)
+
+    @property
+    def display_ip(self):
+        return self.host_ip or '0.0.0.0'
+
+    @property
+    def ipv6(self):
+        return ':' in self.host_ip
+
+
 @dataclasses.dataclass(frozen=True)
-class PortSpec:
+class PortSpec(_PortKey):
     """One binding to publish, as asked: container port/proto -> host.
 
     ``host_ip`` is '' (all IPv4 addresses) or a normalised address;
@@ -76,38 +93,14 @@ class PortSpec:
     host_port: int = 0
     host_port_end: int = 0
 
-    @property
-    def key(self):
-        return '%d/%s' % (self.port, self.proto)
-
-    @property
-    def display_ip(self):
-        return self.host_ip or '0.0.0.0'
-
-    @property
-    def ipv6(self):
-        return ':' in self.host_ip
-
 
 @dataclasses.dataclass(frozen=True)
-class Binding:
+class Binding(_PortKey):
     """A published port as it is: the host port chosen."""
     port: int
     proto: str
     host_ip: str
     host_port: int
-
-    @property
-    def key(self):
-        return '%d/%s' % (self.port, self.proto)
-
-    @property
-    def display_ip(self):
-        return self.host_ip or '0.0.0.0'
-
-    @property
-    def ipv6(self):
-        return ':' in self.host_ip
 
 
 # --------------------------------------------------------------------------

@@ -141,6 +141,12 @@ def test_user_network_resolution_by_name_alias_and_short_id(engine, docker_cli, 
     ok(docker_cli(['rm', '-f', late]))
     hosts = ok(docker_cli(['exec', web, 'cat', '/etc/hosts'])).stdout
     assert late not in hosts
+    # A rename is seen by the peers.
+    ok(docker_cli(['rename', web, web + '-new']))
+    out = ok(docker_cli(['run', '--rm', '--network', net, 'busybox', 'wget', '-O-',
+                         'http://%s-new/' % web])).stdout
+    assert out.strip() == 'hello-from-%s' % cid[:12]
+    ok(docker_cli(['rename', web + '-new', web]))  # the names fixture removes it
     # Aliases carry the short id on user-defined networks, as Docker's.
     aliases = inspect(engine, web)['NetworkSettings']['Networks'][net]['Aliases']
     assert 'www' in aliases and cid[:12] in aliases
@@ -251,13 +257,15 @@ def test_connect_disconnect_running_and_stopped(engine, docker_cli, names, nets)
     assert addr_of(out, 'eth0')
     fails(docker_cli(['network', 'connect', net, name]), 'already exists in network')
     fails(docker_cli(['network', 'rm', net]), 'has active endpoints')
+    fails(docker_cli(['network', 'disconnect', 'none', name]), 'is not connected to network none')
     ok(docker_cli(['network', 'disconnect', net, name]))
     out = ok(docker_cli(['exec', name, 'ip', 'addr'])).stdout
     assert addr_of(out, 'eth1') is None and addr_of(out, 'eth0')
     # Stopped: recorded only, plumbed at the next start.
     ok(docker_cli(['stop', '-t', '0', name]))
     ok(docker_cli(['network', 'connect', net, name]))
-    assert net in inspect(engine, name)['NetworkSettings']['Networks']
+    ep = inspect(engine, name)['NetworkSettings']['Networks'][net]
+    assert ep['IPAddress'] == '' and ep['EndpointID'] == ''
     ok(docker_cli(['start', name]))
     out = ok(docker_cli(['exec', name, 'ip', 'addr'])).stdout
     assert ipaddress.ip_interface(addr_of(out, 'eth1')).ip in subnet
@@ -397,3 +405,18 @@ def _fetch(url):
         return urllib.request.urlopen(url, timeout=3).read()
     except OSError:
         return None
+
+
+def test_user_networks_are_isolated_from_each_other(engine, docker_cli, names, nets):
+    a_net, b_net = nets('isa'), nets('isb')
+    ok(docker_cli(['network', 'create', a_net]))
+    ok(docker_cli(['network', 'create', b_net]))
+    web = names('isow')
+    ok(docker_cli(['run', '-d', '--name', web, '--network', a_net, 'busybox', 'sh', '-c', HTTPD]))
+    ip = inspect(engine, web)['NetworkSettings']['Networks'][a_net]['IPAddress']
+    same = ok(docker_cli(['run', '--rm', '--network', a_net, 'busybox', 'ping', '-c', '1',
+                          '-W', '2', ip]))
+    assert '1 packets received' in same.stdout
+    other = docker_cli(['run', '--rm', '--network', b_net, 'busybox', 'ping', '-c', '1',
+                        '-W', '2', ip])
+    assert other.returncode != 0 and '0 packets received' in other.stdout

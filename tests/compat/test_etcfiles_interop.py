@@ -17,6 +17,7 @@ import ipaddress
 import json
 import os
 import random
+import re
 import subprocess
 
 import pytest
@@ -240,3 +241,47 @@ def test_engine_writes_what_docker_writes(engine, dockerd, args):
     theirs = run_show(dockerd.url, args)
     for key in ('hosts', 'resolv.conf', 'hostname'):
         assert ours[key] == theirs[key], key
+
+
+def _links_seen(url, api_json, run_name, target):
+    """/etc/hosts and the link environment of a container linked to a fresh
+    ``target`` (IPs and generated names replaced by placeholders)."""
+    daemons_run(url, ['run', '-d', '--name', target, '--hostname', 'th.example',
+                      '--expose', '80', '--expose', '53/udp', '--expose', '8000-8001',
+                      '-e', 'FOO=bar', 'busybox', 'sleep', '600'])
+    status, info = api_json('GET', '/containers/%s/json' % target)
+    assert status == 200, info
+    ip = info['NetworkSettings']['Networks']['bridge']['IPAddress']
+    assert ip
+    hosts = daemons_run(url, ['run', '--rm', '--name', run_name, '--link', target + ':al',
+                              '--link', target, '--add-host', 'h:192.0.2.1', '--hostname',
+                              'p1', '--domainname', 'd.test', 'busybox', 'cat', '/etc/hosts'])
+    environ = daemons_run(url, ['run', '--rm', '--link', target + ':al', 'busybox', 'cat',
+                                '/proc/self/environ'])
+    hosts = hosts.replace(ip, 'TARGET_IP').replace(target, 'TARGET')
+    lines = hosts.splitlines(True)
+    own = lines.pop()
+    assert re.match(r'^[0-9.]+\tp1\.d\.test p1\n$', own), own
+    env = [re.sub(r'^AL_NAME=/[^/]+/', 'AL_NAME=/PARENT/', v.replace(ip, 'TARGET_IP'))
+           for v in environ.split('\0') if v.startswith('AL_')]
+    # Docker orders the link lines as Go iterates a map: compare them as a set
+    return lines[:7], sorted(lines[7:]), env
+
+
+@pytest.mark.skipif(AGAINST_DOCKERD, reason='compares with Docker already')
+def test_engine_links_match_docker(engine, bridged_dockerd, names):
+    """--link on the default bridge: the engine's /etc/hosts and link
+    environment against Docker 20.10's."""
+    status, _ = engine.api_json('GET', '/networks/bridge')
+    if status != 200:
+        pytest.skip('this engine has no default bridge yet')
+    ours = _links_seen(engine.url, engine.api_json, names('lp'), names('lt'))
+    suffix = os.urandom(4).hex()
+    target = 'etc-lt-' + suffix
+    try:
+        theirs = _links_seen(bridged_dockerd.url, bridged_dockerd.api_json, 'etc-lp-' + suffix,
+                             target)
+    finally:
+        bridged_dockerd.api('DELETE', '/containers/%s?force=1' % target)
+    assert ours == theirs
+    assert theirs[1] == ['TARGET_IP\tTARGET th.example\n', 'TARGET_IP\tal th.example TARGET\n']

@@ -68,7 +68,9 @@ def test_api_shapes_and_errors(engine):
                              'Containers', 'Options', 'Labels']
         assert not [k for k in net if k.startswith('_')]
         assert net['IPAM']['Config'][0]['Subnet'] == str(subnet)
-        assert net['IPAM']['Config'][0]['Gateway'] == str(subnet.network_address + 1)
+        # As Docker: only what was configured (no gateway was).
+        assert 'Gateway' not in net['IPAM']['Config'][0]
+        assert net['IPAM']['Config'][0]['IPRange'] == str(list(subnet.subnets(1))[1])
         # The bridge exists on the host at once, with the gateway address.
         br = 'br-' + created['Id'][:12]
         assert str(subnet.network_address + 1) in sh('ip -4 addr show %s' % br).stdout
@@ -173,3 +175,116 @@ def test_check_reports_leftovers_and_purge_removes_host_side(engine_factory):
     assert net_id[:12] not in sh('iptables -S NOVADOCKER-FORWARD').stdout
     assert net_id[:12] not in sh('iptables -t nat -S NOVADOCKER-POSTROUTING').stdout
     assert os.listdir(os.path.join(eng.root, 'run', 'netns')) == []
+
+
+def _bridge_of(eng):
+    out = _docker(eng, 'network', 'inspect', '-f',
+                  '{{index .Options "com.docker.network.bridge.name"}} '
+                  '{{(index .IPAM.Config 0).Subnet}}', 'bridge').split()
+    return out[0], ipaddress.ip_network(out[1])
+
+
+def test_side_by_side_engines_get_their_own_bridge_and_subnet(engine, engine_factory):
+    first = _bridge_of(engine)
+    other = engine_factory()
+    second = _bridge_of(other)
+    assert first[0] != second[0]
+    assert not first[1].overlaps(second[1])
+    assert second[0].startswith('nd')   # novadocker0 or nd<tag>
+    # Each subnet is routed on its own bridge only.
+    routes = sh('ip -4 route').stdout
+    for dev, subnet in (first, second):
+        lines = [line for line in routes.splitlines() if line.startswith(str(subnet) + ' ')]
+        assert lines and all('dev %s ' % dev in line + ' ' for line in lines), routes
+    out = _docker(other, 'run', '--rm', 'busybox', 'ip', 'route')
+    assert 'default via %s' % (second[1].network_address + 1) in out
+
+
+def test_default_bridge_subnet_overlapping_a_route_is_a_startup_error(engine_factory):
+    eng = engine_factory.make(config='[network]\ndefault_bridge_subnet = 192.0.2.0/25\n')
+    with pytest.raises(RuntimeError) as info:
+        eng.start(timeout=30)
+    assert 'Pool overlaps' in str(info.value) and '192.0.2.0/24' in str(info.value)
+
+
+def test_default_bridge_subnet_configured(engine_factory):
+    subnet = netfree.free_subnet(size=24)
+    eng = engine_factory.start(config='[network]\ndefault_bridge_subnet = %s\n' % subnet)
+    assert _bridge_of(eng)[1] == subnet
+    out = _docker(eng, 'run', '--rm', 'busybox', 'ip', 'addr', 'show', 'eth0')
+    assert 'inet %s/24' % (subnet.network_address + 2) in out
+
+
+def _fetch(url):
+    import urllib.request
+    try:
+        return urllib.request.urlopen(url, timeout=3).read()
+    except OSError:
+        return None
+
+
+def _bindable(port):
+    import socket
+    with socket.socket() as s:
+        try:
+            s.bind(('127.0.0.1', port))
+            return True
+        except OSError:
+            return False
+
+
+def test_published_port_survives_engine_sigkill_and_is_released_at_stop(engine_factory):
+    eng = engine_factory()
+    port = netfree.free_ports()
+    cid = _docker(eng, 'run', '-d', '-p', '127.0.0.1:%d:80' % port, 'busybox', 'sh', '-c',
+                  'echo up > /tmp/index.html; exec httpd -f -p 80 -h /tmp').strip()
+    deadline = time.monotonic() + 20
+    while _fetch('http://127.0.0.1:%d/' % port) != b'up\n' and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _fetch('http://127.0.0.1:%d/' % port) == b'up\n'
+    eng.kill()
+    assert _bindable(port)   # the engine's holding socket died with it
+    eng.start()
+    assert not _bindable(port)   # held again for the running container
+    assert _fetch('http://127.0.0.1:%d/' % port) == b'up\n'
+    assert _docker(eng, 'port', cid).strip() == '80/tcp -> 127.0.0.1:%d' % port
+    assert cid in sh('iptables -t nat -S').stdout   # portmap's rules name the container
+    _docker(eng, 'stop', '-t', '0', cid)
+    assert _bindable(port)
+    assert _fetch('http://127.0.0.1:%d/' % port) is None
+    assert cid not in sh('iptables -t nat -S').stdout
+
+
+def test_crash_mid_removal_of_a_publishing_container_leaves_no_portmap_rules(engine_factory):
+    eng = engine_factory()
+    port = netfree.free_ports()
+    cid = _docker(eng, 'run', '-d', '-p', '127.0.0.1:%d:80' % port, 'busybox',
+                  'sleep', '300').strip()
+    assert cid in sh('iptables -t nat -S').stdout
+    eng.kill()
+    # The engine died right after deleting the record: only host leftovers remain.
+    daemons.runtime_delete_all(eng.base)
+    daemons.kill_pids(daemons.pids_mentioning(eng.base))
+    os.unlink(os.path.join(eng.root, 'containers', cid, 'container.json'))
+    eng.start()
+    assert cid not in sh('iptables -t nat -S').stdout
+    assert os.listdir(os.path.join(eng.root, 'run', 'netns')) == []
+    assert _bindable(port)
+
+
+def test_purge_after_crash_removes_portmap_rules(engine_factory):
+    eng = engine_factory()
+    port = netfree.free_ports()
+    cid = _docker(eng, 'run', '-d', '-p', '127.0.0.1:%d:80' % port, 'busybox',
+                  'sleep', '300').strip()
+    eng.kill()
+    daemons.runtime_delete_all(eng.base)
+    daemons.kill_pids(daemons.pids_mentioning(eng.base))
+    daemons.unmount_under(eng.base)
+    res = eng.purge_networks()
+    assert res.returncode == 0, res.stderr
+    assert cid not in sh('iptables -t nat -S').stdout
+    ipam = os.path.join(eng.root, 'networks', 'ipam')
+    assert not os.path.exists(ipam) or not [
+        f for d in os.listdir(ipam) for f in os.listdir(os.path.join(ipam, d))
+        if f[0].isdigit()]

@@ -116,7 +116,8 @@ class CNIRunnerTest(unittest.TestCase):
 class FirewallTest(unittest.TestCase):
     def setUp(self):
         self.calls = []
-        self.chains = {('filter', firewall.FORWARD_CHAIN): [], ('nat', firewall.NAT_CHAIN): []}
+        self.chains = {('filter', firewall.FORWARD_CHAIN): [], ('nat', firewall.NAT_CHAIN): [],
+                       ('filter', firewall.ISOLATION1): [], ('filter', firewall.ISOLATION2): []}
 
         def runner(argv, stdin=None):
             self.calls.append((argv, stdin))
@@ -142,7 +143,7 @@ class FirewallTest(unittest.TestCase):
     def test_internal_network_has_no_nat_and_drops_outside(self):
         rules = self.fw.rules('abc', 'br-x', '10.1.0.0/24', internal=True)
         self.assertFalse(any(table == 'nat' for table, _ in rules))
-        self.assertEqual(2, sum(1 for _, r in rules if r[-1] == 'DROP'))
+        self.assertEqual(2, sum(1 for _, r in rules if r[-1] == 'DROP' and r[1] == firewall.FORWARD_CHAIN))
 
     def test_add_network_jumps_first_and_batches(self):
         self.fw.add_network('abc', 'br-x', '10.1.0.0/24')
@@ -380,3 +381,34 @@ class ExternalDriverTest(unittest.TestCase):
         self.assertEqual([{'dst': '0.0.0.0/0', 'gw': '10.1.2.1'}], plugin['ipam']['routes'])
         conf = self.drv.conflist(self.net, ep, has_gateway=True)
         self.assertNotIn('routes', conf['plugins'][0]['ipam'])
+
+
+class FirewallIsolationTest(unittest.TestCase):
+    def test_networks_are_isolated_from_each_other(self):
+        rules = firewall.Firewall(runner=lambda a, s=None: (0, '', '')).rules(
+            'abc', 'br-x', '10.1.0.0/24')
+        text = [' '.join(r) for _, r in rules]
+        self.assertIn('-A NOVADOCKER-ISOLATION-1 -i br-x ! -o br-x -m comment --comment abc '
+                      '-j NOVADOCKER-ISOLATION-2', text)
+        self.assertIn('-A NOVADOCKER-ISOLATION-2 -o br-x -m comment --comment abc -j DROP', text)
+
+    def test_chains_removed_only_when_no_network_uses_them(self):
+        calls = []
+
+        def runner(argv, stdin=None):
+            calls.append(' '.join(argv))
+            if '-S' in argv:
+                chain = argv[argv.index('-S') + 1]
+                if chain == firewall.ISOLATION2 and busy:
+                    return 0, '-A %s -o br-y -m comment --comment zz -j DROP\n' % chain, ''
+                return 0, '-N %s\n' % chain, ''
+            return 0, '', ''
+        busy = True
+        firewall.Firewall(runner=runner).remove_chains_if_empty()
+        self.assertFalse([c for c in calls if ' -X ' in c or ' -F ' in c])
+        busy = False
+        calls.clear()
+        firewall.Firewall(runner=runner).remove_chains_if_empty()
+        self.assertIn('iptables -w 5 -t filter -D FORWARD -j NOVADOCKER-FORWARD', calls)
+        self.assertIn('iptables -w 5 -t filter -X NOVADOCKER-ISOLATION-2', calls)
+        self.assertFalse([c for c in calls if ' -F ' in c])
