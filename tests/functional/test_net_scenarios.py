@@ -584,9 +584,6 @@ def test_legacy_link_hosts_and_env(target, dk, cleanup):
     assert page == 'served by %s\n' % short_id
 
 
-@pytest.mark.xfail(not AGAINST_DOCKERD, strict=False,
-                   reason='engine keeps HostConfig.Links as given ("srv:db"); '
-                          'Docker shows "/srv:/client/db"')
 def test_legacy_link_inspect_format(target, dk, cleanup):
     srv, client = cleanup('c'), cleanup('c')
     dk(['run', '-d', '--name', srv, 'busybox', 'sleep', '600'])
@@ -848,10 +845,6 @@ def _remove_portmap_rules(container_id):
 
 @engine_only
 @pytest.mark.no_engine_check
-@pytest.mark.xfail(not AGAINST_DOCKERD, strict=False,
-                   reason='purge-networks after an engine SIGKILL (its '
-                          'containers dead too, no restart) leaves the '
-                          'portmap chain and jump of a published container')
 def test_purge_networks_after_crash_leaves_nothing(engine_factory,
                                                    docker_config_dir):
     """Engine SIGKILLed, its containers killed behind its back, no restart:
