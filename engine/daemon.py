@@ -146,11 +146,12 @@ class Engine:
         self.content.cleanup()
         self.snapshotter.cleanup()
         self.containers.load_all()
-        self.networks.start()
         self.volumes.cleanup()
         self._remove_orphan_snapshots()
         self.images.cleanup(container_snapshots=self.containers.snapshot_keys())
         self.open_runtime()
+        # After the runtime: an engine refused at start leaves no bridge.
+        self.networks.start()
         self.containers.reconcile()
         self.networks.restore_ports()
         self.networks.collect(set(self._live_container_ids()))

@@ -288,3 +288,18 @@ def test_purge_after_crash_removes_portmap_rules(engine_factory):
     assert not os.path.exists(ipam) or not [
         f for d in os.listdir(ipam) for f in os.listdir(os.path.join(ipam, d))
         if f[0].isdigit()]
+
+
+def test_engine_refused_at_start_leaves_no_bridge(tmp_path):
+    import hashlib
+    conf = tmp_path / 'engine.conf'
+    conf.write_text('[engine]\nruntime = no-such-runtime\n'
+                    '[network]\ndefault_bridge = ndnotmine0\n')
+    root = str(tmp_path / 'root')
+    proc = subprocess.run([daemons.engine_binary(), '--root', root, '--host',
+                           'unix://%s/e.sock' % tmp_path, '--config-file', str(conf)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode != 0 and 'no-such-runtime' in proc.stderr
+    tag = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:8]
+    for dev in ('ndnotmine0', 'nd' + tag):
+        assert not os.path.exists('/sys/class/net/' + dev)
