@@ -20,6 +20,9 @@ loads the same locally built busybox archive into both and measures:
   f-h. (section ``registry``, benchmarks/registry_bench.py) push and pull
      of a 50 MiB image through one local docker-registry, and the bytes a
      snapshot push uploads (5 MiB change on the 50 MiB base).
+  i-k. (section ``network``, benchmarks/net_bench.py) ``run --rm busybox
+     true`` on the default bridge, and throughput through a published port
+     (127.0.0.1 and the bridge gateway), against a dockerd with networking.
 
 ``--sections containers`` or ``--sections registry`` runs one part alone.
 
@@ -48,7 +51,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from tests import daemons  # noqa: E402
-from benchmarks import registry_bench  # noqa: E402
+from benchmarks import net_bench, registry_bench  # noqa: E402
 
 API = '/v1.41'  # what Docker 20.10 speaks; our engine accepts it as well
 DOCKER = 'docker'
@@ -62,7 +65,8 @@ TARGETS = {
     'memory_per_container': ('abs_max_mib', 2.0),
 }
 TARGETS.update(registry_bench.TARGETS)
-SECTIONS = ('containers', 'registry')
+TARGETS.update(net_bench.TARGETS)
+SECTIONS = ('containers', 'registry', 'network')
 
 
 # --------------------------------------------------------------------------
@@ -553,7 +557,8 @@ class Bench:
                                     'cli': a.cli, 'only': a.only,
                                     'settle': a.settle,
                                     'sections': a.sections,
-                                    'registry_runs': a.registry_runs}
+                                    'registry_runs': a.registry_runs,
+                                    'net_throughput_runs': a.net_throughput_runs}
         time.sleep(2)
         self.results['idle'] = self.each('idle', lambda t: {
             'daemon_rss_kib': t.daemon_rss_kib(),
@@ -567,6 +572,12 @@ class Bench:
                                              summary).run()
             except Exception as exc:
                 self.error('registry section', exc)
+        if 'network' in a.sections:
+            try:
+                net_bench.NetBench(self, a.runs, a.net_throughput_runs,
+                                   summary).run()
+            except Exception as exc:
+                self.error('network section', exc)
         self.results['finished'] = datetime.datetime.now(
             datetime.timezone.utc).isoformat(timespec='seconds')
 
@@ -689,6 +700,8 @@ def rows(results):
     sections = (results.get('settings') or {}).get('sections', SECTIONS)
     reg_rows = (registry_bench.rows(results, get, _ratio, verdict)
                 if 'registry' in sections else [])
+    if 'network' in sections:
+        reg_rows += net_bench.rows(results, get, _ratio, verdict)
     if 'containers' not in sections:
         return reg_rows
     for key, label in (('run_rm_api', 'run --rm true, API'),
@@ -830,9 +843,11 @@ def main(argv=None):
     p.add_argument('--sections', default=','.join(SECTIONS),
                    type=lambda v: [x for x in v.split(',') if x],
                    help='comma-separated parts to run: containers (a-e), '
-                        'registry (f-h); default both')
+                        'registry (f-h), network (i-k); default all')
     p.add_argument('--registry-runs', type=int, default=3,
                    help='push/pull runs per daemon in the registry section')
+    p.add_argument('--net-throughput-runs', type=int, default=5,
+                   help='published-port throughput runs per daemon (j, k)')
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))
     p.add_argument('--no-save', action='store_true',
                    help='print the table only')

@@ -22,6 +22,7 @@ import subprocess
 import pytest
 
 from tests import daemons
+from tests.netleaks import net_leak_targets, net_leaks  # noqa: F401  (fixtures)
 # Registries for tests (docker-registry plain/TLS+basic/token, a lying one).
 from tests.registries import (  # noqa: F401  (fixtures)
     engine_registry_config, hostile_registry, registry, registry_factory,

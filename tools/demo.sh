@@ -52,7 +52,10 @@ cleanup() {
         kill "$REGISTRY_PID" 2>/dev/null || true
         wait "$REGISTRY_PID" 2>/dev/null || true
     fi
-    # Anything the engine left behind: runtime state, monitors, mounts, files.
+    # Anything the engine left behind: runtime state, monitors, mounts, files;
+    # then its bridges, iptables rules and leases on the host.
+    (cd "$REPO" && "$PY" -c 'import sys; from tests.daemons import scrub; scrub(sys.argv[1], remove=False)' "$WORK") || true
+    [[ -d $WORK/root ]] && timeout 120 "$ENGINE" --root "$WORK/root" purge-networks >/dev/null 2>&1
     (cd "$REPO" && "$PY" -c 'import sys; from tests.daemons import scrub; scrub(sys.argv[1])' "$WORK") \
         || rm -rf "$WORK"
     if [[ $rc -eq 0 ]]; then
@@ -264,3 +267,35 @@ step "Remove the stopped containers" container prune -f
 step "Remove the image" rmi "$IMAGE:v1"
 step "Containers left" ps -a
 step "Images left" images
+
+bold ""
+bold "== networking: a user network, names, a published port"
+NET=$NAME-net
+WEB=$NAME-web
+PUB=$NAME-pub
+CONTAINERS+=("$WEB" "$PUB")
+HTTPD='mkdir -p /www && echo "hello from $(hostname)" > /www/index.html && exec httpd -f -p 80 -h /www'
+step "A user-defined network with its own bridge and subnet" network create "$NET"
+step "Its subnet and gateway" network inspect -f '{{range .IPAM.Config}}{{.Subnet}} via {{.Gateway}}{{end}}' "$NET"
+step "A web server on it, with an alias" run -d --name "$WEB" --network "$NET" --network-alias www busybox sh -c "$HTTPD"
+WGET='for i in $(seq 40); do wget -q -O- http://'
+step "Another container fetches the page by the server's name" run --rm --network "$NET" busybox \
+    sh -c "${WGET}$WEB/ && exit 0; sleep 0.25; done; exit 1"
+step "And by its alias" run --rm --network "$NET" busybox sh -c "${WGET}www/ && exit 0; sleep 0.25; done; exit 1"
+PORT=$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+step "A web server published on 127.0.0.1:$PORT" run -d --name "$PUB" -p "127.0.0.1:$PORT:80" busybox sh -c "$HTTPD"
+shell_step "Fetched from the host (Python, no curl)" \
+    "'$PY' -c 'import sys, time, urllib.request
+for _ in range(40):
+    try:
+        sys.stdout.write(urllib.request.urlopen(\"http://127.0.0.1:$PORT/\", timeout=5).read().decode()); break
+    except OSError:
+        time.sleep(0.25)
+else:
+    sys.exit(\"no answer on 127.0.0.1:$PORT\")'"
+step "docker port" port "$PUB"
+expect "the mapping" "$("$DOCKER" port "$PUB" 80/tcp)" "127.0.0.1:$PORT"
+step "docker ps shows it too" ps --filter "name=$PUB" --format '{{.Names}}  {{.Ports}}'
+step "Remove the containers" rm -f "$WEB" "$PUB"
+step "Remove the network: its bridge goes with it" network rm "$NET"
+step "Networks left: the three predefined ones" network ls
