@@ -5,6 +5,7 @@ set -euo pipefail
 
 PACKAGES=(
     runc crun conmon containernetworking-plugins iptables busybox-static
+    gcc libc6-dev
     golang-github-containers-common golang-github-docker-docker-dev skopeo umoci
     docker.io docker-registry
     git python3-venv zstd pigz openssl
