@@ -24,7 +24,7 @@ LOG = logging.getLogger(__name__)
 
 SUBNETS_LOCK = '/run/novadocker/subnets.lock'
 BRIDGE_OWNERS = '/run/novadocker/bridges'
-_IFNAME = re.compile(r'^[a-zA-Z0-9_.-]{1,15}$')
+_IFNAME = re.compile(r'^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$')  # Linux refuses . and ..
 MAC_RE = re.compile(r'^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$')
 
 OPT_BRIDGE_NAME = 'com.docker.network.bridge.name'
