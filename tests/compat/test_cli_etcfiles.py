@@ -14,6 +14,9 @@ from tests import daemons
 from tests.compat.conftest import AGAINST_DOCKERD, CLIS, inspect, wait_for
 from engine.networks import etcfiles
 
+# tests/netleaks.py checks this module for leaked veths, bridges, rules, leases.
+NET_LEAK_CHECK = True
+
 pytestmark = pytest.mark.compat
 
 BASE = ('127.0.0.1\tlocalhost\n'

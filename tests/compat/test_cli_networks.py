@@ -21,9 +21,16 @@ from tests import daemons
 from tests import netfree
 from tests.compat.conftest import inspect, wait_for
 
+# tests/netleaks.py checks this module for leaked veths, bridges, rules, leases.
+NET_LEAK_CHECK = True
+
 pytestmark = pytest.mark.compat
 
 HTTPD = 'echo hello-from-$(hostname) > /tmp/index.html; exec httpd -f -p 80 -h /tmp'
+
+
+# tests/netleaks.py checks this module for leaked veths, bridges, rules...
+NET_LEAK_CHECK = True
 
 
 def ok(res):
@@ -50,6 +57,13 @@ def nets(engine, docker_cli):
         return name
     yield make
     for name in made:
+        # Containers of the test may still sit on the network (the names
+        # fixture can be torn down after this one): remove them first.
+        status, net = daemons.api_json(engine.sock, 'GET', '/networks/%s' % name, timeout=60)
+        if status == 200:
+            for cid in (net.get('Containers') or {}):
+                daemons.api(engine.sock, 'DELETE', '/containers/%s?force=1&v=1' % cid,
+                            timeout=60)
         daemons.api(engine.sock, 'DELETE', '/networks/%s' % name, timeout=60)
 
 

@@ -7,6 +7,9 @@ import pytest
 
 from tests import netfree
 
+# tests/netleaks.py checks this module for leaked veths, bridges, rules, leases.
+NET_LEAK_CHECK = True
+
 pytestmark = pytest.mark.compat
 
 
