@@ -47,37 +47,6 @@ class _Side:
         self.d.remove_all_containers()
 
 
-def run_rm_bridge(target):
-    t0 = time.perf_counter()
-    status, _, body = daemons.api(
-        target.sock, 'POST', API + '/containers/create',
-        {'Image': 'busybox:latest', 'Cmd': ['true'], 'AttachStdout': False,
-         'AttachStderr': False,
-         'HostConfig': {'AutoRemove': True, 'NetworkMode': 'bridge'}},
-        timeout=120)
-    if status != 201:
-        raise daemons.APIError(status, body, 'POST', 'create')
-    cid = json.loads(body)['Id']
-    wait = daemons.UnixHTTPConnection(target.sock, timeout=120)
-    try:
-        wait.request('POST', API + '/containers/%s/wait?condition=removed' % cid)
-        resp = wait.getresponse()
-        if resp.status != 200:
-            raise daemons.APIError(resp.status, resp.read(), 'POST', 'wait')
-        status, _, body = daemons.api(target.sock, 'POST',
-                                      API + '/containers/%s/start' % cid,
-                                      timeout=120)
-        if status != 204:
-            raise daemons.APIError(status, body, 'POST', 'start')
-        result = json.loads(resp.read())
-    finally:
-        wait.close()
-    elapsed = time.perf_counter() - t0
-    if result.get('StatusCode') != 0 or result.get('Error'):
-        raise RuntimeError('%s: container exited with %r' % (target.name, result))
-    return elapsed
-
-
 def free_port():
     with socket.socket() as s:
         s.bind(('127.0.0.1', 0))
@@ -184,8 +153,11 @@ class Server:
 
 
 class NetBench:
-    def __init__(self, bench, runs, throughput_runs, summary):
+    def __init__(self, bench, runs, throughput_runs, summary, run_rm_bridge):
+        """``run_rm_bridge(target)``: one ``run --rm busybox true`` on the
+        default bridge through the API (run.py's sequence), in seconds."""
         self.bench = bench
+        self.run_rm_bridge = run_rm_bridge
         self.runs = runs
         self.throughput_runs = throughput_runs
         self.summary = summary
@@ -206,7 +178,7 @@ class NetBench:
             self.bench.log('i. run --rm busybox true on the default bridge, '
                            'API, %d runs each, interleaved' % self.runs)
             b['run_rm_bridge_api'] = {'unit': 's', 'results': self.bench.interleaved(
-                'run_rm_bridge_api', run_rm_bridge, self.runs,
+                'run_rm_bridge_api', self.run_rm_bridge, self.runs,
                 self.bench.args.warmup, targets=sides)}
             self.bench.log('j. %d MiB through a port published on 127.0.0.1, '
                            '%d runs each' % (PAYLOAD_MIB, self.throughput_runs))

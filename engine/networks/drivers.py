@@ -69,6 +69,18 @@ def ip_cmd(*commands):
             '; '.join(commands), proc.stderr.decode(errors='replace').strip()))
 
 
+def check_mtu(mtu):
+    """An MTU option (network or endpoint): empty, or 68 (IPv4's minimum) to 65535."""
+    if mtu in (None, ''):
+        return
+    try:
+        if not 68 <= int(mtu) <= 65535:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise errors.InvalidArgument('invalid MTU %r: it must be a number between 68 '
+                                     'and 65535' % (mtu,))
+
+
 def link_exists(name):
     return os.path.exists('/sys/class/net/%s' % name)
 
@@ -234,13 +246,7 @@ class BridgeDriver(NetworkDriver):
             raise errors.InvalidArgument('invalid bridge name %r: at most 15 letters, digits, '
                                          '"_", "." or "-"' % bridge)
         mtu = opts.get(OPT_MTU)
-        if mtu not in (None, ''):
-            try:
-                if not 68 <= int(mtu) <= 65535:
-                    raise ValueError
-            except ValueError:
-                raise errors.InvalidArgument('invalid MTU %r: it must be a number between 68 '
-                                             'and 65535' % mtu)
+        check_mtu(mtu)
         cfg = dict(configs[0]) if configs else {}
         subnet = gateway = iprange = None
         if cfg.get('Subnet'):
@@ -451,13 +457,7 @@ class ExternalDriver(NetworkDriver):
             raise errors.InvalidArgument('bridge %s does not exist (or is not a Linux bridge)'
                                          % bridge)
         mtu = opts.get('mtu')
-        if mtu not in (None, ''):
-            try:
-                if not 68 <= int(mtu) <= 65535:
-                    raise ValueError
-            except ValueError:
-                raise errors.InvalidArgument('invalid MTU %r: it must be a number between 68 '
-                                             'and 65535' % mtu)
+        check_mtu(mtu)
         ipam = request.get('IPAM') or {}
         if (ipam.get('Config') or []):
             raise errors.InvalidArgument('the external driver has no IPAM: give addresses per '
@@ -489,12 +489,7 @@ class ExternalDriver(NetworkDriver):
                 raise errors.InvalidArgument('invalid gateway %r' % opts['gateway'])
             if gw not in ipaddress.ip_network('%s/%d' % (addr, prefix), strict=False):
                 raise errors.InvalidArgument('gateway %s is not in %s/%d' % (gw, addr, prefix))
-        if opts.get('mtu'):
-            try:
-                if not 68 <= int(opts['mtu']) <= 65535:
-                    raise ValueError
-            except ValueError:
-                raise errors.InvalidArgument('invalid MTU %r: 68-65535' % opts['mtu'])
+        check_mtu(opts.get('mtu'))
         for server in (opts.get('dns') or '').split(','):
             if server.strip():
                 try:

@@ -32,6 +32,7 @@ import uuid
 import pytest
 
 from tests import daemons, netdocker
+from tests.compat.conftest import wait_for
 from tests.conftest import run_docker
 from tests.netleaks import LeakChecker, format_leaks, links
 
@@ -245,17 +246,6 @@ def udp_roundtrip(port, payload, attempts=20):
             except OSError as exc:
                 last = exc
     raise AssertionError('no UDP answer on 127.0.0.1:%d: %s' % (port, last))
-
-
-def wait_for(predicate, timeout=20, interval=0.1, what='condition'):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError('timed out waiting for %s' % what)
-        time.sleep(interval)
 
 
 def inspect(target, what, kind='containers'):
