@@ -503,6 +503,8 @@ class ContainerService:
                 state['Status'] = REMOVING
                 c.record['State'] = state
                 c.record['MonitorPid'] = 0
+                if self.networks is not None:
+                    self.networks.draining(c)
                 self._forget(c)
             else:
                 restart_delay = self.restarts.after_exit(

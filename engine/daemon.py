@@ -285,6 +285,7 @@ class Engine:
             [c.record['Path']] + c.record['Args'], c.rootfs,
             env=self.daemon_env(c, self.networks.link_env(c)), cwd=cfg.get('WorkingDir') or '/',
             terminal=cfg.get('Tty', False), hostname=cfg.get('Hostname') or '',
+            domainname=cfg.get('Domainname') or '',
             readonly_rootfs=bool(host.get('ReadonlyRootfs')), network=network,
             mounts=mounts, labels=cfg.get('Labels'),
             cgroups_path=spec_mod.cgroups_path(self.cgroup_parent, c.id),

@@ -67,6 +67,10 @@ def _str_map(value, what):
     return dict(value)
 
 
+# How long removing a network waits for auto-removed containers to leave it.
+DRAIN_TIMEOUT = 30
+
+
 class NetworkService:
     def __init__(self, conf, root, exec_root, tag, events):
         self.conf, self.root, self.tag, self.events = conf, root, tag, events
@@ -79,6 +83,11 @@ class NetworkService:
                                        self.ipam_dir, os.path.join(self.store.dir, 'rules'))
         self._drivers = {}
         self._lock = threading.RLock()
+        # Auto-removed containers are gone from the API before their network
+        # is torn down (``docker run --rm`` returns at once): until then their
+        # endpoints still hold the network, so removing it waits for them.
+        self._draining = {}  # container id -> ids of the networks it is leaving
+        self._drained = threading.Condition(self._lock)
         self.containers = None   # set by the daemon: ContainerService
         self.peers_changed = None  # set by the daemon: f(container ids) rewrites /etc/hosts
         self.etc = etcfiles.EtcFiles()
@@ -310,6 +319,11 @@ class NetworkService:
             if net['Name'] in PREDEFINED:
                 raise errors.Forbidden('%s is a pre-defined network and cannot be removed'
                                        % net['Name'])
+            if not self._drained.wait_for(lambda: not self._draining_from(net['Id']),
+                                          timeout=DRAIN_TIMEOUT):
+                raise errors.Conflict('network %s: removed containers are still being '
+                                      'disconnected from it, try again' % net['Name'])
+            net = self.get(net['Id'])  # the lock was released while waiting
             if self._users(net, running_only=True):
                 raise errors.Forbidden('error while removing network: network %s id %s has '
                                        'active endpoints' % (net['Name'], net['Id']))
@@ -543,8 +557,29 @@ class NetworkService:
     def renamed(self, c):
         self._notify_peers(c)
 
+    def draining(self, c):
+        """``c`` is leaving the API before its network is torn down (auto-remove):
+        its endpoints keep their networks busy until ``sandbox_down`` ends."""
+        if not (c.record.get('NetworkSettings') or {}).get('SandboxKey'):
+            return  # nothing for sandbox_down to do: it would never be called
+        nets = {ep.get('NetworkID') for ep in self._networks(c).values() if ep.get('_ifname')}
+        if nets:
+            with self._lock:
+                self._draining[c.id] = nets
+
+    def _draining_from(self, net_id):
+        return any(net_id in nets for nets in self._draining.values())
+
     def sandbox_down(self, c):
         """CNI DEL of every attached endpoint, then the namespace; idempotent."""
+        try:
+            return self._sandbox_down(c)
+        finally:
+            with self._lock:
+                if self._draining.pop(c.id, None) is not None:
+                    self._drained.notify_all()
+
+    def _sandbox_down(self, c):
         settings = c.record.get('NetworkSettings')
         if not settings:
             return []

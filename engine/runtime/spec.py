@@ -394,7 +394,7 @@ def _dedupe_devices(devs):
 
 
 def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
-             hostname='', readonly_rootfs=False, network='none', ipc='private',
+             hostname='', domainname='', readonly_rootfs=False, network='none', ipc='private',
              pid='private', uts='private', mounts=(), labels=None,
              cgroups_path=None, resources=None, privileged=False, cap_add=(),
              cap_drop=(), seccomp_profile=seccomp.DEFAULT_PROFILE,
@@ -405,7 +405,7 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
 
     args: the process argv (list of str); env: list of 'K=V' (default: PATH
     only); cwd: absolute path; user: (uid, gid, additional_gids);
-    terminal: allocate a pty; hostname: set in the new UTS namespace;
+    terminal: allocate a pty; hostname, domainname: set in the new UTS namespace;
     rootfs: absolute path of the root filesystem; readonly_rootfs: mount it ro.
     network: 'none' or 'private' (new netns; runc brings up lo), 'host' (no
     netns), 'container:<pid>' or 'container:/path/to/netns' (join it); ipc,
@@ -507,6 +507,11 @@ def generate(args, rootfs, env=None, cwd='/', user=(0, 0, ()), terminal=False,
     has_uts = any(ns['type'] == 'uts' and 'path' not in ns for ns in linux['namespaces'])
     if hostname and has_uts:
         spec['hostname'] = hostname
+    if domainname and has_uts:
+        # The kernel's NIS domain name, as Docker sets it.  runc 1.1 ignores
+        # the spec field (1.2 applies it) but applies the sysctl.
+        spec['domainname'] = domainname
+        linux.setdefault('sysctl', {}).setdefault('kernel.domainname', domainname)
     if labels:
         spec['annotations'] = {str(k): str(v) for k, v in labels.items()}
     return spec

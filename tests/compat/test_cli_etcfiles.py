@@ -115,9 +115,12 @@ def test_add_host_hostname_domainname_default_network(docker_cli, cli):
 def test_names_resolve_inside(docker_cli):
     out = ok(docker_cli(['run', '--rm', '--hostname', 'h1', '--domainname', 'dom.test',
                          '--add-host', 'peer:127.0.0.1', 'busybox', 'sh', '-c',
-                         'ping -c1 -W2 peer | head -1; hostname -f; hostname -d'])).stdout
+                         'ping -c1 -W2 peer | head -1; hostname -f; hostname -d; '
+                         'cat /proc/sys/kernel/domainname'])).stdout
+    # The last line is the kernel's domain name in the container's UTS
+    # namespace, which Docker sets too.
     assert out.splitlines() == ['PING peer (127.0.0.1): 56 data bytes', 'h1.dom.test',
-                                'dom.test']
+                                'dom.test', 'dom.test']
 
 
 def test_none_mode(docker_cli):

@@ -3,6 +3,7 @@ files, the networks API, teardown after an engine SIGKILL, check and
 purge-networks."""
 
 import ipaddress
+import json
 import os
 import subprocess
 import tempfile
@@ -305,3 +306,33 @@ def test_engine_refused_at_start_leaves_no_bridge(tmp_path):
     tag = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:8]
     for dev in ('ndnotmine0', 'nd' + tag):
         assert not os.path.exists('/sys/class/net/' + dev)
+
+
+def test_network_rm_right_after_run_rm_waits_for_the_teardown(engine):
+    """`docker run --rm` returns as soon as the container is gone from the
+    API, before its CNI DEL has finished: a `network rm` right after must
+    wait for that teardown (not race it), and nothing may be left."""
+    name = 'fn-' + uuid.uuid4().hex[:8]
+    for _ in range(5):
+        status, net = _api(engine, 'POST', '/networks/create', {
+            'Name': name, 'IPAM': {'Config': [{'Subnet': str(netfree.free_subnet())}]}})
+        assert status == 201, net
+        status, c = _api(engine, 'POST', '/containers/create', {
+            'Image': 'busybox', 'Cmd': ['true'],
+            'HostConfig': {'AutoRemove': True, 'NetworkMode': name}})
+        assert status == 201, c
+        wait = daemons.UnixHTTPConnection(engine.sock, timeout=60)
+        try:
+            wait.request('POST', '/containers/%s/wait?condition=removed' % c['Id'])
+            resp = wait.getresponse()
+            assert _api(engine, 'POST', '/containers/%s/start' % c['Id'])[0] == 204
+            assert resp.status == 200 and json.loads(resp.read())['StatusCode'] == 0
+        finally:
+            wait.close()
+        # No pause: the container is gone, its teardown may still run.
+        status, body = _api(engine, 'DELETE', '/networks/' + name)
+        assert status == 204, body
+        assert not os.path.exists('/sys/class/net/br-' + net['Id'][:12])
+        ipam = os.path.join(engine.root, 'networks', 'ipam', net['Id'])
+        assert not os.path.exists(ipam) or not [
+            f for f in os.listdir(ipam) if f[0].isdigit()], os.listdir(ipam)

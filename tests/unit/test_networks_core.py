@@ -412,3 +412,67 @@ class FirewallIsolationTest(unittest.TestCase):
         self.assertIn('iptables -w 5 -t filter -D FORWARD -j NOVADOCKER-FORWARD', calls)
         self.assertIn('iptables -w 5 -t filter -X NOVADOCKER-ISOLATION-2', calls)
         self.assertFalse([c for c in calls if ' -F ' in c])
+
+
+class _Container:
+    def __init__(self, cid, net_id):
+        self.id = cid
+        self.record = {'NetworkSettings': {'SandboxKey': '/run/x/netns/' + cid, 'Networks': {
+            'n': {'NetworkID': net_id, '_ifname': 'eth0'}}}}
+
+
+class DrainingTest(unittest.TestCase):
+    """An auto-removed container leaves the API before its CNI DEL ends:
+    removing its network waits for that teardown instead of racing it."""
+
+    def setUp(self):
+        import threading
+        from engine import networks
+        self.networks = networks
+        svc = object.__new__(networks.NetworkService)
+        svc._lock = threading.RLock()
+        svc._draining = {}
+        svc._drained = threading.Condition(svc._lock)
+        net = {'Id': 'n1' * 32, 'Name': 'mynet', 'Driver': 'bridge'}
+        svc.get = lambda ref: net
+        svc._users = lambda net, running_only=False: []
+        svc._event = mock.Mock()
+        svc.store = mock.Mock()
+        self.bridge = mock.Mock()
+        svc.driver = lambda name: self.bridge
+        svc._sandbox_down = mock.Mock(return_value=[])
+        self.svc, self.net = svc, net
+
+    def test_remove_waits_for_a_draining_container(self):
+        import threading
+        c = _Container('c' * 64, self.net['Id'])
+        self.svc.draining(c)
+        done = threading.Event()
+        t = threading.Thread(target=lambda: (self.svc.remove('mynet'), done.set()))
+        t.start()
+        self.assertFalse(done.wait(0.3), 'remove did not wait for the teardown')
+        self.bridge.delete.assert_not_called()
+        self.svc.sandbox_down(c)
+        self.assertTrue(done.wait(5))
+        t.join()
+        self.bridge.delete.assert_called_once_with(self.net)
+        self.assertEqual(self.svc._draining, {})
+
+    def test_remove_gives_up_with_a_conflict(self):
+        self.svc.draining(_Container('d' * 64, self.net['Id']))
+        with mock.patch.object(self.networks, 'DRAIN_TIMEOUT', 0.1):
+            with self.assertRaises(errors.Conflict) as cm:
+                self.svc.remove('mynet')
+        self.assertIn('mynet', str(cm.exception))
+        self.bridge.delete.assert_not_called()
+
+    def test_other_networks_do_not_wait(self):
+        self.svc.draining(_Container('e' * 64, 'other' * 12))
+        self.svc.remove('mynet')
+        self.bridge.delete.assert_called_once_with(self.net)
+
+    def test_a_container_without_a_namespace_is_not_registered(self):
+        c = _Container('f' * 64, self.net['Id'])
+        c.record['NetworkSettings']['SandboxKey'] = ''
+        self.svc.draining(c)
+        self.assertEqual(self.svc._draining, {})
