@@ -31,6 +31,7 @@ PAYLOAD_MIB = 256
 
 TARGETS = {
     'run_rm_bridge_api': ('ratio_max', 0.3),
+    'run_rm_bridge_cli': ('ratio_max', 0.3),
 }
 
 
@@ -153,11 +154,14 @@ class Server:
 
 
 class NetBench:
-    def __init__(self, bench, runs, throughput_runs, summary, run_rm_bridge):
-        """``run_rm_bridge(target)``: one ``run --rm busybox true`` on the
-        default bridge through the API (run.py's sequence), in seconds."""
+    def __init__(self, bench, runs, throughput_runs, summary, run_rm_bridge,
+                 run_rm_bridge_cli):
+        """``run_rm_bridge(target)``, ``run_rm_bridge_cli(target)``: one
+        ``run --rm busybox true`` on the default bridge through the API (as
+        the CLI sequences it) and through the docker CLI, in seconds."""
         self.bench = bench
         self.run_rm_bridge = run_rm_bridge
+        self.run_rm_bridge_cli = run_rm_bridge_cli
         self.runs = runs
         self.throughput_runs = throughput_runs
         self.summary = summary
@@ -179,6 +183,10 @@ class NetBench:
                            'API, %d runs each, interleaved' % self.runs)
             b['run_rm_bridge_api'] = {'unit': 's', 'results': self.bench.interleaved(
                 'run_rm_bridge_api', self.run_rm_bridge, self.runs,
+                self.bench.args.warmup, targets=sides)}
+            self.bench.log('i2. the same through the docker CLI')
+            b['run_rm_bridge_cli'] = {'unit': 's', 'results': self.bench.interleaved(
+                'run_rm_bridge_cli', self.run_rm_bridge_cli, self.runs,
                 self.bench.args.warmup, targets=sides)}
             self.bench.log('j. %d MiB through a port published on 127.0.0.1, '
                            '%d runs each' % (PAYLOAD_MIB, self.throughput_runs))
@@ -219,14 +227,13 @@ class NetBench:
 
 def rows(results, get, ratio, verdict):
     out = []
-    for stat in ('median', 'p90'):
-        d, o = get(['run_rm_bridge_api', stat], DOCKER), \
-            get(['run_rm_bridge_api', stat], OURS)
-        r = ratio(o, d)
-        tgt, ver = verdict('run_rm_bridge_api', o, r) if stat == 'median' \
-            else ('', '')
-        out.append(('run --rm true, default bridge, API (%s, s)' % stat,
-                    d, o, r, tgt, ver))
+    for key, via in (('run_rm_bridge_api', 'API'), ('run_rm_bridge_cli', 'docker CLI')):
+        for stat in ('median', 'p90'):
+            d, o = get([key, stat], DOCKER), get([key, stat], OURS)
+            r = ratio(o, d)
+            tgt, ver = verdict(key, o, r) if stat == 'median' else ('', '')
+            out.append(('run --rm true, default bridge, %s (%s, s)' % (via, stat),
+                        d, o, r, tgt, ver))
     for key, label in (
             ('published_port_loopback',
              '%d MiB via 127.0.0.1:published (median MB/s; docker: '

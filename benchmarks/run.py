@@ -289,13 +289,13 @@ def run_rm_api(target, image='busybox:latest', network='none'):
     return elapsed
 
 
-def run_rm_cli(target, cli, docker_config):
+def run_rm_cli(target, cli, docker_config, network='none'):
     env = dict(os.environ, DOCKER_CONFIG=docker_config,
                DOCKER_CLI_HINTS='false')
     env.pop('DOCKER_HOST', None)
     t0 = time.perf_counter()
     res = subprocess.run([cli, '-H', target.url, 'run', '--rm',
-                          '--network', 'none', 'busybox', 'true'],
+                          '--network', network, 'busybox', 'true'],
                          capture_output=True, text=True, env=env, timeout=120)
     elapsed = time.perf_counter() - t0
     if res.returncode != 0:
@@ -578,7 +578,10 @@ class Bench:
         if 'network' in a.sections:
             try:
                 net_bench.NetBench(self, a.runs, a.net_throughput_runs, summary,
-                                   functools.partial(run_rm_api, network='bridge')).run()
+                                   functools.partial(run_rm_api, network='bridge'),
+                                   functools.partial(run_rm_cli, cli=a.cli,
+                                                     docker_config=self.docker_config,
+                                                     network='bridge')).run()
             except Exception as exc:
                 self.error('network section', exc)
         self.results['finished'] = datetime.datetime.now(
