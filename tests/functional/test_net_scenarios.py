@@ -745,6 +745,16 @@ def test_network_rm_leaves_nothing(target, dk, cleanup):
     assert not found, format_leaks(found)
 
 
+def docker_on(eng, docker_config_dir):
+    """``dk(args, check=True)``: the docker CLI on an engine of the test's own."""
+    def dk(args, check=True):
+        res = run_docker(args, eng.url, docker_config=docker_config_dir)
+        if check:
+            assert res.returncode == 0, (args, res.stdout, res.stderr)
+        return res.stdout
+    return dk
+
+
 @engine_only
 def test_engine_sigkill_and_restart_leaves_nothing(engine_factory, docker_config_dir):
     """SIGKILL the engine with a running published container, a running
@@ -754,12 +764,7 @@ def test_engine_sigkill_and_restart_leaves_nothing(engine_factory, docker_config
     eng = engine_factory()
     checker = LeakChecker([eng])
     before = checker.snapshot()
-
-    def dk(args, check=True):
-        res = run_docker(args, eng.url, docker_config=docker_config_dir)
-        if check:
-            assert res.returncode == 0, (args, res.stdout, res.stderr)
-        return res.stdout
+    dk = docker_on(eng, docker_config_dir)
     port = free_port()
     dk(['network', 'create', 'killnet'])
     start_httpd(dk, 'pub', '-p', '127.0.0.1:%d:80' % port)
@@ -792,12 +797,7 @@ def test_engine_sigkill_then_containers_die_then_restart(engine_factory,
     eng = engine_factory()
     checker = LeakChecker([eng])
     before = checker.snapshot()
-
-    def dk(args, check=True):
-        res = run_docker(args, eng.url, docker_config=docker_config_dir)
-        if check:
-            assert res.returncode == 0, (args, res.stdout, res.stderr)
-        return res.stdout
+    dk = docker_on(eng, docker_config_dir)
     port = free_port()
     dk(['network', 'create', 'crashnet'])
     start_httpd(dk, 'pub', '-p', '127.0.0.1:%d:80' % port, '--network',
