@@ -55,12 +55,13 @@ def handle(builder, engine, request, handler):
         ctx = context_mod.BuildContext.from_request(
             request.body_stream(), request.headers, params, workdir, None)
         try:
+            instrs = builder.prepare(ctx, opts)
             stream = http.Stream(handler)
             stream.begin()
 
             def write(obj):
                 stream.write_json(obj)
-            builder.build(ctx, opts, write)
+            builder.build(ctx, opts, write, instrs)
         finally:
             ctx.close()
     return stream

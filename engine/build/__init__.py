@@ -55,8 +55,15 @@ def _commented(config, text, single_space=False):
     return cc
 
 
+def _quote_if_needed(word):
+    if word and not any(c.isspace() or c in '"\'\\$=' for c in word):
+        return word
+    return json.dumps(word)
+
+
 def _label_instruction(labels):
-    text = ' '.join('%s=%s' % (json.dumps(k), json.dumps(v))
+    # Docker appends the ``labels`` parameter as a last LABEL step.
+    text = ' '.join('%s=%s' % (_quote_if_needed(k), _quote_if_needed(v))
                     for k, v in sorted(labels.items()))
     return df.Instruction('LABEL', False, 'LABEL ' + text, 0, (), (), text)
 
@@ -67,7 +74,18 @@ class Builder:
         self.images = engine.images
         self.executor = executor_mod.Executor(engine)
 
-    def build(self, ctx, opts, write):
+    def prepare(self, ctx, opts):
+        """Parse and check the Dockerfile before any byte is streamed: as
+        Docker's, a bad Dockerfile is a 400, not a stream error."""
+        instrs = df.parse(ctx.dockerfile)
+        froms = [i for i in instrs if i.cmd == 'FROM']
+        if len(froms) > 1:
+            raise df.BuildError('multi-stage builds are not supported yet')
+        if opts.labels:
+            instrs.append(_label_instruction(opts.labels))
+        return instrs
+
+    def build(self, ctx, opts, write, instrs=None):
         """Run the build, writing Docker's stream messages through
         ``write(dict)``; returns the image id or None when it failed (the
         error is in the stream)."""
@@ -75,28 +93,25 @@ class Builder:
             if not opts.quiet:
                 write({'stream': text})
         try:
-            image_id = self._build(ctx, opts, out)
+            if instrs is None:
+                instrs = self.prepare(ctx, opts)
+            image_id = self._build(instrs, ctx, opts, out)
         except (errors.EngineError, df.BuildError) as exc:
             detail = {'message': str(exc)}
             if getattr(exc, 'code', None) is not None:
                 detail['code'] = exc.code
             write({'errorDetail': detail, 'error': str(exc)})
             return None
-        write({'aux': {'ID': image_id}})
         if opts.quiet:
             write({'stream': image_id + '\n'})
+        else:
+            write({'aux': {'ID': image_id}})
         out('Successfully built %s\n' % _short(image_id))
         for ref in parse_tags(opts.tags):
             out('Successfully tagged %s\n' % self.images.tag(image_id, str(ref)))
         return image_id
 
-    def _build(self, ctx, opts, out):
-        instrs = df.parse(ctx.dockerfile)
-        froms = [i for i in instrs if i.cmd == 'FROM']
-        if len(froms) > 1:
-            raise df.BuildError('multi-stage builds are not supported yet')
-        if opts.labels:
-            instrs.append(_label_instruction(opts.labels))
+    def _build(self, instrs, ctx, opts, out):
         total = len(instrs)
         meta_args = {}       # ARGs before FROM
         args = {}            # build args in scope for the stage
@@ -106,7 +121,8 @@ class Builder:
         started = False
         cmd_set = False
         for n, ins in enumerate(instrs, 1):
-            out('Step %d/%d : %s\n' % (n, total, ins.original))
+            out('Step %d/%d : %s' % (n, total, ins.original))
+            out('\n')
             if ins.cmd == 'ARG':
                 name, default = df.parse_arg(ins)
                 value = opts.buildargs.get(name, default)
