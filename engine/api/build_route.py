@@ -36,8 +36,7 @@ def options(request):
         raise errors.InvalidArgument('pull is not supported yet by the builder')
     if request.arg('target'):
         raise errors.InvalidArgument('target is not supported yet (no multi-stage builds)')
-    cachefrom = request.arg('cachefrom')
-    if cachefrom and json.loads(cachefrom or '[]'):
+    if request.json_arg('cachefrom'):
         raise errors.InvalidArgument('cachefrom is not supported yet')
     buildargs = {k: v for k, v in _json_map(request, 'buildargs').items() if v is not None}
     return build_mod.BuildOptions(

@@ -19,7 +19,6 @@ from oslo_log import log as logging
 from engine import images as images_mod
 from engine import logs as logs_mod
 from engine import util
-from engine import volumes as volumes_mod
 from engine.build import dockerfile as df
 
 LOG = logging.getLogger(__name__)
@@ -185,23 +184,43 @@ class Executor:
 
 
 def _mkdirs_in_root(rootfs, path):
-    """Create ``path`` inside ``rootfs`` (symlinks resolved within it);
-    return its host path.  New directories are root-owned 0755, as Docker's."""
+    """Create ``path`` inside ``rootfs`` and return its host path.
+
+    Symlinks met on the way resolve as in a chroot (an absolute target or
+    ``..`` never leaves the rootfs); missing directories, also those a
+    dangling link points at, are created root-owned 0755 as Docker's."""
     parts = [p for p in path.split('/') if p not in ('', '.')]
-    current = rootfs
-    done = []
-    for name in parts:
-        done.append(name)
-        host = volumes_mod.resolve_in_root(rootfs, '/'.join(done))
-        if host is None:
-            host = os.path.join(current, name)
+    resolved = []
+    links = 0
+    while parts:
+        name = parts.pop(0)
+        if name == '..':
+            if resolved:
+                resolved.pop()
+            continue
+        host = os.path.join(rootfs, *resolved, name)
+        try:
+            st = os.lstat(host)
+        except FileNotFoundError:
             os.mkdir(host, 0o755)
             os.chmod(host, 0o755)
-        elif not os.path.isdir(host):
+            resolved.append(name)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > 40:
+                raise df.BuildError('failed to copy files: too many levels of '
+                                    'symbolic links in %s' % path)
+            target = os.readlink(host)
+            if target.startswith('/'):
+                resolved = []
+            parts = [p for p in target.split('/') if p not in ('', '.')] + parts
+            continue
+        if not stat.S_ISDIR(st.st_mode):
             raise df.BuildError('failed to copy files: %s is not a directory'
-                                % '/' + '/'.join(done))
-        current = host
-    return current
+                                % ('/' + '/'.join(resolved + [name])))
+        resolved.append(name)
+    return os.path.join(rootfs, *resolved)
 
 
 def _copy_one(src, dst):
