@@ -158,12 +158,11 @@ class Builder:
                     cmd_set = True
                 if ins.cmd == 'ENTRYPOINT' and cmd_set:
                     new['Cmd'] = config.get('Cmd')
-                if ins.cmd == 'MAINTAINER':
-                    new['_author'] = ins.rest
                 config = new
                 image_id = self._metadata_step(
                     image_id, config, text, opts, out,
-                    single_space=ins.cmd == 'WORKDIR')
+                    single_space=ins.cmd == 'WORKDIR',
+                    author=ins.rest if ins.cmd == 'MAINTAINER' else None)
             config = self.images.resolve(image_id).config.get('config') or {} \
                 if image_id else config
         unused = sorted(set(opts.buildargs) - used - _predefined())
@@ -194,14 +193,15 @@ class Builder:
         out(' ---> %s\n' % _short(new_id))
         return new_id
 
-    def _metadata_step(self, image_id, config, text, opts, out, single_space=False):
+    def _metadata_step(self, image_id, config, text, opts, out, single_space=False,
+                       author=None):
         cc = _commented(config, text, single_space)
         if not opts.nocache:
             hit = self.executor.cached(image_id, cc)
             if hit:
                 out(' ---> Using cache\n')
                 return self._step_done(hit, out)
-        new = self.executor.make_image(image_id, dict(config), cc)
+        new = self.executor.make_image(image_id, dict(config), cc, author=author)
         return self._step_done(new, out)
 
     def _run(self, image_id, config, ins, args, opts, out):

@@ -54,7 +54,7 @@ class Executor:
 
     # -- images ---------------------------------------------------------------
     def make_image(self, parent_id, config, container_config, layer=None,
-                   new_blobs=(), lease=None, container_id=''):
+                   new_blobs=(), lease=None, container_id='', author=None):
         """Register the step's image: the parent's layers plus ``layer``
         (None for a metadata-only step, recorded as an empty history entry)."""
         parent = self.images.resolve(parent_id) if parent_id else None
@@ -75,11 +75,9 @@ class Executor:
             'rootfs': {'type': 'layers',
                        'diff_ids': list(parent.diff_ids if parent else [])},
         }
-        if config.get('_author'):
-            image_cfg['author'] = config['_author']
-        image_cfg['config'].pop('_author', None)
-        if base.get('author') and 'author' not in image_cfg:
-            image_cfg['author'] = base['author']
+        # MAINTAINER sets the author; later steps keep it.
+        if author or base.get('author'):
+            image_cfg['author'] = author or base['author']
         if base.get('variant'):
             image_cfg['variant'] = base['variant']
         layers = [dict(digest=l['digest'], media_type=l['media_type'])
