@@ -1,1 +1,0 @@
-"""Dockerfile builds (issue 6)."""
