@@ -68,6 +68,15 @@ class Limits(object):
         self.git_timeout = git_timeout
         self.size_hint = size_hint
 
+    @classmethod
+    def for_store(cls, store, git_timeout=300):
+        """The limits an image store applies to docker load and import:
+        ``[engine] max_archive_size``, ``max_layer_entries`` and the
+        free-space reserve (``min_free_space``, ``min_free_percent``)."""
+        return cls(max_size=store.max_archive_size,
+                   layer_limits=store.layer_limits(),
+                   git_timeout=git_timeout)
+
 
 def _param(params, name, default=''):
     value = (params or {}).get(name)
