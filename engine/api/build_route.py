@@ -6,10 +6,7 @@ from engine import errors
 from engine import build as build_mod
 from engine.api import http
 
-try:
-    from engine.build import context as context_mod
-except ImportError:  # until ctx's module lands
-    from engine.build import _localctx as context_mod
+from engine.build import context as context_mod
 
 
 def _json_map(request, name):
@@ -52,7 +49,8 @@ def handle(builder, engine, request, handler):
               'dockerfile': request.arg('dockerfile')}
     with engine.images.tempdir('build-') as workdir:
         ctx = context_mod.BuildContext.from_request(
-            request.body_stream(), request.headers, params, workdir, None)
+            request.body_stream(), request.headers, params, workdir,
+            context_mod.Limits.for_store(engine.images))
         try:
             instrs = builder.prepare(ctx, opts)
             stream = http.Stream(handler)
