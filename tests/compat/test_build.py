@@ -250,3 +250,35 @@ def test_quiet_prints_only_the_id(docker_cli, engine, tag):
                         input='FROM busybox\nRUN echo noisy\n'))
     assert res.stdout.strip() == inspect(engine, t, 'images')['Id']
     assert 'noisy' not in res.stdout
+
+
+def test_dockerignore_and_custom_dockerfile(docker_cli, tmp_path, tag):
+    t = tag('ignore')
+    d = build_dir(tmp_path, 'FROM scratch\n', {
+        'keep.txt': 'kept\n', 'secret.key': 'nope\n', 'logs/a.log': 'x\n',
+        'build.Dockerfile': 'FROM busybox\nCOPY . /ctx/\nCMD ["sh", "-c", "ls /ctx | sort"]\n',
+        '.dockerignore': '*.key\nlogs\n'})
+    ok(docker_cli(['build', '-f', os.path.join(d, 'build.Dockerfile'), '-t', t, d], env=NOKIT))
+    listing = ok(docker_cli(['run', '--rm', t])).stdout.split()
+    assert 'keep.txt' in listing
+    assert 'secret.key' not in listing and 'logs' not in listing
+
+
+def test_git_repository_context(docker_cli, engine, tmp_path, tag):
+    import subprocess
+    t = tag('git')
+    repo = tmp_path / 'repo'
+    repo.mkdir()
+    (repo / 'Dockerfile').write_text('FROM busybox\nCOPY msg /msg\nCMD ["cat", "/msg"]\n')
+    (repo / 'msg').write_text('from git\n')
+    env = dict(os.environ, GIT_AUTHOR_NAME='t', GIT_AUTHOR_EMAIL='t@e',
+               GIT_COMMITTER_NAME='t', GIT_COMMITTER_EMAIL='t@e')
+    for cmd in (['init', '-q', '-b', 'main'], ['add', '.'], ['commit', '-qm', 'c']):
+        subprocess.run(['git'] + cmd, cwd=repo, check=True, env=env)
+    from tests import daemons
+    status, _h, body = daemons.api(
+        engine.sock, 'POST', '/build?t=%s&remote=%s' % (t, 'file://' + str(repo)),
+        timeout=120)
+    assert status == 200, body
+    assert b'Successfully tagged' in body, body
+    assert ok(docker_cli(['run', '--rm', t])).stdout == 'from git\n'
