@@ -282,3 +282,36 @@ def test_git_repository_context(docker_cli, engine, tmp_path, tag):
     assert status == 200, body
     assert b'Successfully tagged' in body, body
     assert ok(docker_cli(['run', '--rm', t])).stdout == 'from git\n'
+
+
+def test_hostile_context_is_refused_and_leaves_nothing(engine, tmp_path):
+    import io
+    import tarfile
+    from tests import daemons
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode='w') as tf:
+        for name, data in (('Dockerfile', b'FROM busybox\n'), ('../escape', b'x')):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    tmp_dir = os.path.join(engine.root, 'images', 'tmp')
+    before = set(os.listdir(tmp_dir)) if os.path.isdir(tmp_dir) else set()
+    status, _h, body = daemons.api(engine.sock, 'POST', '/build?t=hostile:1',
+                                   body=buf.getvalue(),
+                                   headers={'Content-Type': 'application/x-tar'})
+    assert status == 400, body
+    assert b'escape' in body
+    assert not os.path.exists(os.path.join(engine.root, 'images', 'escape'))
+    after = set(os.listdir(tmp_dir)) if os.path.isdir(tmp_dir) else set()
+    assert after <= before
+    # A Dockerfile outside the context is refused by name as well.
+    good = io.BytesIO()
+    with tarfile.open(fileobj=good, mode='w') as tf:
+        info = tarfile.TarInfo('Dockerfile')
+        info.size = 13
+        tf.addfile(info, io.BytesIO(b'FROM busybox\n'))
+    status, _h, body = daemons.api(
+        engine.sock, 'POST', '/build?dockerfile=../../../../etc/passwd',
+        body=good.getvalue(), headers={'Content-Type': 'application/x-tar'})
+    assert status == 400, body
+    assert b'root:x:0' not in body
