@@ -27,7 +27,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -189,6 +188,65 @@ def _scoped_resolve(root, rel, follow_last=True):
     return os.path.join(root, *done)
 
 
+def remove_tree(path):
+    """rm -rf that survives hostile trees: never follows symlinks, and does
+    not recurse (shutil.rmtree does, and a context may be deeper than
+    Python's recursion limit or than PATH_MAX): each directory met is
+    moved up into ``path`` itself before it is emptied, so no path is ever
+    longer than two components below ``path``."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    base = os.open(path, flags)
+    counter = 0
+    try:
+        while True:
+            with os.scandir(base) as it:
+                names = [(e.name, e.is_dir(follow_symlinks=False))
+                         for e in it]
+            if not names:
+                break
+            for name, is_dir in names:
+                if not is_dir:
+                    os.unlink(name, dir_fd=base)
+                    continue
+                fd = os.open(name, flags, dir_fd=base)
+                try:
+                    with os.scandir(fd) as it:
+                        children = [(e.name, e.is_dir(follow_symlinks=False))
+                                    for e in it]
+                    for child, child_is_dir in children:
+                        if not child_is_dir:
+                            os.unlink(child, dir_fd=fd)
+                            continue
+                        while True:
+                            counter += 1
+                            flat = '.rm-%d' % counter
+                            if os.path.lexists(os.path.join(path, flat)):
+                                continue
+                            os.rename(child, flat, src_dir_fd=fd,
+                                      dst_dir_fd=base)
+                            break
+                finally:
+                    os.close(fd)
+                os.rmdir(name, dir_fd=base)
+    finally:
+        os.close(base)
+    os.rmdir(path)
+
+
+def _quiet_remove(path):
+    try:
+        remove_tree(path)
+    except OSError as exc:
+        LOG.warning('cannot remove the build context %s: %s', path, exc)
+
+
 def _rel_inside(root, path):
     return os.path.relpath(path, root).replace(os.sep, '/')
 
@@ -232,12 +290,12 @@ class BuildContext(object):
             ctx.kind = kind
             return ctx
         except BaseException:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            _quiet_remove(tmpdir)
             raise
 
     def close(self):
         if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            _quiet_remove(self.tmpdir)
             self.tmpdir = None
 
     def __enter__(self):
@@ -318,22 +376,30 @@ def _single_source(root, path, cmd, in_context):
     return Source(rel, real, stat.S_ISDIR(st.st_mode))
 
 
-def _walk_matches(root, regex, cmd, rel=''):
+def _sorted_entries(path):
+    try:
+        return iter(sorted(os.scandir(path), key=lambda e: e.name))
+    except OSError:
+        return iter(())
+
+
+def _walk_matches(root, regex, cmd):
     """Walk ``root`` depth first in lexical order, as Go's filepath.Walk,
     yielding matches; a matched directory is not entered.  The walk does
     not follow symlinks, but a matched symlink is resolved inside the
-    root."""
-    try:
-        entries = sorted(os.scandir(os.path.join(root, rel) if rel else root),
-                         key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
+    root.  Iterative: a hostile tree may be thousands of levels deep."""
+    stack = [('', _sorted_entries(root))]
+    while stack:
+        rel, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         child = rel + '/' + entry.name if rel else entry.name
         if regex.fullmatch(child):
             yield _single_source(root, child, cmd, True)
         elif entry.is_dir(follow_symlinks=False):
-            yield from _walk_matches(root, regex, cmd, child)
+            stack.append((child, _sorted_entries(entry.path)))
 
 
 # -- checksum ---------------------------------------------------------------
@@ -349,10 +415,16 @@ def checksum(sources):
     h = hashlib.sha256()
     for src in sources:
         h.update(b'S\0%s\0' % _b(src.rel))
-        st = os.stat(src.path)
-        _hash_entry(h, '', src.path, st)
-        if stat.S_ISDIR(st.st_mode):
-            _hash_tree(h, src.path)
+        try:
+            st = os.stat(src.path)
+            _hash_entry(h, '', src.path, st)
+            if stat.S_ISDIR(st.st_mode):
+                _hash_tree(h, src.path)
+        except OSError as exc:
+            # ENAMETOOLONG from a hostile depth, a fifo, and the like.
+            raise errors.InvalidArgument('cannot read %s in the build '
+                                         'context: %s'
+                                         % (src.rel, exc.strerror or exc))
     return h.hexdigest()
 
 
@@ -513,25 +585,31 @@ def _apply_dockerignore(root, dockerfile_name):
     matcher = dockerignore.Matcher(data)
     if not matcher:
         return
-    _prune(root, '', matcher)
+    _prune(root, matcher)
 
 
-def _prune(root, rel, matcher):
-    base = os.path.join(root, rel) if rel else root
-    for entry in os.scandir(base):
-        child = rel + '/' + entry.name if rel else entry.name
-        is_dir = entry.is_dir(follow_symlinks=False)
-        if matcher.excluded(child, is_dir):
-            if is_dir and matcher.has_exclusions and \
+def _prune(root, matcher):
+    """Remove what ``matcher`` excludes, never following symlinks; an
+    excluded directory is walked only when an exception may re-include
+    something inside it (Docker's walker)."""
+    stack = ['']
+    while stack:
+        rel = stack.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+            entries = list(it)
+        for entry in entries:
+            child = rel + '/' + entry.name if rel else entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not matcher.excluded(child, is_dir):
+                if is_dir:
+                    stack.append(child)
+            elif is_dir and matcher.has_exclusions and \
                     matcher.must_walk(child):
-                _prune(root, child, matcher)
-                continue
-            if is_dir:
-                shutil.rmtree(entry.path)
+                stack.append(child)
+            elif is_dir:
+                remove_tree(entry.path)
             else:
                 os.unlink(entry.path)
-        elif is_dir:
-            _prune(root, child, matcher)
 
 
 # -- remote contexts --------------------------------------------------------

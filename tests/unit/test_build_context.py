@@ -282,6 +282,42 @@ class TestHostileTars(Base):
         self.assertEqual(3 << 20, os.path.getsize(os.path.join(ctx.root,
                                                                'big')))
 
+    def test_deep_tree(self):
+        # Deeper than Python's recursion limit: every walk is iterative.
+        deep = '/'.join(['d'] * 1500)
+        ctx = self.ctx(make_tar([('Dockerfile', 'f', DOCKERFILE),
+                                 ('.dockerignore', 'f', b'**/x\n'),
+                                 (deep + '/x', 'f', b'1'),
+                                 (deep + '/y.txt', 'f', b'2')]))
+        self.assertFalse(os.path.exists(os.path.join(ctx.root, deep, 'x')))
+        srcs = ctx.sources([deep + '/*.txt'], False)
+        self.assertEqual(deep + '/y.txt', srcs[0].rel)
+        self.assertEqual([('d', True)],
+                         [(s.rel, s.is_dir) for s in ctx.sources(['d*'],
+                                                                 True)])
+        ctx.checksum(ctx.sources(['d'], True))
+        ctx.close()
+        self.assertEqual([], os.listdir(self.workdir))
+
+    def test_remove_tree_beyond_path_max(self):
+        top = os.path.join(self.tmp, 'deep')
+        os.mkdir(top)
+        fd = os.open(top, os.O_RDONLY | os.O_DIRECTORY)
+        for i in range(2500):   # 2500 * 3 characters > PATH_MAX
+            os.mkdir('dd', dir_fd=fd)
+            if i % 500 == 0:
+                os.symlink('/etc', 'link', dir_fd=fd)
+                with open(os.open('f', os.O_WRONLY | os.O_CREAT, 0o600,
+                                  dir_fd=fd), 'w') as f:
+                    f.write('x')
+            nfd = os.open('dd', os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = nfd
+        os.close(fd)
+        context.remove_tree(top)
+        self.assertFalse(os.path.lexists(top))
+        self.assertTrue(os.path.isdir('/etc'))
+
     def test_close_removes_everything(self):
         ctx = context.BuildContext.from_request(
             make_tar([('Dockerfile', 'f', DOCKERFILE),
