@@ -247,10 +247,6 @@ def _quiet_remove(path):
         LOG.warning('cannot remove the build context %s: %s', path, exc)
 
 
-def _rel_inside(root, path):
-    return os.path.relpath(path, root).replace(os.sep, '/')
-
-
 class BuildContext(object):
     """An extracted build context; see the module docstring."""
 
@@ -319,8 +315,9 @@ def resolve_sources(root, patterns, dest_is_dir, cmd='COPY',
                     in_context=True):
     """Docker's classic builder rules for COPY/ADD sources under ``root``.
 
-    A leading '/' or './' is dropped (sources are relative to the root);
-    '..' and symlinks resolve inside the root, never out of it; a source
+    A leading '/' or './' is dropped (sources are relative to the root); a
+    path climbing out with '..' is refused, symlinks resolve inside the
+    root, never out of it (as Docker 20.10); a source
     with wildcards matches context paths with Go's filepath.Match (a
     matched directory is copied whole, not searched further).  Returns a
     list of Source(rel, path, is_dir): ``rel`` as Docker names it (the
@@ -344,7 +341,8 @@ def resolve_sources(root, patterns, dest_is_dir, cmd='COPY',
 
 
 def _one_source(root, orig, cmd, in_context):
-    path = orig.lstrip('/') if orig.startswith('/') else orig
+    # Docker trims one leading '/', then one './'.
+    path = orig[1:] if orig.startswith('/') else orig
     if path.startswith('./'):
         path = path[2:]
     if dockerignore.has_wildcards(path):
@@ -356,7 +354,21 @@ def _one_source(root, orig, cmd, in_context):
     return [_single_source(root, path, cmd, in_context)]
 
 
+def _escapes(path):
+    """A path that lexically climbs out of the context: Docker refuses it
+    (a symlink pointing out is resolved inside instead)."""
+    cleaned = dockerignore.go_clean(path)
+    return cleaned == '..' or cleaned.startswith('../')
+
+
+def _forbidden(path):
+    # Docker 20.10's words, empty parentheses included.
+    return 'forbidden path outside the build context: %s ()' % path
+
+
 def _single_source(root, path, cmd, in_context):
+    if _escapes(path):
+        raise errors.InvalidArgument('%s failed: %s' % (cmd, _forbidden(path)))
     real = _scoped_resolve(root, path)
     try:
         st = os.stat(real)
@@ -369,10 +381,6 @@ def _single_source(root, path, cmd, in_context):
         raise errors.InvalidArgument(
             '%s failed: stat %s: file does not exist' % (cmd, shown))
     rel = dockerignore.go_clean(path) if path else '.'
-    if rel.startswith('../') or rel == '..':
-        # Docker resolves '..' inside the context; name it by where it
-        # landed so a copied file gets a sane basename.
-        rel = _rel_inside(root, real)
     return Source(rel, real, stat.S_ISDIR(st.st_mode))
 
 
@@ -555,6 +563,8 @@ def _read_dockerfile(root, name):
     """Docker's withDockerfileFromContext: the Dockerfile's text, looked up
     inside the context (a default name falls back to 'dockerfile')."""
     rel = name.replace('\\', '/')
+    if _escapes(rel):
+        raise errors.InvalidArgument(_forbidden(name))
     path = _scoped_resolve(root, rel)
     if not os.path.exists(path) and name == DEFAULT_DOCKERFILE:
         lower = _scoped_resolve(root, name.lower())

@@ -5,6 +5,7 @@ their checksum, and cleanup."""
 import gzip
 import io
 import os
+import re
 import shutil
 import subprocess
 import tarfile
@@ -156,7 +157,14 @@ class TestBodies(Base):
         self.assertEqual('FROM b\n', ctx.dockerfile)
         self.assertEqual('sub/Build.df', ctx.dockerfile_name)
 
-    @ddt.data('../../../../etc/passwd', '/etc/passwd', 'link', 'dir/up')
+    @ddt.data('../../../../etc/passwd', 'a/../../x', '..')
+    def test_dockerfile_climbing_out_forbidden(self, name):
+        self.assertRefused(make_tar([('Dockerfile', 'f', b'FROM a\n')]),
+                           '^forbidden path outside the build context: '
+                           '%s \\(\\)$' % re.escape(name),
+                           params={'dockerfile': name})
+
+    @ddt.data('/etc/passwd', 'link', 'dir/up')
     def test_dockerfile_stays_inside(self, name):
         body = make_tar([('Dockerfile', 'f', b'FROM a\n'),
                          ('link', 'l', '/etc/passwd'),
@@ -408,8 +416,20 @@ class TestSources(Base):
         self.assertEqual([('a.txt', os.path.join(self.c.root, 'a.txt'),
                            False)], [tuple(s) for s in srcs])
 
-    @ddt.data('/a.txt', './a.txt', 'dir/../a.txt', '../a.txt',
-              '../../../../a.txt')
+    @ddt.data('../a.txt', '../../../../a.txt', 'dir/../../a.txt', '..')
+    def test_climbing_out_forbidden(self, pattern):
+        # Docker 20.10's words, empty parentheses included.
+        with self.assertRaises(errors.InvalidArgument) as cm:
+            self.c.sources([pattern], False)
+        self.assertEqual('COPY failed: forbidden path outside the build '
+                         'context: %s ()' % pattern, str(cm.exception))
+
+    def test_climbing_glob_matches_nothing(self):
+        with self.assertRaisesRegex(errors.InvalidArgument,
+                                    'no source files were specified'):
+            self.c.sources(['../*.txt'], True)
+
+    @ddt.data('/a.txt', './a.txt', 'dir/../a.txt', '//a.txt')
     def test_paths_resolve_inside(self, pattern):
         srcs = self.c.sources([pattern], False)
         self.assertEqual(os.path.join(self.c.root, 'a.txt'), srcs[0].path)
