@@ -281,7 +281,10 @@ class BuildContext(object):
                 if kind == 'dockerfile':
                     dockerfile_name = DEFAULT_DOCKERFILE
             text, dockerfile_name = _read_dockerfile(root, dockerfile_name)
-            _apply_dockerignore(root, dockerfile_name)
+            # The client applied .dockerignore to a body it sent (Docker's
+            # daemon then only hides the Dockerfile and .dockerignore when
+            # they are ignored); nobody did for a git checkout.
+            _apply_dockerignore(root, dockerfile_name, full=(kind == 'git'))
             ctx = cls(tmpdir, root, text, dockerfile_name)
             ctx.kind = kind
             return ctx
@@ -584,9 +587,11 @@ def _read_dockerfile(root, name):
     return text, name
 
 
-def _apply_dockerignore(root, dockerfile_name):
-    """Remove what .dockerignore excludes (the CLI already left it out of
-    the tar; a git context or a hand-made tar gets it here)."""
+def _apply_dockerignore(root, dockerfile_name, full):
+    """Apply .dockerignore: with ``full``, remove everything it excludes;
+    otherwise only the Dockerfile and .dockerignore themselves when it
+    excludes them (Docker 20.10's daemon: the builder got their text, COPY
+    does not see them)."""
     path = os.path.join(root, '.dockerignore')
     if not os.path.lexists(path) or os.path.islink(path) or \
             not os.path.isfile(path):
@@ -595,7 +600,16 @@ def _apply_dockerignore(root, dockerfile_name):
     matcher = dockerignore.Matcher(data)
     if not matcher:
         return
-    _prune(root, matcher)
+    if full:
+        _prune(root, matcher)
+        return
+    for name in ('.dockerignore', dockerfile_name):
+        if not matcher.matches(name):
+            continue
+        target = _scoped_resolve(root, name, follow_last=False)
+        if os.path.lexists(target) and not os.path.isdir(target) or \
+                os.path.islink(target):
+            os.unlink(target)
 
 
 def _prune(root, matcher):

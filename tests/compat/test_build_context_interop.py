@@ -153,3 +153,25 @@ def test_same_files_as_docker(engine, dockerd, instr):
         assert error is None, text
         results.append(run_cat(sock, tag, '/out'))
     assert results[1] == results[0]
+
+
+@pytest.mark.parametrize('ignore,params', [
+    ('b.txt\ndir\n!dir/x.txt\nDockerfile\n', {}),
+    ('*\n', {}),
+    ('.dockerignore\ndir/sub\n', {'dockerfile': 'dir/sub/y.txt'}),
+])
+def test_dockerignore_in_a_sent_context(engine, dockerd, ignore, params):
+    """Docker's daemon does not apply .dockerignore to a context it is sent
+    (the client did), but hides the Dockerfile and .dockerignore from COPY
+    when they are ignored."""
+    files = FILES + (('.dockerignore', 'f', ignore),)
+    dockerfile = 'FROM busybox\nCOPY . /out/\n'
+    files = tuple((n, k, dockerfile if n == 'dir/sub/y.txt' else d)
+                  for n, k, d in files)
+    body = make_tar(dockerfile, files)
+    results = []
+    for sock in (dockerd.sock, engine.sock):
+        error, text, tag = build(sock, body, **params)
+        assert error is None, text
+        results.append(run_cat(sock, tag, '/out'))
+    assert results[1] == results[0]
