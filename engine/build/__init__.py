@@ -71,8 +71,11 @@ def _label_instruction(labels):
 class Builder:
     def __init__(self, engine):
         self.engine = engine
-        self.images = engine.images
         self.executor = executor_mod.Executor(engine)
+
+    @property
+    def images(self):
+        return self.engine.images
 
     def prepare(self, ctx, opts):
         """Parse and check the Dockerfile before any byte is streamed: as

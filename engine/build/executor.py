@@ -30,10 +30,21 @@ def _canonical(cfg):
 
 class Executor:
     def __init__(self, engine):
+        # Nothing is looked up here: the routes make a Builder at start-up,
+        # before (and in unit tests without) every service.
         self.engine = engine
-        self.images = engine.images
-        self.containers = engine.containers
-        self.snapshotter = engine.images.snapshotter
+
+    @property
+    def images(self):
+        return self.engine.images
+
+    @property
+    def containers(self):
+        return self.engine.containers
+
+    @property
+    def snapshotter(self):
+        return self.engine.images.snapshotter
 
     # -- cache ----------------------------------------------------------------
     def cached(self, parent_id, container_config):
