@@ -253,7 +253,7 @@ class Builder:
             for p in patterns:
                 if p.startswith(('http://', 'https://')):
                     raise df.BuildError('ADD from a URL is not supported yet: %s' % p)
-        sources = ctx.sources(patterns, dest.endswith('/'))
+        sources = ctx.sources(patterns, dest.endswith('/'), cmd=ins.cmd)
         if ins.cmd == 'ADD':
             for s in sources:
                 if not s.is_dir and _looks_like_archive(s.path):

@@ -27,7 +27,6 @@ import hashlib
 import io
 import os
 import re
-import shutil
 import stat
 import subprocess
 import tarfile
@@ -189,8 +188,63 @@ def _scoped_resolve(root, rel, follow_last=True):
     return os.path.join(root, *done)
 
 
-def _rel_inside(root, path):
-    return os.path.relpath(path, root).replace(os.sep, '/')
+def remove_tree(path):
+    """rm -rf that survives hostile trees: never follows symlinks, and does
+    not recurse (shutil.rmtree does, and a context may be deeper than
+    Python's recursion limit or than PATH_MAX): each directory met is
+    moved up into ``path`` itself before it is emptied, so no path is ever
+    longer than two components below ``path``."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISDIR(st.st_mode):
+        os.unlink(path)
+        return
+    flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+    base = os.open(path, flags)
+    counter = 0
+    try:
+        while True:
+            with os.scandir(base) as it:
+                names = [(e.name, e.is_dir(follow_symlinks=False))
+                         for e in it]
+            if not names:
+                break
+            for name, is_dir in names:
+                if not is_dir:
+                    os.unlink(name, dir_fd=base)
+                    continue
+                fd = os.open(name, flags, dir_fd=base)
+                try:
+                    with os.scandir(fd) as it:
+                        children = [(e.name, e.is_dir(follow_symlinks=False))
+                                    for e in it]
+                    for child, child_is_dir in children:
+                        if not child_is_dir:
+                            os.unlink(child, dir_fd=fd)
+                            continue
+                        while True:
+                            counter += 1
+                            flat = '.rm-%d' % counter
+                            if os.path.lexists(os.path.join(path, flat)):
+                                continue
+                            os.rename(child, flat, src_dir_fd=fd,
+                                      dst_dir_fd=base)
+                            break
+                finally:
+                    os.close(fd)
+                os.rmdir(name, dir_fd=base)
+    finally:
+        os.close(base)
+    os.rmdir(path)
+
+
+def _quiet_remove(path):
+    try:
+        remove_tree(path)
+    except OSError as exc:
+        LOG.warning('cannot remove the build context %s: %s', path, exc)
 
 
 class BuildContext(object):
@@ -227,17 +281,20 @@ class BuildContext(object):
                 if kind == 'dockerfile':
                     dockerfile_name = DEFAULT_DOCKERFILE
             text, dockerfile_name = _read_dockerfile(root, dockerfile_name)
-            _apply_dockerignore(root, dockerfile_name)
+            # The client applied .dockerignore to a body it sent (Docker's
+            # daemon then only hides the Dockerfile and .dockerignore when
+            # they are ignored); nobody did for a git checkout.
+            _apply_dockerignore(root, dockerfile_name, full=(kind == 'git'))
             ctx = cls(tmpdir, root, text, dockerfile_name)
             ctx.kind = kind
             return ctx
         except BaseException:
-            shutil.rmtree(tmpdir, ignore_errors=True)
+            _quiet_remove(tmpdir)
             raise
 
     def close(self):
         if self.tmpdir is not None:
-            shutil.rmtree(self.tmpdir, ignore_errors=True)
+            _quiet_remove(self.tmpdir)
             self.tmpdir = None
 
     def __enter__(self):
@@ -261,8 +318,9 @@ def resolve_sources(root, patterns, dest_is_dir, cmd='COPY',
                     in_context=True):
     """Docker's classic builder rules for COPY/ADD sources under ``root``.
 
-    A leading '/' or './' is dropped (sources are relative to the root);
-    '..' and symlinks resolve inside the root, never out of it; a source
+    A leading '/' or './' is dropped (sources are relative to the root); a
+    path climbing out with '..' is refused, symlinks resolve inside the
+    root, never out of it (as Docker 20.10); a source
     with wildcards matches context paths with Go's filepath.Match (a
     matched directory is copied whole, not searched further).  Returns a
     list of Source(rel, path, is_dir): ``rel`` as Docker names it (the
@@ -286,7 +344,8 @@ def resolve_sources(root, patterns, dest_is_dir, cmd='COPY',
 
 
 def _one_source(root, orig, cmd, in_context):
-    path = orig.lstrip('/') if orig.startswith('/') else orig
+    # Docker trims one leading '/', then one './'.
+    path = orig[1:] if orig.startswith('/') else orig
     if path.startswith('./'):
         path = path[2:]
     if dockerignore.has_wildcards(path):
@@ -298,7 +357,21 @@ def _one_source(root, orig, cmd, in_context):
     return [_single_source(root, path, cmd, in_context)]
 
 
+def _escapes(path):
+    """A path that lexically climbs out of the context: Docker refuses it
+    (a symlink pointing out is resolved inside instead)."""
+    cleaned = dockerignore.go_clean(path)
+    return cleaned == '..' or cleaned.startswith('../')
+
+
+def _forbidden(path):
+    # Docker 20.10's words, empty parentheses included.
+    return 'forbidden path outside the build context: %s ()' % path
+
+
 def _single_source(root, path, cmd, in_context):
+    if _escapes(path):
+        raise errors.InvalidArgument('%s failed: %s' % (cmd, _forbidden(path)))
     real = _scoped_resolve(root, path)
     try:
         st = os.stat(real)
@@ -311,29 +384,33 @@ def _single_source(root, path, cmd, in_context):
         raise errors.InvalidArgument(
             '%s failed: stat %s: file does not exist' % (cmd, shown))
     rel = dockerignore.go_clean(path) if path else '.'
-    if rel.startswith('../') or rel == '..':
-        # Docker resolves '..' inside the context; name it by where it
-        # landed so a copied file gets a sane basename.
-        rel = _rel_inside(root, real)
     return Source(rel, real, stat.S_ISDIR(st.st_mode))
 
 
-def _walk_matches(root, regex, cmd, rel=''):
+def _sorted_entries(path):
+    try:
+        return iter(sorted(os.scandir(path), key=lambda e: e.name))
+    except OSError:
+        return iter(())
+
+
+def _walk_matches(root, regex, cmd):
     """Walk ``root`` depth first in lexical order, as Go's filepath.Walk,
     yielding matches; a matched directory is not entered.  The walk does
     not follow symlinks, but a matched symlink is resolved inside the
-    root."""
-    try:
-        entries = sorted(os.scandir(os.path.join(root, rel) if rel else root),
-                         key=lambda e: e.name)
-    except OSError:
-        return
-    for entry in entries:
+    root.  Iterative: a hostile tree may be thousands of levels deep."""
+    stack = [('', _sorted_entries(root))]
+    while stack:
+        rel, entries = stack[-1]
+        entry = next(entries, None)
+        if entry is None:
+            stack.pop()
+            continue
         child = rel + '/' + entry.name if rel else entry.name
         if regex.fullmatch(child):
             yield _single_source(root, child, cmd, True)
         elif entry.is_dir(follow_symlinks=False):
-            yield from _walk_matches(root, regex, cmd, child)
+            stack.append((child, _sorted_entries(entry.path)))
 
 
 # -- checksum ---------------------------------------------------------------
@@ -349,10 +426,16 @@ def checksum(sources):
     h = hashlib.sha256()
     for src in sources:
         h.update(b'S\0%s\0' % _b(src.rel))
-        st = os.stat(src.path)
-        _hash_entry(h, '', src.path, st)
-        if stat.S_ISDIR(st.st_mode):
-            _hash_tree(h, src.path)
+        try:
+            st = os.stat(src.path)
+            _hash_entry(h, '', src.path, st)
+            if stat.S_ISDIR(st.st_mode):
+                _hash_tree(h, src.path)
+        except OSError as exc:
+            # ENAMETOOLONG from a hostile depth, a fifo, and the like.
+            raise errors.InvalidArgument('cannot read %s in the build '
+                                         'context: %s'
+                                         % (src.rel, exc.strerror or exc))
     return h.hexdigest()
 
 
@@ -483,6 +566,8 @@ def _read_dockerfile(root, name):
     """Docker's withDockerfileFromContext: the Dockerfile's text, looked up
     inside the context (a default name falls back to 'dockerfile')."""
     rel = name.replace('\\', '/')
+    if _escapes(rel):
+        raise errors.InvalidArgument(_forbidden(name))
     path = _scoped_resolve(root, rel)
     if not os.path.exists(path) and name == DEFAULT_DOCKERFILE:
         lower = _scoped_resolve(root, name.lower())
@@ -502,9 +587,11 @@ def _read_dockerfile(root, name):
     return text, name
 
 
-def _apply_dockerignore(root, dockerfile_name):
-    """Remove what .dockerignore excludes (the CLI already left it out of
-    the tar; a git context or a hand-made tar gets it here)."""
+def _apply_dockerignore(root, dockerfile_name, full):
+    """Apply .dockerignore: with ``full``, remove everything it excludes;
+    otherwise only the Dockerfile and .dockerignore themselves when it
+    excludes them (Docker 20.10's daemon: the builder got their text, COPY
+    does not see them)."""
     path = os.path.join(root, '.dockerignore')
     if not os.path.lexists(path) or os.path.islink(path) or \
             not os.path.isfile(path):
@@ -513,25 +600,40 @@ def _apply_dockerignore(root, dockerfile_name):
     matcher = dockerignore.Matcher(data)
     if not matcher:
         return
-    _prune(root, '', matcher)
+    if full:
+        _prune(root, matcher)
+        return
+    for name in ('.dockerignore', dockerfile_name):
+        if not matcher.matches(name):
+            continue
+        target = _scoped_resolve(root, name, follow_last=False)
+        if os.path.lexists(target) and not os.path.isdir(target) or \
+                os.path.islink(target):
+            os.unlink(target)
 
 
-def _prune(root, rel, matcher):
-    base = os.path.join(root, rel) if rel else root
-    for entry in os.scandir(base):
-        child = rel + '/' + entry.name if rel else entry.name
-        is_dir = entry.is_dir(follow_symlinks=False)
-        if matcher.excluded(child, is_dir):
-            if is_dir and matcher.has_exclusions and \
+def _prune(root, matcher):
+    """Remove what ``matcher`` excludes, never following symlinks; an
+    excluded directory is walked only when an exception may re-include
+    something inside it (Docker's walker)."""
+    stack = ['']
+    while stack:
+        rel = stack.pop()
+        with os.scandir(os.path.join(root, rel) if rel else root) as it:
+            entries = list(it)
+        for entry in entries:
+            child = rel + '/' + entry.name if rel else entry.name
+            is_dir = entry.is_dir(follow_symlinks=False)
+            if not matcher.excluded(child, is_dir):
+                if is_dir:
+                    stack.append(child)
+            elif is_dir and matcher.has_exclusions and \
                     matcher.must_walk(child):
-                _prune(root, child, matcher)
-                continue
-            if is_dir:
-                shutil.rmtree(entry.path)
+                stack.append(child)
+            elif is_dir:
+                remove_tree(entry.path)
             else:
                 os.unlink(entry.path)
-        elif is_dir:
-            _prune(root, child, matcher)
 
 
 # -- remote contexts --------------------------------------------------------
