@@ -23,6 +23,9 @@ loads the same locally built busybox archive into both and measures:
   i-k. (section ``network``, benchmarks/net_bench.py) ``run --rm busybox
      true`` on the default bridge, and throughput through a published port
      (127.0.0.1 and the bridge gateway), against a dockerd with networking.
+  l-m. (section ``build``, benchmarks/build_bench.py) the classic builder:
+     FROM busybox, three RUN and a COPY built cold (nocache) and fully
+     cached, through POST /build with the same context tar.
 
 ``--sections containers`` or ``--sections registry`` runs one part alone.
 
@@ -52,7 +55,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from tests import daemons  # noqa: E402
-from benchmarks import net_bench, registry_bench  # noqa: E402
+from benchmarks import build_bench, net_bench, registry_bench  # noqa: E402
 
 API = '/v1.41'  # what Docker 20.10 speaks; our engine accepts it as well
 DOCKER = 'docker'
@@ -67,7 +70,8 @@ TARGETS = {
 }
 TARGETS.update(registry_bench.TARGETS)
 TARGETS.update(net_bench.TARGETS)
-SECTIONS = ('containers', 'registry', 'network')
+TARGETS.update(build_bench.TARGETS)
+SECTIONS = ('containers', 'registry', 'network', 'build')
 
 
 # --------------------------------------------------------------------------
@@ -561,6 +565,7 @@ class Bench:
                                     'settle': a.settle,
                                     'sections': a.sections,
                                     'registry_runs': a.registry_runs,
+                                    'build_runs': a.build_runs,
                                     'net_throughput_runs': a.net_throughput_runs}
         time.sleep(2)
         self.results['idle'] = self.each('idle', lambda t: {
@@ -584,6 +589,11 @@ class Bench:
                                                      network='bridge')).run()
             except Exception as exc:
                 self.error('network section', exc)
+        if 'build' in a.sections:
+            try:
+                build_bench.BuildBench(self, a.build_runs, a.warmup).run()
+            except Exception as exc:
+                self.error('build section', exc)
         self.results['finished'] = datetime.datetime.now(
             datetime.timezone.utc).isoformat(timespec='seconds')
 
@@ -708,6 +718,8 @@ def rows(results):
                 if 'registry' in sections else [])
     if 'network' in sections:
         reg_rows += net_bench.rows(results, get, _ratio, verdict)
+    if 'build' in sections:
+        reg_rows += build_bench.rows(results, get, _ratio, verdict)
     if 'containers' not in sections:
         return reg_rows
     for key, label in (('run_rm_api', 'run --rm true, API'),
@@ -849,9 +861,12 @@ def main(argv=None):
     p.add_argument('--sections', default=','.join(SECTIONS),
                    type=lambda v: [x for x in v.split(',') if x],
                    help='comma-separated parts to run: containers (a-e), '
-                        'registry (f-h), network (i-k); default all')
+                        'registry (f-h), network (i-k), build (l-m); '
+                        'default all')
     p.add_argument('--registry-runs', type=int, default=3,
                    help='push/pull runs per daemon in the registry section')
+    p.add_argument('--build-runs', type=int, default=10,
+                   help='builds per daemon, cold and cached (l, m)')
     p.add_argument('--net-throughput-runs', type=int, default=5,
                    help='published-port throughput runs per daemon (j, k)')
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))

@@ -8,6 +8,7 @@ import select
 
 from oslo_log import log as logging
 
+from engine import build as build_mod
 from engine import containerconfig
 from engine import containers as containers_mod
 from engine import errors
@@ -16,6 +17,7 @@ from engine import inspect_extras
 from engine import logs as logs_mod
 from engine import stdio
 from engine import util
+from engine.api import build_route
 from engine.api import http
 from engine.api import registry_routes
 from engine.api import router as router_mod
@@ -361,6 +363,13 @@ def build(engine):
     @r.route('POST', '/images/prune')
     def images_prune(request, handler):
         return http.json_response(engine.housekeeping.prune_images(parse_filters(request)))
+
+    # -- build (engine/build) -------------------------------------------------
+    builder = build_mod.Builder(engine)
+
+    @r.route('POST', '/build')
+    def image_build(request, handler):
+        return build_route.handle(builder, engine, request, handler)
 
     @r.route('POST', '/build/prune')
     def build_prune(request, handler):

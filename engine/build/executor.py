@@ -1,0 +1,280 @@
+"""The steps of a build that touch filesystems: RUN in a real container,
+COPY/ADD into a private snapshot, and making the step's image.
+
+Every step's result is an image whose ``parent`` is the previous step's
+image and whose ``container_config`` records the step (Cmd =
+``/bin/sh -c #(nop) ...`` or the RUN's argv), as Docker's classic builder
+does: the build cache is the set of child images, so it persists with the
+image records and disappears with them.
+"""
+
+import json
+import os
+import shutil
+import stat
+import time
+
+from oslo_log import log as logging
+
+from engine import images as images_mod
+from engine import logs as logs_mod
+from engine import util
+from engine.build import dockerfile as df
+
+LOG = logging.getLogger(__name__)
+
+
+def _canonical(cfg):
+    return json.dumps(images_mod.full_config(cfg), sort_keys=True)
+
+
+class Executor:
+    def __init__(self, engine):
+        # Nothing is looked up here: the routes make a Builder at start-up,
+        # before (and in unit tests without) every service.
+        self.engine = engine
+
+    @property
+    def images(self):
+        return self.engine.images
+
+    @property
+    def containers(self):
+        return self.engine.containers
+
+    @property
+    def snapshotter(self):
+        return self.engine.images.snapshotter
+
+    # -- cache ----------------------------------------------------------------
+    def cached(self, parent_id, container_config):
+        """The child image of ``parent_id`` made by the same step, or None."""
+        if not parent_id:
+            return None
+        want = _canonical(container_config)
+        with self.images._lock:
+            children = self.images._children(parent_id)
+            configs = {cid: self.images._configs.get(cid) for cid in children}
+        best = None
+        for cid, cfg in configs.items():
+            if not cfg or _canonical(cfg.get('container_config')) != want:
+                continue
+            if best is None or (cfg.get('created') or '') > (best[1] or ''):
+                best = (cid, cfg.get('created'))
+        return best[0] if best else None
+
+    # -- images ---------------------------------------------------------------
+    def make_image(self, parent_id, config, container_config, layer=None,
+                   new_blobs=(), lease=None, container_id='', author=None):
+        """Register the step's image: the parent's layers plus ``layer``
+        (None for a metadata-only step, recorded as an empty history entry)."""
+        parent = self.images.resolve(parent_id) if parent_id else None
+        base = parent.config if parent else {}
+        created = util.rfc3339()
+        hist = {'created': created,
+                'created_by': ' '.join(container_config.get('Cmd') or [])}
+        if layer is None:
+            hist['empty_layer'] = True
+        image_cfg = {
+            'architecture': base.get('architecture') or images_mod.host_arch(),
+            'os': base.get('os') or 'linux',
+            'config': images_mod.full_config(config),
+            'container': container_id,
+            'container_config': images_mod.full_config(container_config),
+            'created': created,
+            'history': list(base.get('history') or []) + [hist],
+            'rootfs': {'type': 'layers',
+                       'diff_ids': list(parent.diff_ids if parent else [])},
+        }
+        # MAINTAINER sets the author; later steps keep it.
+        if author or base.get('author'):
+            image_cfg['author'] = author or base['author']
+        if base.get('variant'):
+            image_cfg['variant'] = base['variant']
+        layers = [dict(digest=l['digest'], media_type=l['media_type'])
+                  for l in (parent.record['layers'] if parent else [])]
+        if layer is not None:
+            image_cfg['rootfs']['diff_ids'].append(layer['diff_id'])
+            layers.append(layer)
+        image_id, _ = self.images.create_image(
+            images_mod._dump(image_cfg), layers,
+            parent=parent.id if parent else None, new_blobs=new_blobs,
+            lease=lease)
+        return image_id
+
+    def commit_snapshot(self, key, parent_id, config, container_config,
+                        container_id=''):
+        """The diff of the active snapshot ``key`` as the step's layer."""
+        lease = self.images.lease()
+        try:
+            with self.images.tempdir('build-') as tmp:
+                diff_path = os.path.join(tmp, 'diff.tar')
+                guard = self.images.space_guard(tmp, 'the diff of the build step')
+                with open(diff_path, 'wb') as out:
+                    self.snapshotter.diff(key, images_mod.GuardedWriter(
+                        out, guard, self.images.max_layer_size,
+                        images_mod.HINT_LAYER))
+                with open(diff_path, 'rb') as f:
+                    layer, new = self.images._ingest_layer_blob(f, lease=lease)
+            return self.make_image(parent_id, config, container_config, layer,
+                                   new_blobs=new, lease=lease,
+                                   container_id=container_id)
+        finally:
+            lease.release()
+
+    # -- RUN ------------------------------------------------------------------
+    def run(self, image_id, config, argv, env, emit):
+        """Run ``argv`` in a container of ``image_id`` with the engine's
+        default network; stream its output through ``emit``; return
+        (exit code, container).  The caller removes the container."""
+        body = {'Image': image_id, 'Cmd': argv, 'Entrypoint': [''],
+                'Env': env, 'User': config.get('User') or '',
+                'WorkingDir': config.get('WorkingDir') or '',
+                'HostConfig': {}}
+        c, _warnings = self.containers.create(body)
+        emit(' ---> Running in %s\n' % c.id[:12])
+        try:
+            self.containers.start(c.id)
+            self._follow(c, emit)
+            code, _err = self.containers.wait(c)
+        except BaseException:
+            self.remove_container(c)
+            raise
+        return code, c
+
+    def remove_container(self, c, emit=None):
+        try:
+            self.containers.remove(c.id, force=True)
+        except Exception:  # noqa: BLE001 - best effort, as Docker's
+            LOG.exception('could not remove build container %s', c.id)
+            return
+        if emit is not None:
+            emit('Removing intermediate container %s\n' % c.id[:12])
+
+    def _follow(self, c, emit):
+        """Stream the container's log (stdout and stderr) until it exits."""
+        path = c.log_path
+        pos = 0
+        while True:
+            running = c.is_running()
+            try:
+                with open(path, 'rb') as f:
+                    f.seek(pos)
+                    for raw in f:
+                        if not raw.endswith(b'\n'):
+                            break
+                        pos += len(raw)
+                        entry = logs_mod.parse_line(raw)
+                        if entry:
+                            emit(entry[2].decode('utf-8', 'replace'))
+            except FileNotFoundError:
+                pass
+            if not running:
+                return
+            time.sleep(0.02)
+
+    # -- COPY / ADD -------------------------------------------------------------
+    def copy(self, parent_id, config, container_config, sources, dest, workdir):
+        """Copy context ``sources`` to ``dest`` in a new layer."""
+        parent = self.images.resolve(parent_id) if parent_id else None
+        key = 'build-' + util.new_id()
+        with self.images.tempdir('build-mnt-') as mnt:
+            self.snapshotter.prepare(key, parent.top_chain_id if parent else None)
+            try:
+                self.snapshotter.mount(key, mnt)
+                try:
+                    _copy_into(mnt, sources, dest, workdir)
+                finally:
+                    self.snapshotter.unmount(mnt)
+                return self.commit_snapshot(key, parent_id, config,
+                                            container_config)
+            finally:
+                self.snapshotter.remove(key)
+
+
+def _mkdirs_in_root(rootfs, path):
+    """Create ``path`` inside ``rootfs`` and return its host path.
+
+    Symlinks met on the way resolve as in a chroot (an absolute target or
+    ``..`` never leaves the rootfs); missing directories, also those a
+    dangling link points at, are created root-owned 0755 as Docker's."""
+    parts = [p for p in path.split('/') if p not in ('', '.')]
+    resolved = []
+    links = 0
+    while parts:
+        name = parts.pop(0)
+        if name == '..':
+            if resolved:
+                resolved.pop()
+            continue
+        host = os.path.join(rootfs, *resolved, name)
+        try:
+            st = os.lstat(host)
+        except FileNotFoundError:
+            os.mkdir(host, 0o755)
+            os.chmod(host, 0o755)
+            resolved.append(name)
+            continue
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > 40:
+                raise df.BuildError('failed to copy files: too many levels of '
+                                    'symbolic links in %s' % path)
+            target = os.readlink(host)
+            if target.startswith('/'):
+                resolved = []
+            parts = [p for p in target.split('/') if p not in ('', '.')] + parts
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            raise df.BuildError('failed to copy files: %s is not a directory'
+                                % ('/' + '/'.join(resolved + [name])))
+        resolved.append(name)
+    return os.path.join(rootfs, *resolved)
+
+
+def _copy_one(src, dst):
+    if os.path.lexists(dst) and not (os.path.isdir(dst) and not os.path.islink(dst)):
+        os.unlink(dst)
+    st = os.lstat(src)
+    if stat.S_ISDIR(st.st_mode):
+        if not os.path.isdir(dst) or os.path.islink(dst):
+            os.mkdir(dst, stat.S_IMODE(st.st_mode))
+        for name in sorted(os.listdir(src)):
+            _copy_one(os.path.join(src, name), os.path.join(dst, name))
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    elif stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(src), dst)
+    elif stat.S_ISREG(st.st_mode):
+        shutil.copyfile(src, dst, follow_symlinks=False)
+        os.chmod(dst, stat.S_IMODE(st.st_mode))
+    else:
+        return  # devices, fifos, sockets are not copied from a context
+    os.lchown(dst, 0, 0)
+    os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
+
+
+def _copy_into(rootfs, sources, dest, workdir):
+    """Docker's COPY rules: a dest ending in / (or several sources) is a
+    directory; a directory source copies its contents."""
+    if not dest.startswith('/'):
+        dest = (workdir or '/').rstrip('/') + '/' + dest
+    dest_is_dir = dest.endswith('/') or len(sources) > 1 or dest.endswith('/.')
+    if len(sources) > 1 and not dest.endswith('/'):
+        raise df.BuildError('When using COPY with more than one source file, '
+                            'the destination must be a directory and end with a /')
+    for src in sources:
+        if src.is_dir:
+            target = _mkdirs_in_root(rootfs, dest)
+            for name in sorted(os.listdir(src.path)):
+                _copy_one(os.path.join(src.path, name), os.path.join(target, name))
+        elif dest_is_dir:
+            target = _mkdirs_in_root(rootfs, dest)
+            _copy_one(src.path, os.path.join(target, os.path.basename(src.rel)))
+        else:
+            head, _, base = dest.rstrip('/').rpartition('/')
+            target = _mkdirs_in_root(rootfs, head)
+            existing = os.path.join(target, base)
+            if os.path.isdir(existing) and not os.path.islink(existing):
+                _copy_one(src.path, os.path.join(existing, os.path.basename(src.rel)))
+            else:
+                _copy_one(src.path, existing)

@@ -1,0 +1,202 @@
+"""Dockerfile parsing and instruction evaluation (engine.build)."""
+
+import collections
+import os
+import tempfile
+import unittest
+
+import ddt
+
+from engine import build as build_mod
+from engine.build import dockerfile as df
+from engine.build import executor
+
+
+def one(text):
+    instrs = df.parse('FROM busybox\n' + text)
+    return instrs[1]
+
+
+@ddt.ddt
+class ParseTest(unittest.TestCase):
+
+    def test_continuations_and_comments(self):
+        instrs = df.parse('# comment\nFROM busybox\nRUN echo a \\\n  && echo b\n')
+        self.assertEqual(['FROM', 'RUN'], [i.cmd for i in instrs])
+        self.assertEqual(3, instrs[1].line)
+        self.assertEqual('echo a   && echo b', instrs[1].rest)
+
+    @ddt.data('FROBNICATE x', 'frobnicate x')
+    def test_unknown_instruction_names_line(self, line):
+        with self.assertRaises(df.BuildError) as err:
+            df.parse('FROM busybox\nRUN true\n' + line + '\n')
+        self.assertEqual('dockerfile parse error line 3: unknown instruction: FROBNICATE',
+                         str(err.exception))
+
+    @ddt.data('ONBUILD RUN x', 'HEALTHCHECK CMD true', 'SHELL ["bash", "-c"]')
+    def test_later_instructions_are_refused_by_name(self, line):
+        with self.assertRaises(df.BuildError) as err:
+            df.parse('FROM busybox\n' + line + '\n')
+        self.assertIn('is not supported yet', str(err.exception))
+        self.assertEqual(400, err.exception.status)
+
+    def test_empty_and_no_from(self):
+        with self.assertRaises(df.BuildError):
+            df.parse('# nothing\n')
+        with self.assertRaises(df.BuildError) as err:
+            df.parse('RUN true\n')
+        self.assertIn('no build stage', str(err.exception))
+
+    def test_flags_are_split_from_the_rest(self):
+        ins = one('COPY --chown=1:1 a b /x/\n')
+        self.assertEqual(('--chown=1:1',), ins.flags)
+        self.assertEqual('a b /x/', ins.rest)
+        self.assertEqual(('a', 'b', '/x/'), ins.value)
+
+    @ddt.unpack
+    @ddt.data(('ARG A', ('A', None)), ('ARG A=1', ('A', '1')), ('ARG A=', ('A', '')))
+    def test_arg(self, line, expected):
+        self.assertEqual(expected, df.parse_arg(one(line)))
+
+    @ddt.unpack
+    @ddt.data(('RUN echo $A', ['/bin/sh', '-c', 'echo $A']),
+              ('RUN ["echo", "$A"]', ['echo', '$A']))
+    def test_run_argv_is_not_expanded(self, line, argv):
+        self.assertEqual(argv, df.run_argv(one(line), {}, {'A': 'x'}))
+
+
+@ddt.ddt
+class MetadataTest(unittest.TestCase):
+
+    def apply(self, line, config=None, args=None):
+        return df.apply_metadata(one(line), config or {}, args or {})
+
+    @ddt.unpack
+    @ddt.data(
+        ('CMD ["a", "b c"]', 'Cmd', ['a', 'b c'], 'CMD ["a" "b c"]'),
+        ('CMD echo hi', 'Cmd', ['/bin/sh', '-c', 'echo hi'],
+         'CMD ["/bin/sh" "-c" "echo hi"]'),
+        ('ENTRYPOINT ["/app"]', 'Entrypoint', ['/app'], 'ENTRYPOINT ["/app"]'),
+        ('USER 1000:1000', 'User', '1000:1000', 'USER 1000:1000'),
+        ('STOPSIGNAL SIGINT', 'StopSignal', 'SIGINT', 'STOPSIGNAL SIGINT'),
+        ('VOLUME ["/a", "/b"]', 'Volumes', {'/a': {}, '/b': {}}, 'VOLUME [/a /b]'),
+        ('EXPOSE 80 53/udp', 'ExposedPorts', {'80/tcp': {}, '53/udp': {}},
+         'EXPOSE 53/udp 80/tcp'),
+        ('LABEL a=b "c d"="e f"', 'Labels', {'a': 'b', 'c d': 'e f'}, 'LABEL a=b c d=e f'),
+    )
+    def test_values_and_history(self, line, key, value, history):
+        cfg, text = self.apply(line)
+        self.assertEqual(value, cfg[key])
+        self.assertEqual(history, text)
+
+    def test_env_expands_and_replaces(self):
+        cfg, text = self.apply('ENV B=$A-x A=new', config={'Env': ['A=old', 'P=1']})
+        self.assertEqual(['P=1', 'B=old-x', 'A=new'], cfg['Env'])
+        self.assertEqual('ENV B=old-x A=new', text)
+
+    def test_args_expand_but_stay_out_of_the_image(self):
+        cfg, _ = self.apply('WORKDIR /srv/$APP', config={'Env': ['X=1']},
+                            args={'APP': 'web'})
+        self.assertEqual('/srv/web', cfg['WorkingDir'])
+        self.assertEqual(['X=1'], cfg['Env'])
+        cfg, _ = self.apply('ENV HOME_OF=$APP', args={'APP': 'web'})
+        self.assertEqual(['HOME_OF=web'], cfg['Env'])
+
+    def test_env_wins_over_arg(self):
+        self.assertEqual('env', df.expand('$A', {'Env': ['A=env']}, {'A': 'arg'}))
+
+    def test_relative_workdir_joins_the_previous(self):
+        cfg, text = self.apply('WORKDIR b', config={'WorkingDir': '/a'})
+        self.assertEqual('/a/b', cfg['WorkingDir'])
+        self.assertEqual('WORKDIR /a/b', text)
+
+    def test_input_config_is_not_changed(self):
+        base = {'Env': ['A=1'], 'Labels': {'x': 'y'}}
+        self.apply('LABEL z=1', config=base)
+        self.assertEqual({'x': 'y'}, base['Labels'])
+
+    def test_bad_signal_is_400(self):
+        with self.assertRaises(Exception) as err:
+            self.apply('STOPSIGNAL NOPE')
+        self.assertEqual(400, err.exception.status)
+
+
+@ddt.ddt
+class OptionsTest(unittest.TestCase):
+
+    @ddt.data('UPPER:1', 'a b', 'x@sha256:' + 'a' * 64)
+    def test_bad_tags_are_400(self, tag):
+        with self.assertRaises(Exception) as err:
+            build_mod.parse_tags([tag])
+        self.assertEqual(400, err.exception.status)
+
+    def test_label_option_becomes_a_label_step(self):
+        ins = build_mod._label_instruction({'b': 'two words', 'a': '1'})
+        self.assertEqual('LABEL a=1 b="two words"', ins.original)
+        cfg, _ = df.apply_metadata(ins, {}, {})
+        self.assertEqual({'a': '1', 'b': 'two words'}, cfg['Labels'])
+
+
+Src = collections.namedtuple('Src', 'rel path is_dir')
+
+
+class CopyIntoTest(unittest.TestCase):
+    """COPY's destination rules, symlinks in the image never leading out."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.root = os.path.join(self.tmp.name, 'rootfs')
+        self.ctx = os.path.join(self.tmp.name, 'ctx')
+        self.outside = os.path.join(self.tmp.name, 'outside')
+        for d in (self.root, self.ctx, self.outside):
+            os.mkdir(d)
+        with open(os.path.join(self.ctx, 'f'), 'w') as f:
+            f.write('data')
+        os.mkdir(os.path.join(self.ctx, 'd'))
+        with open(os.path.join(self.ctx, 'd', 'inner'), 'w') as f:
+            f.write('in')
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def src(self, rel):
+        path = os.path.join(self.ctx, rel)
+        return Src(rel, path, os.path.isdir(path))
+
+    def read(self, rel):
+        with open(os.path.join(self.root, rel)) as f:
+            return f.read()
+
+    def test_file_to_new_name_and_into_dir(self):
+        executor._copy_into(self.root, [self.src('f')], '/etc/conf', '/')
+        self.assertEqual('data', self.read('etc/conf'))
+        executor._copy_into(self.root, [self.src('f')], '/opt/', '/')
+        self.assertEqual('data', self.read('opt/f'))
+        self.assertEqual(0o755, os.stat(os.path.join(self.root, 'opt')).st_mode & 0o777)
+
+    def test_relative_dest_uses_workdir_and_dir_copies_contents(self):
+        executor._copy_into(self.root, [self.src('d')], 'sub', '/app')
+        self.assertEqual('in', self.read('app/sub/inner'))
+
+    def test_several_sources_need_a_dir_dest(self):
+        with self.assertRaises(df.BuildError):
+            executor._copy_into(self.root, [self.src('f'), self.src('d')], '/x', '/')
+
+    def test_absolute_symlink_in_image_stays_inside(self):
+        os.symlink(self.outside, os.path.join(self.root, 'evil'))
+        os.symlink('/../../..' + self.outside, os.path.join(self.root, 'evil2'))
+        executor._copy_into(self.root, [self.src('f')], '/evil/', '/')
+        executor._copy_into(self.root, [self.src('f')], '/evil2/x', '/')
+        self.assertEqual([], os.listdir(self.outside))
+        self.assertEqual('data', self.read(self.outside.lstrip('/') + '/f'))
+
+    def test_existing_symlink_file_is_replaced_not_followed(self):
+        target = os.path.join(self.outside, 'victim')
+        with open(target, 'w') as f:
+            f.write('keep')
+        os.symlink(target, os.path.join(self.root, 'link'))
+        executor._copy_into(self.root, [self.src('f')], '/link', '/')
+        with open(target) as f:
+            self.assertEqual('keep', f.read())
+        self.assertFalse(os.path.islink(os.path.join(self.root, 'link')))
+        self.assertEqual('data', self.read('link'))
