@@ -127,7 +127,7 @@ class _GuardedReader(io.RawIOBase):
         return len(data)
 
 
-class _PrefixedReader(io.RawIOBase):
+class PrefixedReader(io.RawIOBase):
     """Replays the bytes peeked for magic detection, then the rest."""
 
     def __init__(self, prefix, raw):
@@ -179,7 +179,7 @@ def decompressed_stream(fileobj):
         if not chunk:
             break
         prefix += chunk
-    stream = io.BufferedReader(_PrefixedReader(prefix, fileobj), _CHUNK)
+    stream = io.BufferedReader(PrefixedReader(prefix, fileobj), _CHUNK)
     for magic, opener in _MAGIC:
         if prefix.startswith(magic):
             return opener(stream)

@@ -112,25 +112,6 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
-class _Prefixed(io.RawIOBase):
-    def __init__(self, prefix, raw):
-        self._prefix = prefix
-        self._raw = raw
-
-    def readable(self):
-        return True
-
-    def readinto(self, buf):
-        if self._prefix:
-            n = min(len(buf), len(self._prefix))
-            buf[:n] = self._prefix[:n]
-            self._prefix = self._prefix[n:]
-            return n
-        data = self._raw.read(len(buf))
-        buf[:len(data)] = data
-        return len(data)
-
-
 def _read_exact(stream, n):
     data = b''
     while len(data) < n:
@@ -497,7 +478,7 @@ def _extract_body(stream, root, limits):
     if not _looks_like_tar(block):
         _write_dockerfile(block, data, root)
         return 'dockerfile'
-    counted = _CountingReader(_Prefixed(block, data), limits.max_size,
+    counted = _CountingReader(archive.PrefixedReader(block, data), limits.max_size,
                               limits.size_hint)
     layer_limits = limits.layer_limits
     try:
