@@ -140,3 +140,21 @@ def installed_api_paste_ini():
     if not os.path.exists(path):
         raise RuntimeError('nova api-paste.ini not found at %s' % path)
     return path
+
+
+# The image every conformance test boots: _get_running_instance uses
+# test_utils.get_test_instance(), whose image_ref is GlanceFixture.image4
+# (nova/tests/unit/utils.py:90, nova/tests/fixtures/glance.py:108), an
+# 'ami'/'ami' image that a container driver rightly refuses.
+CONFORMANCE_IMAGE_ID = 'cedef40a-ed67-4d10-800e-17455edce175'
+
+
+def make_conformance_image_a_container_image(test, properties):
+    """Turn the conformance suite's boot image into a container image.
+
+    Call in the setUp of a ``_VirtDriverTestCase`` subclass after
+    ``super().setUp()``; ``test.image_service`` is that test's GlanceFixture.
+    """
+    test.image_service.update(None, CONFORMANCE_IMAGE_ID, {
+        'container_format': 'docker', 'disk_format': 'raw',
+        'properties': dict(properties)})

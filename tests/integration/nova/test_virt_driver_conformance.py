@@ -82,3 +82,39 @@ def test_strict_mode_fails_required_and_skips_the_rest():
     # With spawn required it fails.
     res = _run(_abstract_driver_strict({'spawn'}), 'test_pause')
     assert 'does not implement spawn (required)' in res.failures[0][1]
+
+
+def test_conformance_image_can_be_made_a_container_image():
+    class Case(shim.PytestShimMixin, tvd.FakeConnectionTestCase):
+        def setUp(self):
+            super().setUp()
+            shim.make_conformance_image_a_container_image(
+                self, {'docker_image_ref': 'busybox:latest'})
+
+        def test_it(self):
+            seen = {}
+            real_spawn = self.connection.spawn
+
+            def spawn(ctxt, instance, image_meta, *args, **kwargs):
+                seen['image_meta'] = image_meta
+                seen['network_info'] = kwargs['network_info']
+                return real_spawn(ctxt, instance, image_meta, *args,
+                                  **kwargs)
+
+            self.connection.spawn = spawn
+            self._get_running_instance()
+            self.assertEqual('docker', seen['image_meta'].container_format)
+            # Free-form properties are not ImageMetaProps fields: a driver
+            # reads them from the image (image_api.get) or, in real Nova,
+            # from instance.system_metadata['image_<key>'].
+            image = self.image_service.show(None, shim.CONFORMANCE_IMAGE_ID)
+            self.assertEqual('busybox:latest',
+                             image['properties']['docker_image_ref'])
+            vif, = seen['network_info']
+            self.assertEqual(('ovs', 'br0', 'de:ad:be:ef:ca:fe'),
+                             (vif['type'], vif['network']['bridge'],
+                              vif['address']))
+
+    result = unittest.TestResult()
+    Case('test_it').run(result)
+    assert result.wasSuccessful(), result.errors + result.failures
