@@ -5,9 +5,18 @@ Nova hands a driver (image_meta, network_info, the snapshot protocol), so the
 report and the driver authors can see the real shapes.
 """
 
+from oslo_config import cfg
+
 from nova.compute import task_states
 from nova.image import glance
 from nova.virt import fake
+
+# Stand-in for the driver's [docker] options. Both compute services of a
+# functional test share one global CONF, so per-host settings (each host's
+# own engine) only work if the driver reads them once, when nova-compute
+# builds it, and the test sets them before starting each service.
+OPTS = [cfg.StrOpt('engine_url', default='unix:///run/novadocker.sock')]
+cfg.CONF.register_opts(OPTS, group='recording_driver')
 
 # Every driver instance appends here: (host, method, details).
 CALLS = []
@@ -20,6 +29,7 @@ class RecordingDriver(fake.FakeDriver):
         # What a real driver does for snapshots (libvirt: driver.py
         # self._image_api = glance.API()); GlanceFixture intercepts it.
         self._image_api = glance.API()
+        self.engine_url = cfg.CONF.recording_driver.engine_url
 
     def _record(self, method, **details):
         CALLS.append((self._host, method, details))

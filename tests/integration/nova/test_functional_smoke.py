@@ -45,9 +45,13 @@ class TestTwoComputesSmoke(shim.FunctionalShimMixin,
         super()._setup_services()
 
     def _setup_compute_service(self):
-        # _IntegratedTestBase starts one compute named 'compute'; start two.
-        self._start_compute('host1')
-        return self._start_compute('host2')
+        # _IntegratedTestBase starts one compute named 'compute'; start two,
+        # each with its own engine URL (read by the driver's __init__).
+        for host in ('host1', 'host2'):
+            self.flags(engine_url='unix:///tmp/%s/engine.sock' % host,
+                       group='recording_driver')
+            compute = self._start_compute(host)
+        return compute
 
     def _calls(self, method):
         return [(h, d) for h, m, d in recording_driver.CALLS if m == method]
@@ -63,9 +67,11 @@ class TestTwoComputesSmoke(shim.FunctionalShimMixin,
     def test_lifecycle_on_two_hosts(self):
         self.assertEqual(
             {'host1', 'host2'}, set(self.computes))
-        for compute in self.computes.values():
+        for host, compute in self.computes.items():
             self.assertIsInstance(compute.manager.driver,
                                   recording_driver.RecordingDriver)
+            self.assertEqual('unix:///tmp/%s/engine.sock' % host,
+                             compute.manager.driver.engine_url)
         self.glance.create(None, dict(CONTAINER_IMAGE))
 
         server = self._create_server(
