@@ -65,7 +65,8 @@ bench: deps
 
 genconfig: deps
 	$(VENV)/bin/oslo-config-generator \
-	    --config-file etc/oslo-config-generator/novadocker-engine.conf
+	    --config-file etc/oslo-config-generator/novadocker-engine.conf && \
+	$(VENV)/bin/oslo-config-generator --config-file etc/oslo-config-generator/novadocker-compute.conf
 
 clean:
 	rm -rf build .pytest_cache .demo .stamp-*
