@@ -8,6 +8,7 @@ us: uptime, available memory, load, the space of its root filesystem).
 
 import json
 
+import os_resource_classes as orc
 from oslo_utils import units
 from oslo_utils import versionutils
 
@@ -87,19 +88,19 @@ def inventory(info, ratios):
     total_gb, _ = disk_gb(info)
     inv = {}
     if vcpus:
-        inv[fields.ResourceClass.VCPU] = {
+        inv[orc.VCPU] = {
             'total': vcpus, 'min_unit': 1, 'max_unit': vcpus, 'step_size': 1,
-            'allocation_ratio': ratios[fields.ResourceClass.VCPU],
+            'allocation_ratio': ratios[orc.VCPU],
             'reserved': CONF.reserved_host_cpus}
     if memory_mb:
-        inv[fields.ResourceClass.MEMORY_MB] = {
+        inv[orc.MEMORY_MB] = {
             'total': memory_mb, 'min_unit': 1, 'max_unit': memory_mb, 'step_size': 1,
-            'allocation_ratio': ratios[fields.ResourceClass.MEMORY_MB],
+            'allocation_ratio': ratios[orc.MEMORY_MB],
             'reserved': CONF.reserved_host_memory_mb}
     if total_gb:
-        inv[fields.ResourceClass.DISK_GB] = {
+        inv[orc.DISK_GB] = {
             'total': total_gb, 'min_unit': 1, 'max_unit': total_gb, 'step_size': 1,
-            'allocation_ratio': ratios[fields.ResourceClass.DISK_GB],
+            'allocation_ratio': ratios[orc.DISK_GB],
             'reserved': compute_utils.convert_mb_to_ceil_gb(CONF.reserved_host_disk_mb)}
     return inv
 
