@@ -50,6 +50,10 @@ class Engine:
         try:
             yield
         except client_mod.EngineUnavailable as exc:
+            if exc.status is not None and failure is not None:
+                # The engine answered (502/503/504): something behind it,
+                # such as a registry, is down, not the engine.
+                raise failure(reason='engine %s: %s' % (self.url, exc))
             raise exception.HypervisorUnavailable(
                 message='The novadocker engine at %s is unavailable: %s'
                         % (self.url, exc), host=self.host)

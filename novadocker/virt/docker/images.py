@@ -106,10 +106,12 @@ class ImageFetcher:
                        'Docker archive as the image data)' % (container_format, REF_PROPERTY))
         ref = props.get(REF_PROPERTY)
         if ref:
-            engine_id = self._pull(image_id, normalize_ref(ref))
+            ref = normalize_ref(ref)
+            engine_id = self._pull(image_id, ref)
         else:
-            engine_id = self._load_archive(context, image_id)
-        self.remember(engine_id)
+            ref = '%s/%s:latest' % (GLANCE_REPO, image_id)
+            engine_id = self._load_archive(context, image_id, ref)
+        self.remember(engine_id, ref)
         return engine_id
 
     def _pull(self, image_id, ref):
@@ -129,27 +131,33 @@ class ImageFetcher:
                                           'does not have it' % ref)
         return found['Id']
 
-    def _load_archive(self, context, image_id):
-        local = '%s/%s:latest' % (GLANCE_REPO, image_id)
+    def _load_archive(self, context, image_id, local):
         found = self.engine.inspect_image(local)
         if found is not None:
             return found['Id']
-        try:
-            data = glance.API().download(context, image_id)
-        except exception.ImageNotFound:
-            raise exception.ImageUnacceptable(image_id=image_id,
-                                              reason='it is not in Glance any longer')
-        if data is None or data == b'':
-            raise exception.ImageUnacceptable(
-                image_id=image_id,
-                reason='container_format "docker" without a %s property must hold a Docker '
-                       'archive (docker save), but the image has no data' % REF_PROPERTY)
+        # Through a file under instances_path: Glance's download API writes
+        # to dest_path the same way for every backend, and the engine then
+        # reads a plain file (a retry-free, length-known upload).
+        os.makedirs(self.conf.instances_path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=self.conf.instances_path,
+                                         prefix='.glance-archive-') as tmp:
+            try:
+                glance.API().download(context, image_id, dest_path=tmp.name)
+            except exception.ImageNotFound:
+                raise exception.ImageUnacceptable(image_id=image_id,
+                                                  reason='it is not in Glance any longer')
+            if os.path.getsize(tmp.name) == 0:
+                raise exception.ImageUnacceptable(
+                    image_id=image_id,
+                    reason='container_format "docker" without a %s property must hold a '
+                           'Docker archive (docker save), but the image has no data'
+                           % REF_PROPERTY)
 
-        def failure(reason):
-            return exception.ImageUnacceptable(
-                image_id=image_id, reason='it is not a loadable Docker archive: %s' % reason)
-        loaded = self.engine.load(data if isinstance(data, bytes) else iter(data),
-                                  failure=failure)
+            def failure(reason):
+                return exception.ImageUnacceptable(
+                    image_id=image_id, reason='it is not a loadable Docker archive: %s' % reason)
+            with open(tmp.name, 'rb') as data:
+                loaded = self.engine.load(data, failure=failure)
         if len(loaded) != 1:
             raise exception.ImageUnacceptable(
                 image_id=image_id, reason='a Docker archive in Glance must hold exactly one '
@@ -159,7 +167,8 @@ class ImageFetcher:
         if found is None:
             raise exception.ImageUnacceptable(image_id=image_id,
                                               reason='the loaded image %s vanished' % loaded[0])
-        self.engine.tag(found['Id'], '%s/%s' % (GLANCE_REPO, image_id), 'latest')
+        repo, tag = local.rsplit(':', 1)
+        self.engine.tag(found['Id'], repo, tag)
         return found['Id']
 
     # -- the cache record ---------------------------------------------------
@@ -183,37 +192,53 @@ class ImageFetcher:
             json.dump(data, f)
         os.replace(tmp, path)
 
-    def remember(self, engine_id, now=None):
+    def remember(self, engine_id, ref, now=None):
+        """Record that an instance uses ``engine_id``, which the driver
+        fetched as ``ref`` (the only name of it the cache ever removes)."""
         data = self._read_cache()
-        data[engine_id] = now if now is not None else time.time()
+        entry = data.get(engine_id)
+        if not isinstance(entry, dict):
+            entry = {'refs': []}
+        if ref not in entry['refs']:
+            entry['refs'].append(ref)
+        entry['last_used'] = now if now is not None else time.time()
+        data[engine_id] = entry
         self._write_cache(data)
 
     def expire(self, in_use, now=None):
-        """Remove cached images unused for longer than the configured age;
-        returns the ids removed. ``in_use``: engine image ids of this host's
+        """Remove the references the driver fetched of images unused for
+        longer than the configured age; returns the image ids whose
+        references were removed. ``in_use``: engine image ids of this host's
         instances; an image any other container on the engine still uses
-        (asked with the engine's ancestor filter) is kept too."""
+        (asked with the engine's ancestor filter) is kept too. Only the
+        driver's own references go: an image an operator also tagged stays
+        under that tag."""
         max_age = self.conf.docker.remove_unused_images_after
         now = time.time() if now is None else now
         data = self._read_cache()
         removed = []
-        for engine_id, last_used in sorted(data.items()):
-            if engine_id in in_use:
-                data[engine_id] = now
+        for engine_id, entry in sorted(data.items()):
+            if not isinstance(entry, dict):
                 continue
-            if not max_age or now - last_used < max_age:
+            if engine_id in in_use:
+                entry['last_used'] = now
+                continue
+            if not max_age or now - entry.get('last_used', now) < max_age:
                 continue
             if self.engine.inspect_image(engine_id) is not None:
                 if self.engine.containers_of_image(engine_id):
-                    data[engine_id] = now
+                    entry['last_used'] = now
                     continue
                 try:
-                    self.engine.remove_image(engine_id, force=True)
+                    for ref in entry.get('refs', []):
+                        self.engine.remove_image(ref)
                 except exception.NovaException as exc:
                     LOG.warning('Could not remove unused image %s: %s', engine_id, exc)
                     continue
-            LOG.info('Removed image %s, unused since %s', engine_id,
-                     time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(last_used)))
+            LOG.info('Removed image %s (%s), unused since %s', engine_id,
+                     ', '.join(entry.get('refs', [])),
+                     time.strftime('%Y-%m-%dT%H:%M:%SZ',
+                                   time.gmtime(entry.get('last_used', now))))
             del data[engine_id]
             removed.append(engine_id)
         self._write_cache(data)

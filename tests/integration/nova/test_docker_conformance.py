@@ -8,12 +8,19 @@ Also: the nova.virt loading shim, through nova's own load_compute_driver
 in a fresh interpreter (where the installed .pth runs at start-up).
 """
 
+import io
+import json
 import os
+import socket
 import subprocess
 import sys
 import textwrap
+import uuid
 
 from nova.compute import power_state
+from nova import exception
+from nova import objects
+from nova.tests.unit import utils as test_utils
 from nova.tests.unit.virt import test_virt_drivers as tvd
 from nova.virt import fake
 
@@ -114,6 +121,163 @@ class TestDockerDriverConformance(_DockerDriverCase, tvd.test.TestCase):
         conn.destroy(self.ctxt, instance, ni)    # idempotent
         self.assertFalse(conn.instance_exists(instance))
         self.assertEqual([], realengine.containers(self.engine))
+
+    # -- images and bad input -------------------------------------------------
+
+    def _instance_with_image(self, props=None, data=None, container_format='docker',
+                             disk_format='raw'):
+        image_id = str(uuid.uuid4())
+        self.image_service.create(None, {
+            'id': image_id, 'name': 'img', 'status': 'active',
+            'container_format': container_format, 'disk_format': disk_format,
+            'properties': dict(props or {})}, data=io.BytesIO(data) if data else None)
+        instance = test_utils.get_test_instance(obj=True)
+        instance.image_ref = image_id
+        instance.save()
+        image_meta = objects.ImageMeta.from_dict(self.image_service.show(None, image_id))
+        return instance, image_meta, image_id
+
+    def _spawn(self, instance, image_meta, **kw):
+        self.connection.spawn(self.ctxt, instance, image_meta, [], 'herp', {},
+                              network_info=[], **kw)
+
+    def test_docker_archive_in_glance_is_loaded_once(self):
+        with open(realengine.busybox_archive(), 'rb') as f:
+            archive = f.read()
+        instance, image_meta, image_id = self._instance_with_image(data=archive)
+        self._spawn(instance, image_meta)
+        c = self._container(instance)
+        self.assertEqual('running', c['State']['Status'])
+        _, img = self.engine.api_json('GET', '/images/%s/json' % c['Image'])
+        self.assertIn('novadocker-glance/%s:latest' % image_id, img['RepoTags'])
+        # A second instance of it: no second download (Glance is not asked).
+        other = test_utils.get_test_instance(obj=True)
+        other.image_ref = image_id
+        other.save()
+        real_download = self.image_service.download
+        self.image_service.download = lambda *a, **kw: self.fail('downloaded again')
+        try:
+            self._spawn(other, image_meta)
+        finally:
+            self.image_service.download = real_download
+        self.assertEqual(c['Image'], self._container(other)['Image'])
+
+    def test_images_that_are_no_container_images_are_refused(self):
+        for kw in ({'container_format': 'bare', 'disk_format': 'qcow2', 'data': b'QFI'},
+                   {'data': None},                       # docker, no ref, no archive
+                   {'data': b'this is no tar archive' * 100}):
+            instance, image_meta, image_id = self._instance_with_image(**kw)
+            err = self.assertRaises(exception.ImageUnacceptable, self._spawn,
+                                    instance, image_meta)
+            self.assertIn(image_id, str(err))
+            self.assertFalse(self.connection.instance_exists(instance))
+        self.assertEqual([], realengine.containers(self.engine))
+
+    def test_registry_down_is_image_unacceptable_naming_it(self):
+        with socket.socket() as s:
+            s.bind(('127.0.0.1', 0))
+            port = s.getsockname()[1]
+        ref = '127.0.0.1:%d/library/busybox@sha256:%s' % (port, 'a' * 64)
+        instance, image_meta, _ = self._instance_with_image({'novadocker_image_ref': ref})
+        err = self.assertRaises(exception.ImageUnacceptable, self._spawn, instance, image_meta)
+        self.assertIn('127.0.0.1:%d' % port, str(err))
+        self.assertEqual([], realengine.containers(self.engine))
+
+    def test_duplicate_spawn_is_refused_and_keeps_the_first(self):
+        instance, ni = self._get_running_instance()
+        first = self._container(instance)['Id']
+        image_meta = test_utils.get_test_image_object(None, instance)
+        self.assertRaises(exception.InstanceExists, self.connection.spawn, self.ctxt,
+                          instance, image_meta, [], 'herp', {}, network_info=ni)
+        self.assertEqual(first, self._container(instance)['Id'])
+
+    def test_failed_start_leaves_nothing(self):
+        instance, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref(),
+            'os_command_line': '/no/such/binary'})
+        err = self.assertRaises(exception.InstanceDeployFailure, self._spawn,
+                                instance, image_meta)
+        self.assertIn('/no/such/binary', str(err))
+        self.assertEqual([], realengine.containers(self.engine))
+
+    def test_power_on_false_and_injected_files(self):
+        instance, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref(),
+            'os_command_line': 'cat /etc/motd /var/lib/nova/metadata.json'})
+        instance.metadata = {'team': 'blue'}
+        instance.save()
+        self.connection.spawn(self.ctxt, instance, image_meta,
+                              [('/etc/motd', b'hello from nova\n')], 'herp', {},
+                              network_info=[], power_on=False)
+        self.assertEqual('created', self._container(instance)['State']['Status'])
+        self.assertEqual(power_state.SHUTDOWN, self.connection.get_info(instance).state)
+        self.connection.power_on(self.ctxt, instance, [])
+        self.engine.api('POST', '/containers/nova-%s/wait' % instance.uuid, timeout=60)
+        out = self.connection.get_console_output(self.ctxt, instance)
+        head, _, rest = out.partition('\n')
+        self.assertEqual('hello from nova', head.strip())
+        meta = json.loads(rest.replace('\r', ''))
+        self.assertEqual({'team': 'blue'}, meta['meta'])
+        self.assertEqual(instance.uuid, meta['uuid'])
+        self.assertEqual(power_state.SHUTDOWN, self.connection.get_info(instance).state)
+
+    def test_console_output_is_capped(self):
+        self.flags(console_log_max_bytes=1024, group='docker')
+        instance, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref(),
+            'os_command_line': "sh -c 'seq 1 5000; echo the-end'"})
+        self._spawn(instance, image_meta)
+        self.engine.api('POST', '/containers/nova-%s/wait' % instance.uuid, timeout=60)
+        out = self.connection.get_console_output(self.ctxt, instance)
+        self.assertLessEqual(len(out.encode()), 1024)
+        self.assertTrue(out.rstrip().endswith('the-end'), out[-100:])
+        self.assertNotIn('\n1\r\n', out)
+
+    def test_unused_images_expire_from_the_cache(self):
+        with open(realengine.busybox_archive(), 'rb') as f:
+            archive = f.read()
+        instance, image_meta, image_id = self._instance_with_image(data=archive)
+        self._spawn(instance, image_meta)
+        engine_image = self._container(instance)['Image']
+        tag = 'novadocker-glance/%s:latest' % image_id
+        self.flags(remove_unused_images_after=3600, group='docker')
+        self.connection.manage_image_cache(self.ctxt, [instance])
+        self.connection.destroy(self.ctxt, instance, [])
+        # Unused, but not for long enough yet: kept.
+        self.connection.manage_image_cache(self.ctxt, [])
+        self.assertEqual(200, self.engine.api('GET', '/images/%s/json' % tag)[0])
+        # Pretend the last use was two hours ago.
+        path = os.path.join(self.flags_instances_path(), 'novadocker-image-cache.json')
+        with open(path) as f:
+            cache = json.load(f)
+        cache[engine_image]['last_used'] -= 7200
+        with open(path, 'w') as f:
+            json.dump(cache, f)
+        self.connection.manage_image_cache(self.ctxt, [])
+        self.assertEqual(404, self.engine.api('GET', '/images/%s/json' % tag)[0])
+        # busybox:latest, loaded by the test (the operator), is still there.
+        self.assertEqual(200, self.engine.api('GET', '/images/busybox:latest/json')[0])
+
+    def flags_instances_path(self):
+        from nova import conf
+        return conf.CONF.instances_path
+
+    def test_init_host_with_the_engine_down_names_it(self):
+        self.flags(engine_url='unix:///tmp/no-such-engine-%d.sock' % os.getpid(),
+                   group='docker')
+        drv = fake_virtapi_driver()
+        err = self.assertRaises(exception.HypervisorUnavailable, drv.init_host, 'h')
+        self.assertIn('no-such-engine', str(err))
+        self.assertIn('unreachable', str(err))
+
+    def test_resources_from_the_engine(self):
+        _, info = self.engine.api_json('GET', '/info')
+        res = self.connection.get_available_resource('myhostname')
+        self.assertEqual(info['NCPU'], res['vcpus'])
+        self.assertEqual(info['MemTotal'] // 2 ** 20, res['memory_mb'])
+        self.assertEqual(info['HostFacts']['RootDirBytesTotal'] // 2 ** 30, res['local_gb'])
+        self.assertEqual('docker', res['hypervisor_type'])
+        self.assertIn('up', self.connection.get_host_uptime())
 
 
 def test_load_compute_driver_through_the_installed_shim(tmp_path):
