@@ -22,6 +22,7 @@ from novadocker import client as engine_client
 from novadocker.virt.docker import vifs
 from tests import netfree
 from tests.conftest import run_docker
+from tests.fakeovs import FakeOvs
 
 NET_LEAK_CHECK = True
 
@@ -260,3 +261,59 @@ def test_unreachable_engine_is_hypervisor_unavailable(tmp_path):
                'fa:16:3e:00:04:05')
     with pytest.raises(exception.HypervisorUnavailable):
         driver.plug(instance(), vif, 'x')
+
+
+@pytest.fixture
+def ovs_engine(engine_factory, tmp_path, monkeypatch):
+    """An engine of the test's own with a fake ovs-vsctl on its PATH
+    (Open vSwitch is not installed here; tests/fakeovs.py)."""
+    fake = FakeOvs(str(tmp_path / 'ovs'), bridges=('br-int',))
+    monkeypatch.setenv('PATH', fake.path)
+    eng = engine_factory()
+    monkeypatch.undo()
+    eng.fake_ovs = fake
+    return eng
+
+
+def test_ovs_vifs_plug_into_the_integration_bridge_with_neutron_ids(ovs_engine):
+    """Nova's OVS VIF (as the Neutron fixture gives it: type ovs, bridge
+    br-int, devname tap<port id>, ovs_interfaceid) through the ovs driver."""
+    c = engine_client.EngineClient(ovs_engine.url, timeout=60)
+    containers = []
+    driver = vifs.OvsVIFDriver(c)
+    subnet = netfree.free_subnet()
+    vif = port(neutron_network('br-int', subnet, mtu=1450), 3, 'fa:16:3e:4c:2c:30')
+    vif['type'] = 'ovs'
+    vif['ovs_interfaceid'] = vif['id']
+    inst = instance()
+    try:
+        cid = create(c, containers, driver, inst, [vif])
+        net = c.get('/networks/%s' % (vifs.NETWORK_PREFIX + vif['network']['id']))
+        assert net['Options']['ovs_bridge'] == 'br-int'
+        start(c, cid)
+        add = [call for call in ovs_engine.fake_ovs.calls() if 'add-port' in call]
+        assert len(add) == 1 and vif['devname'] in add[0] and 'br-int' in add[0]
+        assert {'external-ids:iface-id=' + vif['id'], 'external-ids:vm-uuid=' + inst.uuid,
+                'external-ids:attached-mac=fa:16:3e:4c:2c:30',
+                'external-ids:iface-status=active'} <= set(add[0])
+        host_end = subprocess.run(['ip', '-o', 'link', 'show', vif['devname']],
+                                  capture_output=True, text=True).stdout
+        assert 'mtu 1450' in host_end
+        out = sh(ovs_engine, cid, 'ip -o link show eth0; ip -o -4 addr show eth0')
+        assert 'link/ether fa:16:3e:4c:2c:30' in out
+        assert 'inet %s/24' % (subnet.network_address + 3) in out
+        driver.unplug(inst, vif, cid)
+        assert subprocess.run(['ip', 'link', 'show', vif['devname']],
+                              capture_output=True).returncode != 0
+        assert [call for call in ovs_engine.fake_ovs.calls()
+                if 'del-port' in call and vif['devname'] in call]
+        c.delete('/containers/%s' % cid, params={'force': True})
+        driver.cleanup(inst, [vif])
+        assert engine_networks(c) == []
+    finally:
+        for cid in containers:
+            try:
+                c.delete('/containers/%s' % cid, params={'force': True})
+            except engine_client.EngineNotFound:
+                pass
+        c.close()
