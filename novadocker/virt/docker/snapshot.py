@@ -116,7 +116,8 @@ class SnapshotStore:
     def _raise(self, instance, exc, doing):
         if isinstance(exc, engine_client.EngineUnavailable):
             raise exception.HypervisorUnavailable(str(exc))
-        if isinstance(exc, engine_client.EngineNotFound) and 'container' in str(exc).lower():
+        if (isinstance(exc, engine_client.EngineNotFound) and
+                'container' in exc.explanation.lower()):
             raise exception.InstanceNotFound(instance_id=instance.uuid)
         raise SnapshotFailed(instance_uuid=instance.uuid,
                              reason='%s: %s' % (doing, getattr(exc, 'explanation', exc)))

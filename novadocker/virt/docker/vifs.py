@@ -231,7 +231,7 @@ class BridgeVIFDriver(VIFDriver):
         except engine_client.EngineNotFound:
             pass  # the container or the network is gone: nothing is plugged
         except engine_client.EngineClientError as exc:
-            if exc.status == 500 and 'is not connected' in str(exc):
+            if exc.status == 500 and 'is not connected' in exc.explanation:
                 return
             self._raise(instance, vif, exc, 'unplugging')
 

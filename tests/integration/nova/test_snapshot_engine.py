@@ -80,7 +80,8 @@ PROTOCOL = [(task_states.IMAGE_PENDING_UPLOAD, task_states.IMAGE_SNAPSHOT),
 
 def make_conf(**docker):
     conf = cfg.ConfigOpts()
-    docker_conf.register_opts(conf)
+    # A group object of its own: oslo.config keeps overrides in the group.
+    conf.register_opts(docker_conf.ALL, group='docker')
     conf([], project='novadocker-test')
     for k, v in docker.items():
         conf.set_override(k, v, group='docker')
