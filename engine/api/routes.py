@@ -631,6 +631,12 @@ def container_matches(c, filters, images):
         elif key == 'exited':
             if c.status != 'exited' or str(c.state['ExitCode']) not in values:
                 return False
+        elif key == 'network':
+            # Docker's: a network name, or a prefix of a network id.
+            nets = (c.record.get('NetworkSettings') or {}).get('Networks') or {}
+            if not any(v in nets or any((ep or {}).get('NetworkID', '').startswith(v)
+                                        for ep in nets.values()) for v in values):
+                return False
         elif key == 'volume':
             points = c.record.get('MountPoints') or []
             known = {p['Destination'] for p in points}

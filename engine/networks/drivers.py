@@ -443,17 +443,64 @@ class BridgeDriver(NetworkDriver):
             pass
 
 
+# Values written into OVSDB external ids: ids and MACs, nothing ovs-vsctl
+# would parse as syntax.
+_OVS_ID = re.compile(r'^[A-Za-z0-9._:-]{1,64}$')
+
+
+def ovs_vsctl(*args):
+    """Run ``ovs-vsctl --timeout=10 ARGS`` (argv, no shell); the
+    CompletedProcess. ovs-vsctl is found on the engine's PATH."""
+    try:
+        return subprocess.run(['ovs-vsctl', '--timeout=10'] + list(args),
+                              capture_output=True, timeout=30)
+    except FileNotFoundError:
+        raise errors.InvalidArgument('Open vSwitch is not installed: there is no ovs-vsctl '
+                                     'on the engine\'s PATH')
+    except subprocess.TimeoutExpired:
+        raise errors.RuntimeFailure('ovs-vsctl %s timed out' % ' '.join(args))
+
+
+def _ovs_check(proc, what):
+    if proc.returncode != 0:
+        raise errors.RuntimeFailure('ovs-vsctl failed %s: %s' % (
+            what, proc.stderr.decode(errors='replace').strip() or
+            'exit status %d' % proc.returncode))
+
+
 class ExternalDriver(NetworkDriver):
-    """An existing Linux bridge (Neutron's); the engine never changes the bridge."""
+    """An existing Linux bridge (Neutron's), or with ``-o ovs_bridge=BR`` an
+    existing Open vSwitch bridge; the engine never changes the bridge.
+
+    On an OVS bridge the engine makes the veth pair itself: the host end
+    (DriverOpts ``host_ifname``, as Nova names it, e.g. ``tap<port id>``)
+    is added to the bridge with Neutron's external ids (``iface_id``,
+    ``vm_uuid``, the endpoint's MAC, iface-status active), so the OVS agent
+    wires the port; the other end goes into the container through CNI's
+    host-device plugin with the same static addressing as on a Linux bridge.
+    """
     name = 'external'
 
     def validate_create(self, request, others):
         opts = request.get('Options') or {}
         bridge = opts.get('bridge') or ''
-        if not bridge:
+        ovs_bridge = opts.get('ovs_bridge') or ''
+        if bridge and ovs_bridge:
+            raise errors.InvalidArgument('give -o bridge=<linux bridge> or -o ovs_bridge=<Open '
+                                         'vSwitch bridge>, not both')
+        if not bridge and not ovs_bridge:
             raise errors.InvalidArgument('the external driver needs -o bridge=<existing linux '
-                                         'bridge>')
-        if not _IFNAME.match(bridge) or not is_bridge(bridge):
+                                         'bridge> (or -o ovs_bridge=<existing Open vSwitch '
+                                         'bridge>)')
+        if ovs_bridge:
+            if not _IFNAME.match(ovs_bridge):
+                raise errors.InvalidArgument('invalid OVS bridge name %r' % ovs_bridge)
+            proc = ovs_vsctl('br-exists', ovs_bridge)
+            if proc.returncode == 2:
+                raise errors.InvalidArgument('Open vSwitch bridge %s does not exist'
+                                             % ovs_bridge)
+            _ovs_check(proc, 'checking bridge %s' % ovs_bridge)
+        elif not _IFNAME.match(bridge) or not is_bridge(bridge):
             raise errors.InvalidArgument('bridge %s does not exist (or is not a Linux bridge)'
                                          % bridge)
         mtu = opts.get('mtu')
@@ -462,8 +509,11 @@ class ExternalDriver(NetworkDriver):
         if (ipam.get('Config') or []):
             raise errors.InvalidArgument('the external driver has no IPAM: give addresses per '
                                          'endpoint')
-        return {'_bridge': bridge, '_mtu': int(mtu) if mtu else 0, 'IPAM': {
+        fields = {'_bridge': bridge, '_mtu': int(mtu) if mtu else 0, 'IPAM': {
             'Driver': 'null', 'Options': None, 'Config': []}}
+        if ovs_bridge:
+            fields['_ovs_bridge'] = ovs_bridge
+        return fields
 
     def validate_endpoint(self, net, settings):
         ip = _endpoint_ip(settings)
@@ -496,9 +546,22 @@ class ExternalDriver(NetworkDriver):
                     ipaddress.ip_address(server.strip())
                 except ValueError:
                     raise errors.InvalidArgument('invalid DNS server %r' % server)
+        if net.get('_ovs_bridge'):
+            for key in ('iface_id', 'vm_uuid'):
+                if opts.get(key) and not _OVS_ID.match(opts[key]):
+                    raise errors.InvalidArgument('invalid %s %r' % (key, opts[key]))
+            if opts.get('host_ifname') and not _IFNAME.match(opts['host_ifname']):
+                raise errors.InvalidArgument('invalid host_ifname %r: at most 15 letters, '
+                                             'digits, "_", "." or "-"' % opts['host_ifname'])
+        else:
+            for key in ('iface_id', 'vm_uuid', 'host_ifname'):
+                if opts.get(key):
+                    raise errors.InvalidArgument('%s is for networks on an Open vSwitch bridge '
+                                                 '(-o ovs_bridge=)' % key)
         return settings
 
-    def conflist(self, net, endpoint, has_gateway):
+    @staticmethod
+    def _static_ipam(endpoint, has_gateway):
         opts = endpoint.get('DriverOpts') or {}
         addr = {'address': '%s/%s' % (_endpoint_ip(endpoint), opts['prefixlen'])}
         ipam = {'type': 'static', 'addresses': [addr]}
@@ -509,14 +572,88 @@ class ExternalDriver(NetworkDriver):
         dns = [s.strip() for s in (opts.get('dns') or '').split(',') if s.strip()]
         if dns:
             ipam['dns'] = {'nameservers': dns}
+        return ipam
+
+    @staticmethod
+    def _mtu(net, endpoint):
+        mtu = (endpoint.get('DriverOpts') or {}).get('mtu') or net.get('_mtu')
+        return int(mtu) if mtu else 0
+
+    def conflist(self, net, endpoint, has_gateway):
+        if net.get('_ovs_bridge'):
+            plugin = {'type': 'host-device', 'device': self.ovs_names(endpoint)[1],
+                      'ipam': self._static_ipam(endpoint, has_gateway)}
+            return {'cniVersion': '1.0.0', 'name': net['Id'], 'plugins': [plugin]}
         plugin = {'type': 'bridge', 'bridge': net['_bridge'], 'isGateway': False,
-                  'ipMasq': False, 'capabilities': {'mac': True}, 'ipam': ipam}
-        mtu = opts.get('mtu') or net.get('_mtu')
-        if mtu:
-            plugin['mtu'] = int(mtu)
+                  'ipMasq': False, 'capabilities': {'mac': True},
+                  'ipam': self._static_ipam(endpoint, has_gateway)}
+        if self._mtu(net, endpoint):
+            plugin['mtu'] = self._mtu(net, endpoint)
         return {'cniVersion': '1.0.0', 'name': net['Id'], 'plugins': [plugin]}
 
+    # -- Open vSwitch ---------------------------------------------------------------
+
+    @staticmethod
+    def ovs_names(endpoint):
+        """(host end, container end before the move) of the endpoint's veth;
+        chosen at attach and kept in the endpoint record."""
+        if endpoint.get('_ovs_ifnames'):
+            return tuple(endpoint['_ovs_ifnames'])
+        opts = endpoint.get('DriverOpts') or {}
+        token = util.new_id()[:11]
+        return (opts.get('host_ifname') or 'ndo' + token, 'ndc' + token)
+
+    def _ovs_attach(self, net, sandbox, cid, endpoint, has_gateway):
+        opts = endpoint.get('DriverOpts') or {}
+        host_if, peer = self.ovs_names(endpoint)
+        if link_exists(host_if):
+            raise errors.Conflict('host interface %s already exists' % host_if)
+        mac = endpoint.get('MacAddress') or random_mac()
+        mtu = self._mtu(net, endpoint)
+        mtu_arg = ' mtu %d' % mtu if mtu else ''
+        endpoint['_ovs_ifnames'] = [host_if, peer]
+        ip_cmd('link add name %s%s type veth peer name %s%s address %s'
+               % (host_if, mtu_arg, peer, mtu_arg, mac),
+               'link set dev %s up' % host_if)
+        try:
+            ids = {'iface-id': opts.get('iface_id') or endpoint.get('EndpointID') or cid,
+                   'iface-status': 'active', 'attached-mac': mac}
+            if opts.get('vm_uuid'):
+                ids['vm-uuid'] = opts['vm_uuid']
+            args = ['--', '--may-exist', 'add-port', net['_ovs_bridge'], host_if,
+                    '--', 'set', 'Interface', host_if]
+            args += ['external-ids:%s=%s' % kv for kv in sorted(ids.items())]
+            _ovs_check(ovs_vsctl(*args), 'adding %s to %s' % (host_if, net['_ovs_bridge']))
+            result = self.ctx.cni.add(self.conflist(net, endpoint, has_gateway), cid, sandbox,
+                                      endpoint['_ifname'], {})
+        except BaseException:
+            self._ovs_unplug(net, endpoint)
+            raise
+        out = _result_fields(result, endpoint['_ifname'])
+        out['MacAddress'] = out['MacAddress'] or mac
+        return out
+
+    def _ovs_unplug(self, net, endpoint):
+        host_if, peer = self.ovs_names(endpoint)
+        proc = ovs_vsctl('--if-exists', 'del-port', net['_ovs_bridge'], host_if)
+        if proc.returncode != 0:
+            LOG.warning('ovs-vsctl del-port %s %s: %s', net['_ovs_bridge'], host_if,
+                        proc.stderr.decode(errors='replace').strip())
+        for name in (host_if, peer):  # the pair goes with either end
+            if link_exists(name):
+                try:
+                    ip_cmd('link del dev %s' % name)
+                except errors.RuntimeFailure as exc:
+                    LOG.warning('removing %s: %s', name, exc)
+                break
+
     def attach(self, net, sandbox, cid, endpoint, ports=None, has_gateway=False):
+        if net.get('_ovs_bridge'):
+            endpoint['_had_gateway'] = has_gateway
+            out = self._ovs_attach(net, sandbox, cid, endpoint, has_gateway)
+            out['DNS'] = [s.strip() for s in ((endpoint.get('DriverOpts') or {}).get('dns')
+                                               or '').split(',') if s.strip()]
+            return out
         if not is_bridge(net['_bridge']):
             raise errors.InvalidArgument('bridge %s of network %s does not exist'
                                          % (net['_bridge'], net['Name']))
@@ -532,8 +669,13 @@ class ExternalDriver(NetworkDriver):
 
     def detach(self, net, sandbox, cid, endpoint, ports=None):
         netns_ok = sandbox and netns.is_netns(sandbox)  # not a stale file after a reboot
-        self.ctx.cni.delete(self.conflist(net, endpoint, endpoint.get('_had_gateway', True)),
-                            cid, sandbox if netns_ok else '', endpoint['_ifname'], {})
+        try:
+            self.ctx.cni.delete(self.conflist(net, endpoint, endpoint.get('_had_gateway', True)),
+                                cid, sandbox if netns_ok else '', endpoint['_ifname'], {})
+        finally:
+            if net.get('_ovs_bridge'):
+                self._ovs_unplug(net, endpoint)
+                endpoint.pop('_ovs_ifnames', None)
 
 
 def _network(text, what):

@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import uuid
 
 import pytest
@@ -336,3 +337,35 @@ def test_network_rm_right_after_run_rm_waits_for_the_teardown(engine):
         ipam = os.path.join(engine.root, 'networks', 'ipam', net['Id'])
         assert not os.path.exists(ipam) or not [
             f for f in os.listdir(ipam) if f[0].isdigit()], os.listdir(ipam)
+
+
+def _list_filtered(filters):
+    return '/containers/json?all=1&filters=' + urllib.parse.quote(json.dumps(filters))
+
+
+def test_containers_filter_network_by_name_and_id_prefix(engine):
+    """Docker's ``network`` filter of GET /containers/json: a network's name
+    or a prefix of its id, created (not running) containers included with
+    all=1. The Nova driver asks it whether a network still has users."""
+    name = 'fn-' + uuid.uuid4().hex[:8]
+    status, created = _api(engine, 'POST', '/networks/create', {'Name': name})
+    assert status == 201, created
+    made = []
+    try:
+        for mode in (name, 'none'):
+            status, c = _api(engine, 'POST', '/containers/create', {
+                'Image': 'busybox', 'Cmd': ['true'], 'HostConfig': {'NetworkMode': mode}})
+            assert status == 201, c
+            made.append(c['Id'])
+        for value in (name, created['Id'], created['Id'][:12]):
+            status, found = _api(engine, 'GET', _list_filtered({'network': [value]}))
+            assert status == 200
+            assert [c['Id'] for c in found] == [made[0]], value
+        status, found = _api(engine, 'GET', _list_filtered({'network': ['none']}))
+        assert [c['Id'] for c in found] == [made[1]]
+        status, found = _api(engine, 'GET', _list_filtered({'network': ['fn-no-such-net']}))
+        assert (status, found) == (200, [])
+    finally:
+        for cid in made:
+            _api(engine, 'DELETE', '/containers/%s?force=1' % cid)
+        _api(engine, 'DELETE', '/networks/%s' % name)

@@ -383,6 +383,117 @@ class ExternalDriverTest(unittest.TestCase):
         self.assertNotIn('routes', conf['plugins'][0]['ipam'])
 
 
+
+@ddt.ddt
+class ExternalOvsDriverTest(unittest.TestCase):
+    """-o ovs_bridge=BR: the engine's veth, ovs-vsctl with Neutron's external
+    ids, CNI host-device for the container end. Processes are faked."""
+
+    def setUp(self):
+        self.cni = mock.Mock()
+        self.cni.add.return_value = {
+            'interfaces': [{'name': 'eth0', 'mac': 'fa:16:3e:00:00:01', 'sandbox': '/ns'}],
+            'ips': [{'address': '10.1.2.5/24', 'gateway': '10.1.2.1', 'interface': 0}]}
+        self.ctx = drivers.Context(_Conf, '/r', '/r/run', 'tag', self.cni, mock.Mock(), '/i')
+        self.drv = drivers.ExternalDriver(self.ctx)
+        self.net = {'Name': 'ovs', 'Id': 'o' * 64, '_bridge': '', '_ovs_bridge': 'br-int',
+                    '_mtu': 1450}
+        self.vsctl = mock.patch.object(drivers, 'ovs_vsctl', return_value=_proc()).start()
+        self.ip = mock.patch.object(drivers, 'ip_cmd').start()
+        self.exists = mock.patch.object(drivers, 'link_exists', return_value=False).start()
+        self.addCleanup(mock.patch.stopall)
+
+    def endpoint(self, **opts):
+        return {'IPAMConfig': {'IPv4Address': '10.1.2.5'}, 'MacAddress': 'fa:16:3e:00:00:01',
+                'EndpointID': '', '_ifname': 'eth0',
+                'DriverOpts': dict({'prefixlen': '24', 'gateway': '10.1.2.1',
+                                    'dns': '10.1.2.53'}, **opts)}
+
+    def test_create_checks_the_ovs_bridge(self):
+        fields = self.drv.validate_create({'Options': {'ovs_bridge': 'br-int',
+                                                       'mtu': '1450'}}, [])
+        self.assertEqual(('br-int', '', 1450),
+                         (fields['_ovs_bridge'], fields['_bridge'], fields['_mtu']))
+        self.vsctl.assert_called_once_with('br-exists', 'br-int')
+        self.vsctl.return_value = _proc(2)
+        with self.assertRaises(errors.InvalidArgument) as ctx:
+            self.drv.validate_create({'Options': {'ovs_bridge': 'br-x'}}, [])
+        self.assertEqual('Open vSwitch bridge br-x does not exist', str(ctx.exception))
+        with self.assertRaises(errors.InvalidArgument):
+            self.drv.validate_create({'Options': {'ovs_bridge': 'br-int', 'bridge': 'b'}}, [])
+
+    def test_without_ovs_vsctl_the_error_says_so(self):
+        mock.patch.stopall()
+        with mock.patch.object(drivers.subprocess, 'run', side_effect=FileNotFoundError):
+            with self.assertRaises(errors.InvalidArgument) as ctx:
+                self.drv.validate_create({'Options': {'ovs_bridge': 'br-int'}}, [])
+        self.assertIn('Open vSwitch is not installed', str(ctx.exception))
+
+    @ddt.data(({'iface_id': 'a,b'}, 'invalid iface_id'),
+              ({'vm_uuid': 'x=y'}, 'invalid vm_uuid'),
+              ({'host_ifname': 'much-too-long-name'}, 'invalid host_ifname'))
+    @ddt.unpack
+    def test_endpoint_opts_validated(self, opts, message):
+        with self.assertRaises(errors.InvalidArgument) as ctx:
+            self.drv.validate_endpoint(self.net, self.endpoint(**opts))
+        self.assertIn(message, str(ctx.exception))
+
+    def test_ovs_opts_refused_on_a_linux_bridge_network(self):
+        net = {'Name': 'ext', 'Id': 'e' * 64, '_bridge': 'brq1', '_mtu': 0}
+        with self.assertRaises(errors.InvalidArgument) as ctx:
+            self.drv.validate_endpoint(net, self.endpoint(iface_id='p1'))
+        self.assertIn('Open vSwitch', str(ctx.exception))
+
+    def test_attach_plugs_veth_into_ovs_with_neutron_external_ids(self):
+        ep = self.endpoint(iface_id='port-1', vm_uuid='vm-1', host_ifname='tapport-1')
+        out = self.drv.attach(self.net, '/ns', 'c' * 64, ep)
+        host_if, peer = ep['_ovs_ifnames']
+        self.assertEqual('tapport-1', host_if)
+        self.assertTrue(peer.startswith('ndc') and len(peer) <= 15)
+        self.ip.assert_called_once_with(
+            'link add name tapport-1 mtu 1450 type veth peer name %s mtu 1450 '
+            'address fa:16:3e:00:00:01' % peer, 'link set dev tapport-1 up')
+        self.vsctl.assert_called_once_with(
+            '--', '--may-exist', 'add-port', 'br-int', 'tapport-1',
+            '--', 'set', 'Interface', 'tapport-1',
+            'external-ids:attached-mac=fa:16:3e:00:00:01', 'external-ids:iface-id=port-1',
+            'external-ids:iface-status=active', 'external-ids:vm-uuid=vm-1')
+        conflist, cid, sandbox, ifname, rc = self.cni.add.call_args[0]
+        plugin = conflist['plugins'][0]
+        self.assertEqual(('host-device', peer), (plugin['type'], plugin['device']))
+        self.assertEqual([{'address': '10.1.2.5/24', 'gateway': '10.1.2.1'}],
+                         plugin['ipam']['addresses'])
+        self.assertEqual([{'dst': '0.0.0.0/0', 'gw': '10.1.2.1'}], plugin['ipam']['routes'])
+        self.assertEqual(('/ns', 'eth0'), (sandbox, ifname))
+        self.assertEqual(('10.1.2.5', 24, '10.1.2.1', 'fa:16:3e:00:00:01', ['10.1.2.53']),
+                         (out['IPAddress'], out['IPPrefixLen'], out['Gateway'],
+                          out['MacAddress'], out['DNS']))
+
+        self.vsctl.reset_mock()
+        self.ip.reset_mock()
+        self.exists.side_effect = lambda name: name == 'tapport-1'
+        self.drv.detach(self.net, '', 'c' * 64, ep)
+        self.vsctl.assert_called_once_with('--if-exists', 'del-port', 'br-int', 'tapport-1')
+        self.ip.assert_called_once_with('link del dev tapport-1')
+        self.assertNotIn('_ovs_ifnames', ep)
+
+    def test_failed_cni_add_unplugs_from_ovs_and_removes_the_veth(self):
+        self.cni.add.side_effect = errors.RuntimeFailure('host-device failed')
+        self.exists.side_effect = [False, True]  # before the add; at the undo
+        ep = self.endpoint(host_ifname='tapx')
+        with self.assertRaises(errors.RuntimeFailure):
+            self.drv.attach(self.net, '/ns', 'c' * 64, ep)
+        self.assertEqual(mock.call('--if-exists', 'del-port', 'br-int', 'tapx'),
+                         self.vsctl.call_args_list[-1])
+        self.assertEqual(mock.call('link del dev tapx'), self.ip.call_args_list[-1])
+
+    def test_a_host_interface_of_that_name_is_a_conflict(self):
+        self.exists.return_value = True
+        with self.assertRaises(errors.Conflict):
+            self.drv.attach(self.net, '/ns', 'c' * 64, self.endpoint(host_ifname='tapx'))
+        self.ip.assert_not_called()
+        self.vsctl.assert_not_called()
+
 class FirewallIsolationTest(unittest.TestCase):
     def test_networks_are_isolated_from_each_other(self):
         rules = firewall.Firewall(runner=lambda a, s=None: (0, '', '')).rules(

@@ -215,14 +215,22 @@ class DockerDriver(driver.ComputeDriver):
         if self._engine.inspect(name) is not None:
             raise exception.InstanceExists(name=instance.name)
         image_id = self._images.ensure(context, instance, image_meta)
-        body = containers.create_body(instance, image_id, image_meta, self._host, CONF,
-                                      self._vif.network_mode(network_info or []))
-        cid = self._engine.create(name, body)
+        network_info = network_info or []
+        cid = None
         try:
+            body = containers.create_body(instance, image_id, image_meta, self._host, CONF,
+                                          self._vif.network_mode(network_info))
+            networking = getattr(self._vif, 'networking_config', None)
+            networking = networking(instance, network_info) if networking else None
+            if networking:
+                # The first VIF's endpoint: Docker-style engines take its
+                # settings only at create.
+                body['NetworkingConfig'] = networking
+            cid = self._engine.create(name, body)
             files = containers.files_for(instance, injected_files, CONF)
             self._engine.put_archive(cid, '/', containers.injection_tar(files),
                                      failure=exception.InstanceDeployFailure)
-            for vif in network_info or []:
+            for vif in network_info:
                 self._vif.plug(instance, vif, cid)
             if power_on:
                 self._engine.start(cid, failure=exception.InstanceDeployFailure)
@@ -230,15 +238,17 @@ class DockerDriver(driver.ComputeDriver):
             with _reraise(exc, exception.InstanceDeployFailure):
                 LOG.warning('Spawning %s failed, removing what was made: %s', name, exc,
                             instance=instance)
-                self._remove(instance, network_info, cid)
+                self._remove(instance, network_info, cid, lookup=False)
         LOG.info('Spawned container %s (%s) from image %s', name, cid[:12], image_id[:19],
                  instance=instance)
 
-    def _remove(self, instance, network_info, cid=None):
+    def _remove(self, instance, network_info, cid=None, lookup=True):
         """Unplug, remove the container with its volumes, clean up VIF
-        plumbing and our state file; each step tolerates a missing part."""
+        plumbing and our state file; each step tolerates a missing part.
+        ``lookup``: find the container by name when ``cid`` is not given (a
+        failed spawn does not: the name may be another spawn's)."""
         name = containers.container_name(instance)
-        if cid is None:
+        if cid is None and lookup:
             found = self._engine.inspect(name)
             cid = found['Id'] if found else None
         if cid is not None:
