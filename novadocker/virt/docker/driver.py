@@ -451,6 +451,9 @@ class DockerDriver(driver.ComputeDriver):
         found = self._inspect(instance)
         try:
             self._vif.unplug(instance, vif, found['Id'])
+            # The port's engine network goes too when nothing else uses it
+            # (destroy only cleans up the networks still in network_info).
+            self._vif.cleanup(instance, [vif])
         except exception.NovaException:
             raise
         except Exception as exc:

@@ -8,7 +8,9 @@ in conftest.py) scrubs it all.
 * ``engine(name)``: a novadocker-engine of its own (tests/daemons.Engine)
   with busybox:latest loaded; one per compute host in the functional test.
 * ``registry()``: Debian's docker-registry on 127.0.0.1 (plain HTTP, which
-  the engine allows for 127.0.0.0/8).
+  the engine allows for 127.0.0.0/8), behind a byte-counting proxy.
+* ``bridge()``: a Linux bridge on the host for the instances' ports (made
+  by the test, as Neutron's agent would; removed by ``shutdown()``).
 * ``busybox_ref()``: busybox pushed to that registry, as the digest
   reference a Glance image's ``novadocker_image_ref`` holds
   (``127.0.0.1:PORT/library/busybox@sha256:...``). The tag used for the
@@ -17,7 +19,9 @@ in conftest.py) scrubs it all.
 
 import json
 import os
+import subprocess
 import threading
+import uuid
 
 from tests import daemons
 from tests import registries
@@ -27,6 +31,7 @@ _engines = {}
 _registry = []
 _refs = {}
 _archive = []
+_bridges = []
 
 
 def busybox_archive():
@@ -58,7 +63,9 @@ def engine(name='default'):
 def registry():
     with _lock:
         if not _registry:
-            reg = registries.DockerRegistry(daemons.short_tmpdir('nd-nova-reg-'))
+            # With the byte-counting proxy in front (``.proxy``): tests can
+            # tell how much a pull really fetched.
+            reg = registries.DockerRegistry(daemons.short_tmpdir('nd-nova-reg-'), proxy=True)
             reg.start()
             _registry.append(reg)
         return _registry[0]
@@ -84,6 +91,22 @@ def busybox_ref():
     return digests[0]
 
 
+def bridge():
+    with _lock:
+        if not _bridges:
+            name = 'ndnova%s' % uuid.uuid4().hex[:6]
+            subprocess.run(['ip', 'link', 'add', name, 'type', 'bridge'], check=True)
+            _bridges.append(name)
+            subprocess.run(['ip', 'link', 'set', name, 'up'], check=True)
+        return _bridges[0]
+
+
+def bridge_ports(name):
+    res = subprocess.run(['ip', '-o', 'link', 'show', 'master', name],
+                         capture_output=True, text=True, check=True)
+    return [line.split(':')[1].strip() for line in res.stdout.splitlines() if line.strip()]
+
+
 def containers(eng, label=None):
     path = '/containers/json?all=1'
     if label:
@@ -107,6 +130,8 @@ def leftovers(eng):
     found['netns'] = sorted(os.listdir(netns_dir)) if os.path.isdir(netns_dir) else []
     found['mounts'] = [m for m in daemons.mounts_under(eng.base)
                        if '/containers/' in m or '/rootfs' in m]
+    _, nets = eng.api_json('GET', '/networks')
+    found['networks'] = sorted(n['Name'] for n in nets if n['Name'].startswith('nova-'))
     return found
 
 
@@ -123,6 +148,9 @@ def shutdown():
             reg.stop()
             daemons.scrub(reg.base)
         _registry.clear()
+        for name in _bridges:
+            subprocess.run(['ip', 'link', 'del', name], stderr=subprocess.DEVNULL)
+        _bridges.clear()
         for path in _archive:
             daemons.scrub(os.path.dirname(path))
         _archive.clear()

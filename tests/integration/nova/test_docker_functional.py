@@ -6,6 +6,7 @@ each on a real engine of its own, loaded as an operator would:
 Every step is read back from the engine that should have done it.
 """
 
+import copy
 import json
 import os
 import subprocess
@@ -45,6 +46,10 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
     microversion = 'latest'
 
     def _setup_services(self):
+        # Nova names the bridge of an OVS port after this option; the test
+        # made a Linux bridge of that name for the 'bridge' VIF driver.
+        self.bridge = realengine.bridge()
+        self.flags(ovs_bridge=self.bridge, group='neutron')
         # The real loading path: nova imports 'nova.virt.novadocker', which
         # only the .pth-installed shim provides.
         self.flags(compute_driver='novadocker.DockerDriver')
@@ -71,8 +76,9 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
             eng = realengine.engine(host)
             self.engines[host] = eng
             # Read by each driver when it is built: each host keeps its own.
-            self.flags(engine_url=eng.url, vif_driver='noop', stop_timeout=2,
-                       inject_key=True, group='docker')
+            self.flags(engine_url=eng.url, vif_driver='bridge', stop_timeout=2,
+                       inject_key=True, registry_url=realengine.registry().host,
+                       group='docker')
             compute = self._start_compute(host)
         self.addCleanup(realengine.remove_all_containers)
         return compute
@@ -93,8 +99,25 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
     def _started_at(self, host, server):
         return self._container(host, server)['State']['StartedAt']
 
-    def _boot(self, host, **extra):
-        body = self._build_server(image_uuid=IMAGE_ID, networks='none', host=host)
+    def _port_on_a_second_network(self, address):
+        """A port on a network of its own (192.168.2.0/24), added to the
+        Neutron fixture, which knows one network only."""
+        net = copy.deepcopy(self.neutron.network_1)
+        sub = copy.deepcopy(self.neutron.subnet_1)
+        net.update(id=str(uuid.uuid4()), name='second', subnets=[])
+        sub.update(id=str(uuid.uuid4()), network_id=net['id'], cidr='192.168.2.0/24',
+                   gateway_ip='192.168.2.1',
+                   allocation_pools=[{'start': '192.168.2.2', 'end': '192.168.2.254'}])
+        net['subnets'] = [sub['id']]
+        self.neutron._networks[net['id']] = net
+        self.neutron._subnets[sub['id']] = sub
+        port = self.neutron.create_port()['port']
+        self.neutron._ports[port['id']].update(
+            network_id=net['id'], fixed_ips=[{'ip_address': address, 'subnet_id': sub['id']}])
+        return self.neutron._ports[port['id']]
+
+    def _boot(self, host, image=IMAGE_ID, **extra):
+        body = self._build_server(image_uuid=image, networks='none', host=host)
         body.update(extra)
         server = self.api.post_server({'server': body})
         return self._wait_for_state_change(server, 'ACTIVE')
@@ -111,7 +134,8 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
         for host, compute in self.computes.items():
             self.assertEqual(self.engines[host].url, compute.manager.driver._engine.url)
 
-        server = self._boot('host1', name='web-1', metadata={'role': 'web'}, key_name='k1')
+        server = self._boot('host1', name='web-1', metadata={'role': 'web'}, key_name='k1',
+                            networks=[{'port': self.neutron.port_1['id']}])
         self.assertEqual('host1', server['OS-EXT-SRV-ATTR:host'])
         c = self._container('host1', server)
         self.assertEqual('running', c['State']['Status'])
@@ -127,6 +151,11 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
         self.assertEqual('700 600\n', self._exec('host1', server, 'stat', '-c', '%a',
                                                  '/root/.ssh', '/root/.ssh/authorized_keys')
                          .replace('\n', ' ', 1))
+
+        # The port: its MAC and address inside, the host end on the bridge.
+        self.assertIn('fa:16:3e:4c:2c:30', self._exec('host1', server, 'ip', 'link'))
+        self.assertIn('192.168.1.3/24', self._exec('host1', server, 'ip', '-4', 'addr'))
+        self.assertEqual(1, len(realengine.bridge_ports(self.bridge)))
 
         before = self._started_at('host1', server)
         self._reboot_server(server)
@@ -165,18 +194,53 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
                                            {'os-getConsoleOutput': {'length': 2}})['output']
         self.assertEqual('booted web-1', last.strip())
 
-        # The same image on the other host: pulled there by digest.
-        server2 = self._boot('host2', name='web-2')
+        # Networking survived reboots and stop/start.
+        self.assertIn('192.168.1.3/24', self._exec('host1', server, 'ip', '-4', 'addr'))
+
+        # A second port (on a second network: the engine takes one port per
+        # network and container), hot-plugged and unplugged.
+        port = self._port_on_a_second_network('192.168.2.30')
+        self._attach_interface(server, port['id'])
+        self.assertIn('192.168.2.30/24', self._exec('host1', server, 'ip', '-4', 'addr'))
+        self.assertIn(port['mac_address'], self._exec('host1', server, 'ip', 'link'))
+        self.assertEqual(2, len(realengine.bridge_ports(self.bridge)))
+        self._detach_interface(server, port['id'])
+        addrs = self._exec('host1', server, 'ip', '-4', 'addr')
+        self.assertNotIn('192.168.2.30', addrs)
+        self.assertIn('192.168.1.3/24', addrs)
+        self.assertEqual(1, len(realengine.bridge_ports(self.bridge)))
+
+        # createImage: the container's new layer goes to the registry, the
+        # Glance image records the digest reference.
+        self._exec('host1', server, 'sh', '-c', 'echo made-on-host1 > /root/marker')
+        image_id = self.api.post_server_action(
+            server['id'], {'createImage': {'name': 'snap-1'}})['image_id']
+        self._wait_for_server_parameter(server, {'OS-EXT-STS:task_state': None})
+        image = self.glance.show(None, image_id)
+        ref = image['properties']['novadocker_image_ref']
+        registry = realengine.registry()
+        self.assertTrue(ref.startswith('%s/nova/%s@sha256:' % (registry.host, image_id)), ref)
+        self.assertEqual(('docker', 'raw'), (image['container_format'], image['disk_format']))
+        self.assertEqual('running', self._container('host1', server)['State']['Status'])
+
+        # The snapshot boots on the other host, which pulls only the new
+        # layer (it has busybox's).
+        registry.proxy.reset()
+        server2 = self._boot('host2', image=image_id, name='web-2')
         self.assertEqual('host2', server2['OS-EXT-SRV-ATTR:host'])
         self.assertEqual('running', self._container('host2', server2)['State']['Status'])
         self.assertIsNone(self._container('host1', server2))
+        self.assertEqual('made-on-host1\n', self._exec('host2', server2, 'cat', '/root/marker'))
+        _, base = self.engines['host2'].api_json('GET', '/images/busybox:latest/json')
+        self.assertLess(registry.proxy.download_bytes, base['Size'] // 2)
 
         for s in (server, server2):
             self._delete_server(s)
         for host, eng in self.engines.items():
-            self.assertEqual({'containers': [], 'netns': [], 'mounts': []},
+            self.assertEqual({'containers': [], 'netns': [], 'mounts': [], 'networks': []},
                              realengine.leftovers(eng), host)
             self.assertEqual([], self.computes[host].manager.driver.list_instances())
+        self.assertEqual([], realengine.bridge_ports(self.bridge))
         for s in (server, server2):
             self.assertFalse(os.path.exists(os.path.join(
                 self.flags_instances_path(), s['id'], 'novadocker-state.json')))
