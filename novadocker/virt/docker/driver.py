@@ -57,29 +57,19 @@ VIF_NAMESPACE = 'novadocker.vif_drivers'
 SNAPSHOT_NAMESPACE = 'novadocker.snapshot_stores'
 
 
-class _NoNetworking:
-    """Stands in when the configured VIF driver is not installed: no
-    interface beyond loopback (a warning at start says so)."""
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    def network_mode(self, network_info):
-        return 'none'
-
-    def plug(self, instance, vif, container_id):
-        pass
-
-    def unplug(self, instance, vif, container_id):
-        pass
-
-    def cleanup(self, instance, network_info):
-        pass
-
-
-def _load(namespace, name, *args):
-    mgr = stevedore.DriverManager(namespace, name, invoke_on_load=True,
-                                  invoke_args=args)
+def _load(namespace, option, *args):
+    """The plugin ``[docker]<option>`` names in ``namespace``; a name that
+    is not installed stops nova-compute with a message naming the choices
+    (a typo must not quietly leave instances without networking)."""
+    name = getattr(CONF.docker, option)
+    try:
+        mgr = stevedore.DriverManager(namespace, name, invoke_on_load=True,
+                                      invoke_args=args)
+    except stevedore.exception.NoMatches:
+        names = sorted(stevedore.ExtensionManager(namespace).names())
+        raise exception.NovaException(
+            message='[docker]%s = %s: no such plugin in the %s namespace; installed: %s'
+                    % (option, name, namespace, ', '.join(names) or 'none'))
     return mgr.driver
 
 
@@ -101,29 +91,8 @@ class DockerDriver(driver.ComputeDriver):
         self._engine = engine_mod.Engine(CONF, host=self._host)
         self._images = images.ImageFetcher(self._engine, CONF)
         self._instances_path = CONF.instances_path
-        self._vif = self._load_vif_driver()
-        self._snapshot_store = None
-
-    # -- plugins -------------------------------------------------------------
-
-    def _load_vif_driver(self):
-        name = CONF.docker.vif_driver
-        try:
-            return _load(VIF_NAMESPACE, name, self._engine)
-        except (stevedore.exception.NoMatches, RuntimeError, ImportError) as exc:
-            LOG.warning('VIF driver %r (namespace %s) is not available (%s): instances '
-                        'get no network interfaces', name, VIF_NAMESPACE, exc)
-            return _NoNetworking(self._engine)
-
-    def _store(self):
-        if self._snapshot_store is None:
-            name = CONF.docker.snapshot_store
-            try:
-                self._snapshot_store = _load(SNAPSHOT_NAMESPACE, name, self._engine, CONF)
-            except (stevedore.exception.NoMatches, RuntimeError, ImportError) as exc:
-                raise NotImplementedError('snapshot store %r (namespace %s) is not '
-                                          'installed: %s' % (name, SNAPSHOT_NAMESPACE, exc))
-        return self._snapshot_store
+        self._vif = _load(VIF_NAMESPACE, 'vif_driver', self._engine)
+        self._snapshot_store = _load(SNAPSHOT_NAMESPACE, 'snapshot_store', self._engine, CONF)
 
     # -- host ------------------------------------------------------------------
 
@@ -422,7 +391,7 @@ class DockerDriver(driver.ComputeDriver):
         found = self._engine.inspect(containers.container_name(instance))
         if found is None:
             raise exception.InstanceNotRunning(instance_id=instance.uuid)
-        self._store().snapshot(context, instance, found['Id'], image_id, update_task_state)
+        self._snapshot_store.snapshot(context, instance, found['Id'], image_id, update_task_state)
 
     # -- networking --------------------------------------------------------------
 

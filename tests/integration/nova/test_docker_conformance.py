@@ -267,6 +267,30 @@ class TestDockerDriverConformance(_DockerDriverCase, tvd.test.TestCase):
         self.assertIn('no-such-engine', str(err))
         self.assertIn('unreachable', str(err))
 
+    def test_an_unknown_vif_driver_stops_the_driver_naming_the_choices(self):
+        self.flags(vif_driver='linuxbridge', group='docker')
+        err = self.assertRaises(exception.NovaException, fake_virtapi_driver)
+        self.assertIn('[docker]vif_driver = linuxbridge', str(err))
+        self.assertIn('bridge, noop, ovs', str(err))
+
+    def test_power_off_sends_sigterm_then_sigkill_after_the_timeout(self):
+        # A guest that exits on SIGTERM stops cleanly (exit 0) ...
+        polite, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref(),
+            'os_command_line': "sh -c 'trap \"exit 0\" TERM; while true; do sleep 1; done'"})
+        self._spawn(polite, image_meta)
+        self.connection.power_off(polite, timeout=30)
+        self.assertEqual(0, self._container(polite)['State']['ExitCode'])
+        # ... one that ignores it (a shell as PID 1) is killed once the
+        # timeout is over (128 + SIGKILL), and both read as SHUTDOWN.
+        stubborn, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref()})
+        self._spawn(stubborn, image_meta)
+        self.connection.power_off(stubborn, timeout=1)
+        self.assertEqual(137, self._container(stubborn)['State']['ExitCode'])
+        for inst in (polite, stubborn):
+            self.assertEqual(power_state.SHUTDOWN, self.connection.get_info(inst).state)
+
     def test_resources_from_the_engine(self):
         _, info = self.engine.api_json('GET', '/info')
         res = self.connection.get_available_resource('myhostname')
