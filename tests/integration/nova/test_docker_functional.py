@@ -194,8 +194,23 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
                                            {'os-getConsoleOutput': {'length': 2}})['output']
         self.assertEqual('booted web-1', last.strip())
 
-        # Networking survived reboots and stop/start.
+        # Rebuild (Nova's destroy and spawn): a new container from the image,
+        # with the same port, and a new console log.
+        old_id = self._container('host1', server)['Id']
+        self._exec('host1', server, 'touch', '/root/before-rebuild')
+        self._rebuild_server(server, IMAGE_ID)
+        c = self._container('host1', server)
+        self.assertNotEqual(old_id, c['Id'])
+        self.assertEqual('running', c['State']['Status'])
+        self.assertEqual('', self._exec('host1', server, 'sh', '-c',
+                                        'ls /root/before-rebuild 2>/dev/null; true'))
+        out = self.api.post_server_action(server['id'],
+                                          {'os-getConsoleOutput': {'length': 50}})['output']
+        self.assertEqual(1, out.count('booted web-1'), out)
+
+        # Networking survived reboots, stop/start and the rebuild.
         self.assertIn('192.168.1.3/24', self._exec('host1', server, 'ip', '-4', 'addr'))
+        self.assertIn('fa:16:3e:4c:2c:30', self._exec('host1', server, 'ip', 'link'))
 
         # A second port (on a second network: the engine takes one port per
         # network and container), hot-plugged and unplugged.
