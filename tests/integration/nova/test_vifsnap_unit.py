@@ -245,8 +245,9 @@ class RegistrySnapshotStoreTest(unittest.TestCase):
         props = {snapshot.PROP_REF: ref, snapshot.PROP_ID: 'sha256:' + 'a' * 64}
         self.glance.update.assert_called_once_with(
             'ctx', 'img', {'container_format': 'docker', 'disk_format': 'raw',
-                           'properties': props},
-            data=json.dumps(props, sort_keys=True).encode(), purge_props=False)
+                           'properties': props}, data=mock.ANY, purge_props=False)
+        data = self.glance.update.call_args[1]['data']
+        self.assertEqual(json.dumps(props, sort_keys=True).encode(), data.read())
         self.client.delete.assert_called_once_with(
             '/images/reg.example.com%3A5000%2Fnova%2Fimg%3Alatest')
 
@@ -333,7 +334,7 @@ class GlanceSnapshotStoreTest(unittest.TestCase):
         client.inspect_container.return_value = {'Id': 'cid', 'Config': {}}
         client.post.return_value = {'Id': 'sha256:' + 'b' * 64}
         resp = mock.Mock()
-        resp.iter_content.return_value = iter([b'tar', b'ball'])
+        resp.iter_content.return_value = iter([b'tar', b'ball'])  # spooled, then uploaded
         client.request.return_value = resp
         uploaded = {}
 
