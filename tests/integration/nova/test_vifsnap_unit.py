@@ -149,6 +149,24 @@ class BridgeVIFDriverTest(unittest.TestCase):
         self.driver.cleanup(instance(), [nova_vif()])
         self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
 
+    def test_network_kept_for_an_instance_being_spawned(self):
+        other = objects.Instance(uuid='99999999-2222-3333-4444-555555555555')
+        self.client.containers.return_value = []
+        self.driver.networking_config(other, [nova_vif()])  # other's create is coming
+        self.driver.cleanup(instance(), [nova_vif()])
+        self.client.delete.assert_not_called()
+        self.driver.plug(other, nova_vif(), 'cid')          # other is a user now
+        self.driver.cleanup(instance(), [nova_vif()])
+        self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
+        self.assertEqual({}, vifs._pending)
+
+    def test_failed_spawn_cleanup_releases_its_claim(self):
+        self.client.containers.return_value = []
+        self.driver.networking_config(instance(), [nova_vif()])
+        self.driver.cleanup(instance(), [nova_vif()])
+        self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
+        self.assertEqual({}, vifs._pending)
+
     @ddt.data(403, 404, 409)
     def test_cleanup_races_are_fine(self, status):
         self.client.containers.return_value = []
