@@ -118,6 +118,9 @@ class NoopVIFDriver(VIFDriver):
     name = 'noop'
 
 
+_warned_ports = set()
+
+
 class _PortSettings:
     """What an endpoint needs from one Nova VIF (nova.network.model.VIF)."""
 
@@ -153,8 +156,9 @@ class _PortSettings:
                 if gw and ipaddress.ip_address(gw) in net:
                     self.gateway = gw
         # The engine's endpoints carry one IPv4 address: IPv6 and further
-        # addresses are not configured (said once, in the log).
-        if ignored:
+        # addresses are not configured (said once per port, in the log).
+        if ignored and self.port_id not in _warned_ports:
+            _warned_ports.add(self.port_id)
             LOG.warning('port %s: only %s is configured in the container; not %s',
                         self.port_id, self.ip, ', '.join(ignored))
 
