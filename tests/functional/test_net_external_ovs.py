@@ -9,6 +9,7 @@ into a namespace of the test's own that plays the gateway.
 
 import json
 import os
+import shutil
 import subprocess
 import uuid
 
@@ -184,3 +185,62 @@ def test_linux_bridge_networks_refuse_ovs_options(ovs_engine):
     finally:
         api(ovs_engine, 'DELETE', '/networks/%s' % net)
         subprocess.run(['ip', 'link', 'del', br], stderr=subprocess.DEVNULL)
+
+
+def _real_ovs():
+    if not shutil.which('ovs-vsctl'):
+        return False
+    return subprocess.run(['ovs-vsctl', '--timeout=5', 'show'],
+                          capture_output=True).returncode == 0
+
+
+@pytest.mark.skipif(not _real_ovs(), reason='Open vSwitch is not installed here (or its '
+                                            'ovsdb-server is not running)')
+def test_real_open_vswitch_two_ports_ping_and_unplug(engine_factory):
+    """Where Open vSwitch exists: two containers on a bridge of the test's
+    own reach each other, the ports carry Neutron's ids, removal empties it."""
+    eng = engine_factory()
+    br = 'ndpo%s' % uuid.uuid4().hex[:6]
+    net = 'ndp-ovs-' + uuid.uuid4().hex[:6]
+    subprocess.run(['ovs-vsctl', '--timeout=10', 'add-br', br], check=True)
+    subnet = netfree.free_subnet()
+    gw = str(subnet.network_address + 1)
+    names, taps = [], []
+    try:
+        subprocess.run(['ip', 'link', 'set', br, 'up'], check=True)
+        status, body = api(eng, 'POST', '/networks/create', {
+            'Name': net, 'Driver': 'external', 'Options': {'ovs_bridge': br}})
+        assert status == 201, body
+        for i in (5, 6):
+            name, port_id = 'ndp-ovsr-%s-%d' % (uuid.uuid4().hex[:4], i), str(uuid.uuid4())
+            tap = ('tap' + port_id)[:14]
+            status, body = api(eng, 'POST', '/containers/create?name=' + name, {
+                'Image': 'busybox', 'Cmd': ['sleep', '600'],
+                'HostConfig': {'NetworkMode': net},
+                'NetworkingConfig': {'EndpointsConfig': {net: endpoint(
+                    str(subnet.network_address + i), 'fa:16:3e:00:00:%02x' % i, gw, tap,
+                    port_id, str(uuid.uuid4()))}}})
+            assert status == 201, body
+            names.append(name)
+            taps.append((tap, port_id))
+            assert api(eng, 'POST', '/containers/%s/start' % name)[0] == 204
+        ports = subprocess.run(['ovs-vsctl', 'list-ports', br], capture_output=True,
+                               text=True, check=True).stdout.split()
+        assert sorted(ports) == sorted(t for t, _ in taps)
+        for tap, port_id in taps:
+            got = subprocess.run(['ovs-vsctl', 'get', 'Interface', tap,
+                                  'external_ids:iface-id'], capture_output=True, text=True,
+                                 check=True).stdout.strip().strip('"')
+            assert got == port_id
+        ping = dk(eng, 'exec', names[0], 'ping', '-c', '2', '-W', '2',
+                  str(subnet.network_address + 6))
+        assert '2 packets received' in ping
+        for name in names:
+            assert api(eng, 'DELETE', '/containers/%s?force=1' % name)[0] == 204
+        assert subprocess.run(['ovs-vsctl', 'list-ports', br], capture_output=True,
+                              text=True).stdout.split() == []
+    finally:
+        for name in names:
+            api(eng, 'DELETE', '/containers/%s?force=1' % name)
+        api(eng, 'DELETE', '/networks/%s' % net)
+        subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', br])

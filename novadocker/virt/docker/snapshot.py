@@ -26,13 +26,16 @@ Glance image, as with libvirt).
 """
 
 import base64
+import io
 import json
+import tempfile
 import urllib.parse
 
 from nova.compute import task_states
 from nova import exception
 from nova.image import glance
 from oslo_log import log as logging
+import requests
 
 from novadocker import client as engine_client
 
@@ -167,7 +170,8 @@ class RegistrySnapshotStore(SnapshotStore):
                               expected_state=task_states.IMAGE_PENDING_UPLOAD)
             digest = self._push(instance, repo)
             properties = {PROP_REF: '%s@%s' % (repo, digest), PROP_ID: image}
-            pointer = json.dumps(properties, sort_keys=True).encode()
+            # A file object: glanceclient uploads data by reading it in chunks.
+            pointer = io.BytesIO(json.dumps(properties, sort_keys=True).encode())
             self._update_glance(context, instance, image_id, properties, pointer)
         finally:
             if committed:
@@ -200,37 +204,6 @@ class RegistrySnapshotStore(SnapshotStore):
                                     'manifest digest' % (self.registry(), repo))
 
 
-class _ResponseReader:
-    """A file-like ``read(n)`` over a streamed engine answer (for Glance's
-    upload, which reads the data in chunks)."""
-
-    def __init__(self, response, chunk_size=1024 * 1024):
-        self._iter = response.iter_content(chunk_size=chunk_size)
-        self._buf = b''
-        self.bytes_read = 0
-
-    def read(self, n=-1):
-        while n < 0 or len(self._buf) < n:
-            try:
-                chunk = next(self._iter)
-            except StopIteration:
-                break
-            self._buf += chunk
-        if n < 0:
-            out, self._buf = self._buf, b''
-        else:
-            out, self._buf = self._buf[:n], self._buf[n:]
-        self.bytes_read += len(out)
-        return out
-
-    def __iter__(self):
-        while True:
-            chunk = self.read(1024 * 1024)
-            if not chunk:
-                return
-            yield chunk
-
-
 class GlanceSnapshotStore(SnapshotStore):
     """The whole image as a Docker archive in Glance (as nova-docker did)."""
 
@@ -247,18 +220,31 @@ class GlanceSnapshotStore(SnapshotStore):
             committed = True
             update_task_state(task_state=task_states.IMAGE_UPLOADING,
                               expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            try:
-                resp = self.client.request('GET', '/images/%s/get' % urllib.parse.quote(
-                    local_ref, safe=''), stream=True)
-            except engine_client.EngineClientError as exc:
-                self._raise(instance, exc, 'saving the committed image')
-            try:
+            # The archive is spooled to a temporary file (removed on close)
+            # in this thread: Nova uploads in a native thread under eventlet
+            # (tpool), which must not read the engine's (green) socket.
+            with tempfile.TemporaryFile(prefix='novadocker-snapshot-') as archive:
+                self._save(instance, local_ref, archive)
+                archive.seek(0)
                 # An empty reference: Nova copied the base image's, which
                 # must not be followed for this archive.
                 self._update_glance(context, instance, image_id,
-                                    {PROP_REF: '', PROP_ID: image}, _ResponseReader(resp))
-            finally:
-                resp.close()
+                                    {PROP_REF: '', PROP_ID: image}, archive)
         finally:
             if committed:
                 self._untag(local_ref)
+
+    def _save(self, instance, ref, out):
+        try:
+            resp = self.client.request('GET', '/images/%s/get' % urllib.parse.quote(
+                ref, safe=''), stream=True)
+        except engine_client.EngineClientError as exc:
+            self._raise(instance, exc, 'saving the committed image')
+        try:
+            for chunk in resp.iter_content(chunk_size=1024 * 1024):
+                out.write(chunk)
+        except requests.exceptions.RequestException as exc:
+            raise SnapshotFailed(instance_uuid=instance.uuid,
+                                 reason='the engine broke off saving %s: %s' % (ref, exc))
+        finally:
+            resp.close()

@@ -52,6 +52,27 @@ def _network_lock(name):
         return _locks.setdefault(name, threading.Lock())
 
 
+# Instances of this process about to use an engine network (between the
+# create body being made and the port being attached): a concurrent cleanup
+# for another instance must not remove the network under them. One
+# nova-compute serves one engine, so this process sees every user to come.
+_pending = {}
+
+
+def _add_pending(name, instance_uuid):
+    with _network_lock(name):
+        _pending.setdefault(name, set()).add(instance_uuid)
+
+
+def _drop_pending(name, instance_uuid):
+    with _network_lock(name):
+        users = _pending.get(name)
+        if users is not None:
+            users.discard(instance_uuid)
+            if not users:
+                del _pending[name]
+
+
 def _nova_exception():
     # Imported late: the package must import without Nova (config generator).
     from nova import exception
@@ -97,6 +118,9 @@ class NoopVIFDriver(VIFDriver):
     name = 'noop'
 
 
+_warned_ports = set()
+
+
 class _PortSettings:
     """What an endpoint needs from one Nova VIF (nova.network.model.VIF)."""
 
@@ -132,8 +156,9 @@ class _PortSettings:
                 if gw and ipaddress.ip_address(gw) in net:
                     self.gateway = gw
         # The engine's endpoints carry one IPv4 address: IPv6 and further
-        # addresses are not configured (said once, in the log).
-        if ignored:
+        # addresses are not configured (said once per port, in the log).
+        if ignored and self.port_id not in _warned_ports:
+            _warned_ports.add(self.port_id)
             LOG.warning('port %s: only %s is configured in the container; not %s',
                         self.port_id, self.ip, ', '.join(ignored))
 
@@ -190,10 +215,21 @@ class BridgeVIFDriver(VIFDriver):
         if not network_info:
             return None
         vif = network_info[0]
-        return {'EndpointsConfig': {self.network_name(vif): self.endpoint(instance, vif)}}
+        endpoint = self.endpoint(instance, vif)
+        # Until plug (or cleanup) for this instance, the network is kept.
+        _add_pending(self.network_name(vif), instance.uuid)
+        name = self.ensure_network(vif)
+        return {'EndpointsConfig': {name: endpoint}}
 
     def plug(self, instance, vif, container_id):
         name = self.network_name(vif)
+        _add_pending(name, instance.uuid)
+        try:
+            self._plug(instance, vif, container_id, name)
+        finally:
+            _drop_pending(name, instance.uuid)
+
+    def _plug(self, instance, vif, container_id, name):
         endpoint = self.endpoint(instance, vif)
         for attempt in (1, 2):
             self.ensure_network(vif)
@@ -238,7 +274,10 @@ class BridgeVIFDriver(VIFDriver):
     def cleanup(self, instance, network_info):
         for vif in network_info or ():
             name = self.network_name(vif)
+            _drop_pending(name, instance.uuid)
             with _network_lock(name):
+                if _pending.get(name):
+                    continue  # another instance is being plugged into it
                 try:
                     users = self.client.containers(all=True, filters={'network': [name]})
                     if users:

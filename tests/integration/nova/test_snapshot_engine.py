@@ -11,6 +11,7 @@ and a second engine pulls the snapshot by that digest and runs it. The
 
 import io
 import json
+import time
 import urllib.parse
 import uuid
 
@@ -95,17 +96,30 @@ def client(engine):
     c.close()
 
 
-@pytest.fixture
-def base_image(engine, registry):
-    """busybox pushed to the registry and used from there, as a Glance
-    image with a registry reference would be."""
-    ref = '%s/library/busybox' % registry.host
+def push_base(engine, reg):
+    """busybox pushed to ``reg`` and used from there, as a Glance image with
+    a registry reference would be."""
+    ref = '%s/library/busybox' % reg.host
     status, body = daemons.api_json(
-        engine.sock, 'POST', '/images/busybox/tag?repo=%s&tag=latest' % urllib.parse.quote(ref, safe=''))
+        engine.sock, 'POST', '/images/busybox/tag?repo=%s&tag=latest'
+        % urllib.parse.quote(ref, safe=''))
     assert status == 201, body
-    res = registries.daemon_push(engine, ref + ':latest', registry)
+    res = registries.daemon_push(engine, ref + ':latest', reg)
     assert res.ok, res
     return ref + ':latest'
+
+
+@pytest.fixture
+def plain_registry(registry_factory):
+    """A registry without the byte-counting proxy: the proxy's threads are
+    green threads in this (eventlet-patched) process, kept to the one test
+    that counts bytes."""
+    return registry_factory()
+
+
+@pytest.fixture
+def base_image(engine, plain_registry):
+    return push_base(engine, plain_registry)
 
 
 @pytest.fixture
@@ -152,12 +166,25 @@ def state(client, cid):
     return s['Running'], s['Paused']
 
 
+def container_events(client, cid, since):
+    resp = client.request('GET', '/events', params={
+        'since': '%.3f' % since, 'until': '%.3f' % (time.time() + 1),
+        'filters': json.dumps({'container': [cid]})}, stream=True)
+    try:
+        lines = resp.content.decode().split('\n')
+    finally:
+        resp.close()
+    actions = [json.loads(line)['Action'] for line in lines if line.strip()]
+    return [a for a in actions if a in ('pause', 'unpause', 'commit')]
+
+
 def ctx():
     return 'the request context'  # only handed on to the image API
 
 
 def test_registry_snapshot_pushes_only_the_new_layer_and_boots_elsewhere(
-        engine, client, registry, base_image, instance_container, engine_factory):
+        engine, client, registry, instance_container, engine_factory):
+    base_image = push_base(engine, registry)
     inst, cid = instance_container(base_image)
     digest_sum = write_change(engine, cid)
     glance_api = FakeImageAPI()
@@ -168,9 +195,12 @@ def test_registry_snapshot_pushes_only_the_new_layer_and_boots_elsewhere(
     base_bytes = registry.storage_bytes()
     registry.proxy.reset()
     states = TaskStates()
+    since = time.time()
     store.snapshot(ctx(), inst, cid, image_id, states)
 
     assert states.calls == PROTOCOL
+    # The container was paused for the commit, and unpaused after it.
+    assert container_events(client, cid, since) == ['pause', 'unpause', 'commit']
     image = glance_api.images[image_id]
     assert (image['container_format'], image['disk_format']) == ('docker', 'raw')
     repo = '%s/nova/%s' % (registry.host, image_id)
@@ -205,7 +235,7 @@ def test_registry_snapshot_pushes_only_the_new_layer_and_boots_elsewhere(
     assert labels == {'tenant-label': 'kept'}  # not the old instance's identity
 
 
-def test_registry_down_is_a_clear_error_and_leaves_no_tag(engine, client, registry,
+def test_registry_down_is_a_clear_error_and_leaves_no_tag(engine, client, plain_registry,
                                                           base_image, instance_container):
     inst, cid = instance_container(base_image)
     glance_api = FakeImageAPI()
@@ -223,13 +253,13 @@ def test_registry_down_is_a_clear_error_and_leaves_no_tag(engine, client, regist
     assert state(client, cid) == (True, False)
 
 
-def test_instance_gone_is_instance_not_found(engine, client, registry, base_image,
+def test_instance_gone_is_instance_not_found(engine, client, plain_registry, base_image,
                                             instance_container):
     inst, cid = instance_container(base_image)
     client.delete('/containers/%s' % cid, params={'force': True})
     glance_api = FakeImageAPI()
     image_id = glance_api.create_queued()
-    store = snapshot.RegistrySnapshotStore(client, make_conf(registry_url=registry.host),
+    store = snapshot.RegistrySnapshotStore(client, make_conf(registry_url=plain_registry.host),
                                            image_api=glance_api)
     states = TaskStates()
     with pytest.raises(exception.InstanceNotFound):
@@ -238,18 +268,18 @@ def test_instance_gone_is_instance_not_found(engine, client, registry, base_imag
     assert tags_naming(client, image_id) == []
 
 
-def test_instance_deleted_while_uploading_leaves_no_tag(engine, client, registry,
+def test_instance_deleted_while_uploading_leaves_no_tag(engine, client, plain_registry,
                                                        base_image, instance_container):
     inst, cid = instance_container(base_image)
     glance_api = FakeImageAPI()
     image_id = glance_api.create_queued()
-    store = snapshot.RegistrySnapshotStore(client, make_conf(registry_url=registry.host),
+    store = snapshot.RegistrySnapshotStore(client, make_conf(registry_url=plain_registry.host),
                                            image_api=glance_api)
     states = TaskStates(fail_on=task_states.IMAGE_UPLOADING)
     with pytest.raises(exception.UnexpectedDeletingTaskStateError):
         store.snapshot(ctx(), inst, cid, image_id, states)
     assert tags_naming(client, image_id) == []
-    assert registry.tags('nova/%s' % image_id) == []
+    assert plain_registry.tags('nova/%s' % image_id) == []
 
 
 def test_registry_credentials_are_sent(engine_factory, registry_factory, busybox_archive):
@@ -309,3 +339,30 @@ def test_glance_store_uploads_a_docker_archive_that_loads_and_runs(
                       '/data.bin'], other.url)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == digest_sum
+
+
+@pytest.mark.parametrize('how', ['paused', 'stopped'])
+def test_paused_or_stopped_instance_is_committed_as_it_is(engine, client, plain_registry,
+                                                         base_image, instance_container, how):
+    inst, cid = instance_container(base_image)
+    digest_sum = write_change(engine, cid)
+    if how == 'paused':
+        client.post('/containers/%s/pause' % cid)
+    else:
+        client.post('/containers/%s/stop' % cid, params={'t': 0})
+    before = state(client, cid)
+    glance_api = FakeImageAPI()
+    image_id = glance_api.create_queued()
+    store = snapshot.RegistrySnapshotStore(client, make_conf(registry_url=plain_registry.host),
+                                           image_api=glance_api)
+    since = time.time()
+    store.snapshot(ctx(), inst, cid, image_id, TaskStates())
+    # Left as it was: a paused instance is not unpaused by the snapshot.
+    assert state(client, cid) == before == ((True, True) if how == 'paused' else (False, False))
+    assert container_events(client, cid, since) == ['commit']
+    ref = glance_api.images[image_id]['properties'][snapshot.PROP_REF]
+    out = run_docker(['run', '--rm', '--network', 'none', ref, 'sha256sum', '/data.bin'],
+                     engine.url)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == digest_sum
+    client.delete('/images/%s' % urllib.parse.quote(ref, safe=''))

@@ -317,3 +317,32 @@ def test_ovs_vifs_plug_into_the_integration_bridge_with_neutron_ids(ovs_engine):
             except engine_client.EngineNotFound:
                 pass
         c.close()
+
+
+def test_attach_to_a_stopped_instance_takes_effect_at_start(engine, client, containers,
+                                                            bridge_factory):
+    """Nova attaches interfaces to SHUTOFF instances too: the port is
+    recorded and plugged when the instance is powered on."""
+    driver = vifs.BridgeVIFDriver(client)
+    br = bridge_factory()
+    subnet = netfree.free_subnet()
+    vif1 = port(neutron_network(br, subnet), 5, 'fa:16:3e:00:05:05')
+    vif2 = port(neutron_network(br, subnet), 6, 'fa:16:3e:00:05:06')  # another network
+    inst = instance()
+    cid = create(client, containers, driver, inst, [vif1])
+    driver.plug(inst, vif2, cid)
+    assert bridge_ports(br) == []  # nothing plugged while it is not running
+    start(client, cid)
+    out = sh(engine, cid, 'ip -o link show eth1; ip -o -4 addr show eth1')
+    assert 'fa:16:3e:00:05:06' in out and 'inet %s/24' % (subnet.network_address + 6) in out
+    assert len(bridge_ports(br)) == 2
+    client.post('/containers/%s/stop' % cid, params={'t': 0})
+    driver.unplug(inst, vif2, cid)
+    driver.cleanup(inst, [vif2])
+    start(client, cid)
+    assert sh(engine, cid, 'ip link show eth1', check=False) == ''
+    assert len(bridge_ports(br)) == 1
+    driver.unplug(inst, vif1, cid)
+    client.delete('/containers/%s' % cid, params={'force': True})
+    driver.cleanup(inst, [vif1, vif2])
+    assert engine_networks(client) == []

@@ -149,6 +149,24 @@ class BridgeVIFDriverTest(unittest.TestCase):
         self.driver.cleanup(instance(), [nova_vif()])
         self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
 
+    def test_network_kept_for_an_instance_being_spawned(self):
+        other = objects.Instance(uuid='99999999-2222-3333-4444-555555555555')
+        self.client.containers.return_value = []
+        self.driver.networking_config(other, [nova_vif()])  # other's create is coming
+        self.driver.cleanup(instance(), [nova_vif()])
+        self.client.delete.assert_not_called()
+        self.driver.plug(other, nova_vif(), 'cid')          # other is a user now
+        self.driver.cleanup(instance(), [nova_vif()])
+        self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
+        self.assertEqual({}, vifs._pending)
+
+    def test_failed_spawn_cleanup_releases_its_claim(self):
+        self.client.containers.return_value = []
+        self.driver.networking_config(instance(), [nova_vif()])
+        self.driver.cleanup(instance(), [nova_vif()])
+        self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
+        self.assertEqual({}, vifs._pending)
+
     @ddt.data(403, 404, 409)
     def test_cleanup_races_are_fine(self, status):
         self.client.containers.return_value = []
@@ -245,8 +263,9 @@ class RegistrySnapshotStoreTest(unittest.TestCase):
         props = {snapshot.PROP_REF: ref, snapshot.PROP_ID: 'sha256:' + 'a' * 64}
         self.glance.update.assert_called_once_with(
             'ctx', 'img', {'container_format': 'docker', 'disk_format': 'raw',
-                           'properties': props},
-            data=json.dumps(props, sort_keys=True).encode(), purge_props=False)
+                           'properties': props}, data=mock.ANY, purge_props=False)
+        data = self.glance.update.call_args[1]['data']
+        self.assertEqual(json.dumps(props, sort_keys=True).encode(), data.read())
         self.client.delete.assert_called_once_with(
             '/images/reg.example.com%3A5000%2Fnova%2Fimg%3Alatest')
 
@@ -333,7 +352,7 @@ class GlanceSnapshotStoreTest(unittest.TestCase):
         client.inspect_container.return_value = {'Id': 'cid', 'Config': {}}
         client.post.return_value = {'Id': 'sha256:' + 'b' * 64}
         resp = mock.Mock()
-        resp.iter_content.return_value = iter([b'tar', b'ball'])
+        resp.iter_content.return_value = iter([b'tar', b'ball'])  # spooled, then uploaded
         client.request.return_value = resp
         uploaded = {}
 
