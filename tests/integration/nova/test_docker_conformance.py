@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import time
 import uuid
 
 from nova.compute import power_state
@@ -290,6 +291,28 @@ class TestDockerDriverConformance(_DockerDriverCase, tvd.test.TestCase):
         self.assertEqual(137, self._container(stubborn)['State']['ExitCode'])
         for inst in (polite, stubborn):
             self.assertEqual(power_state.SHUTDOWN, self.connection.get_info(inst).state)
+
+    def test_a_suspended_instance_uses_no_cpu(self):
+        busy, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref(),
+            'os_command_line': "sh -c 'while :; do :; done'"})
+        self._spawn(busy, image_meta)
+
+        def cpu_ns():
+            _, st = self.engine.api_json(
+                'GET', '/containers/nova-%s/stats?stream=0' % busy.uuid)
+            return st['cpu_stats']['cpu_usage']['total_usage']
+        try:
+            self.connection.suspend(self.ctxt, busy)
+            first = cpu_ns()
+            time.sleep(0.5)
+            self.assertEqual(first, cpu_ns())
+            self.assertEqual(power_state.SUSPENDED, self.connection.get_info(busy).state)
+            self.connection.resume(self.ctxt, busy, [])
+            time.sleep(0.3)
+            self.assertGreater(cpu_ns(), first)
+        finally:
+            self.connection.destroy(self.ctxt, busy, [])
 
     def test_resources_from_the_engine(self):
         _, info = self.engine.api_json('GET', '/info')
