@@ -130,6 +130,15 @@ def leftovers(eng):
     found['netns'] = sorted(os.listdir(netns_dir)) if os.path.isdir(netns_dir) else []
     found['mounts'] = [m for m in daemons.mounts_under(eng.base)
                        if '/containers/' in m or '/rootfs' in m]
+    # The engine's cgroups (novadocker-<engine id>/<container id> in every
+    # hierarchy), listed by a child process: Nova's test base poisons reads
+    # of /sys in the test process itself.
+    _, info = eng.api_json('GET', '/info')
+    res = subprocess.run(['sh', '-c', 'ls -d /sys/fs/cgroup/*/novadocker-%s/*/ '
+                          '/sys/fs/cgroup/novadocker-%s/*/ 2>/dev/null; true'
+                          % (info['ID'], info['ID'])],
+                         capture_output=True, text=True, timeout=30)
+    found['cgroups'] = sorted(line for line in res.stdout.split() if line)
     _, nets = eng.api_json('GET', '/networks')
     found['networks'] = sorted(n['Name'] for n in nets if n['Name'].startswith('nova-'))
     return found

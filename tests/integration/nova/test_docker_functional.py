@@ -152,6 +152,11 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
                                                  '/root/.ssh', '/root/.ssh/authorized_keys')
                          .replace('\n', ' ', 1))
 
+        # What the leftover check looks for is there while the server runs.
+        running = realengine.leftovers(self.engines['host1'])
+        self.assertTrue(running['cgroups'] and running['mounts'] and running['networks']
+                        and running['netns'], running)
+
         # The port: its MAC and address inside, the host end on the bridge.
         self.assertIn('fa:16:3e:4c:2c:30', self._exec('host1', server, 'ip', 'link'))
         self.assertIn('192.168.1.3/24', self._exec('host1', server, 'ip', '-4', 'addr'))
@@ -252,7 +257,8 @@ class TestDockerDriverTwoComputes(shim.FunctionalShimMixin,
         for s in (server, server2):
             self._delete_server(s)
         for host, eng in self.engines.items():
-            self.assertEqual({'containers': [], 'netns': [], 'mounts': [], 'networks': []},
+            self.assertEqual({'containers': [], 'netns': [], 'mounts': [], 'networks': [],
+                              'cgroups': []},
                              realengine.leftovers(eng), host)
             self.assertEqual([], self.computes[host].manager.driver.list_instances())
         self.assertEqual([], realengine.bridge_ports(self.bridge))
