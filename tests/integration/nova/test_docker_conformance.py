@@ -314,6 +314,30 @@ class TestDockerDriverConformance(_DockerDriverCase, tvd.test.TestCase):
         finally:
             self.connection.destroy(self.ctxt, busy, [])
 
+    def test_suspended_survives_engine_and_compute_restarts(self):
+        # An engine of its own: it is restarted under the instance.
+        eng = realengine.engine('restart')
+        self.flags(engine_url=eng.url, group='docker')
+        drv = fake_virtapi_driver()
+        drv.init_host('myhostname')
+        instance, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref()})
+        drv.spawn(self.ctxt, instance, image_meta, [], 'herp', {}, network_info=[])
+        try:
+            drv.suspend(self.ctxt, instance)
+            eng.restart()
+            # A new driver object, as after a nova-compute restart.
+            drv = fake_virtapi_driver()
+            drv.init_host('myhostname')
+            _, c = eng.api_json('GET', '/containers/nova-%s/json' % instance.uuid)
+            self.assertEqual('paused', c['State']['Status'])
+            self.assertEqual(power_state.SUSPENDED, drv.get_info(instance).state)
+            drv.resume(self.ctxt, instance, [])
+            self.assertEqual(power_state.RUNNING, drv.get_info(instance).state)
+        finally:
+            drv.destroy(self.ctxt, instance, [])
+        self.assertEqual([], realengine.containers(eng))
+
     def test_resources_from_the_engine(self):
         _, info = self.engine.api_json('GET', '/info')
         res = self.connection.get_available_resource('myhostname')
