@@ -338,6 +338,16 @@ class TestDockerDriverConformance(_DockerDriverCase, tvd.test.TestCase):
             drv.destroy(self.ctxt, instance, [])
         self.assertEqual([], realengine.containers(eng))
 
+    def test_a_flavor_the_engine_cannot_satisfy_fails_cleanly(self):
+        instance, image_meta, _ = self._instance_with_image({
+            'novadocker_image_ref': realengine.busybox_ref()})
+        instance.flavor.memory_mb = 1       # below the kernel's smallest memory limit
+        err = self.assertRaises(exception.InstanceDeployFailure, self._spawn,
+                                instance, image_meta)
+        self.assertIn('emory', str(err))
+        self.assertIn(self.engine.url, str(err))
+        self.assertEqual([], realengine.containers(self.engine))
+
     def test_resources_from_the_engine(self):
         _, info = self.engine.api_json('GET', '/info')
         res = self.connection.get_available_resource('myhostname')
