@@ -25,7 +25,8 @@ The driver calls, per instance: ``network_mode(network_info)`` and
 (the first VIF is the container's own network: Docker-style engines take
 its endpoint settings only at create), then ``plug`` for every VIF (a no-op
 for one already attached; a hot plug on a running container), ``unplug``
-(idempotent) and, after the container is gone, ``cleanup``.
+(idempotent; it also removes the engine network when that port was its
+last user) and, after the container is gone, ``cleanup``.
 """
 
 import ipaddress
@@ -277,9 +278,11 @@ class BridgeVIFDriver(VIFDriver):
         except engine_client.EngineNotFound:
             pass  # the container or the network is gone: nothing is plugged
         except engine_client.EngineClientError as exc:
-            if exc.status == 500 and 'is not connected' in exc.explanation:
-                return
-            self._raise(instance, vif, exc, 'unplugging')
+            if not (exc.status == 500 and 'is not connected' in exc.explanation):
+                self._raise(instance, vif, exc, 'unplugging')
+        # A detached port may have been the network's last user on this host
+        # (detach_interface has no cleanup call of its own).
+        self.cleanup(instance, [vif])
 
     def cleanup(self, instance, network_info):
         for vif in network_info or ():

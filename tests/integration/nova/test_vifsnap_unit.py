@@ -140,6 +140,14 @@ class BridgeVIFDriverTest(unittest.TestCase):
         self.client.post.side_effect = error
         self.driver.unplug(instance(), nova_vif(), 'cid')
 
+    def test_unplug_of_the_last_port_removes_the_network(self):
+        self.client.containers.return_value = []
+        self.driver.unplug(instance(), nova_vif(), 'cid')
+        self.client.post.assert_called_once_with(
+            '/networks/nova-%s/disconnect' % NET_ID, json_body={'Container': 'cid',
+                                                                'Force': True})
+        self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
+
     def test_cleanup_removes_only_unused_networks(self):
         self.client.containers.return_value = [{'Id': 'other'}]
         self.driver.cleanup(instance(), [nova_vif()])
