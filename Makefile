@@ -28,6 +28,9 @@ $(VPY):
 	$(VPY) -m pip install -q --upgrade pip
 	$(VPY) -m pip install -q -r requirements.txt -r test-requirements.txt
 	$(VPY) -m pip install -q -e .
+	@# An editable install skips data_files: put the nova.virt shim's .pth
+	@# (compute_driver = novadocker.DockerDriver) where a wheel install puts it.
+	cp novadocker-nova.pth "$$($(VPY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/"
 	@touch $@
 
 demo: deps

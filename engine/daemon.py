@@ -376,6 +376,58 @@ class Engine:
             with c.lock:
                 c.busy -= 1
 
+    def put_archive(self, c, path, stream):
+        """PUT /containers/{id}/archive: extract the tar read from ``stream``
+        into the directory ``path`` of the container's filesystem (created
+        or running; Docker's semantics for an existing directory).
+
+        As for export, a private mount of the container's tree (a bind
+        mount of a running one) is made under the container's lock and the
+        extraction runs without it.  ``path`` is resolved inside that tree
+        (symlinks confined to it) to a directory file descriptor, and the
+        tar is applied through /proc/self/fd/N, so a running container
+        swapping a directory for a symlink meanwhile cannot redirect the
+        writes outside its tree; entries are confined the same way.  Tar
+        entries named .wh.* are whiteouts (they delete), as in layers.
+        """
+        if not path or not path.startswith('/'):
+            raise errors.InvalidArgument('path must be an absolute directory path, not %r'
+                                         % path)
+        with c.lock:
+            if c.removed:
+                raise errors.NoSuchContainer(c.id)
+            target = tempfile.mkdtemp(prefix='archive-', dir=self.exports_dir)
+            try:
+                if c.is_running():
+                    local_snap.sys_mount(c.rootfs, target, '', local_snap.MS_BIND)
+                else:
+                    self.snapshotter.mount(c.id, target)
+            except BaseException:
+                os.rmdir(target)
+                raise
+            c.busy += 1
+        try:
+            root = archive._ScopedRoot(target)
+            try:
+                try:
+                    fd, _ = root.open_dir([p for p in path.split('/') if p])
+                except (FileNotFoundError, archive._EntryError) as exc:
+                    raise errors.NotFound('Could not find the file %s in container %s (%s)'
+                                          % (path, c.name.lstrip('/'), exc))
+            finally:
+                root.close()
+            try:
+                archive.apply_tar(stream, '/proc/self/fd/%d' % fd, whiteouts='delete')
+            finally:
+                os.close(fd)
+            self.events.publish('container', 'extract-to-dir', c.id,
+                                self.containers._event_attrs(c))
+        finally:
+            local_snap.unmount(target)
+            os.rmdir(target)
+            with c.lock:
+                c.busy -= 1
+
     def _clean_exports(self):
         """Mounts of exports a crash interrupted."""
         for name in os.listdir(self.exports_dir):
@@ -461,6 +513,9 @@ class Engine:
             'InitBinary': '',
             'SecurityOptions': security.info_security_options(),
             'Warnings': resources_mod.host_info().info_warnings(),
+            # Not in Docker's /info: what an unprivileged client (the Nova
+            # driver) needs about this host and cannot read itself.
+            'HostFacts': host_facts(self.root),
         }
 
     def close(self):
@@ -471,6 +526,37 @@ class Engine:
             # Empty when no container runs; running ones keep theirs.
             oci.cleanup_cgroup_parent(self.cgroup_parent)
         os.close(self._lock_fd)
+
+
+def host_facts(root):
+    """Uptime, available memory, load and the space of the engine's root
+    filesystem (where container layers and images live)."""
+    facts = {'UptimeSeconds': None, 'MemAvailable': None, 'LoadAverage': None,
+             'RootDirBytesTotal': None, 'RootDirBytesFree': None}
+    try:
+        with open('/proc/uptime') as f:
+            facts['UptimeSeconds'] = float(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        with open('/proc/meminfo') as f:
+            for line in f:
+                if line.startswith('MemAvailable:'):
+                    facts['MemAvailable'] = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        facts['LoadAverage'] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    try:
+        st = os.statvfs(root)
+        facts['RootDirBytesTotal'] = st.f_blocks * st.f_frsize
+        facts['RootDirBytesFree'] = st.f_bavail * st.f_frsize
+    except OSError:
+        pass
+    return facts
 
 
 def _ip_forwarding():

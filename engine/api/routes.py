@@ -340,6 +340,12 @@ def build(engine):
         engine.export_container(c, StreamWriter(stream), before_write=stream.begin)
         return stream
 
+    @r.route('PUT', '/containers/{id}/archive')
+    def container_put_archive(request, handler):
+        c = containers.get(request.params['id'])
+        engine.put_archive(c, request.arg('path') or '', request.body_stream())
+        return http.Response(200, b'', 'text/plain')
+
     # -- observability and housekeeping (top, diff, df, prune) -----------------
     @r.route('GET', '/containers/{id}/top')
     def container_top(request, handler):

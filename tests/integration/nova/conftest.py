@@ -14,3 +14,14 @@ the mode is chosen once for the whole run:
 from nova import monkey_patch
 
 monkey_patch.patch()
+
+import pytest  # noqa: E402  (after the monkey patching above)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _real_engines():
+    """Engines and the registry tests/integration/nova/realengine.py starts
+    on first use are scrubbed at the end of the run."""
+    yield
+    from tests.integration.nova import realengine
+    realengine.shutdown()
