@@ -470,14 +470,19 @@ def _ovs_check(proc, what):
 
 class ExternalDriver(NetworkDriver):
     """An existing Linux bridge (Neutron's), or with ``-o ovs_bridge=BR`` an
-    existing Open vSwitch bridge; the engine never changes the bridge.
+    existing Open vSwitch bridge; the engine never changes or deletes the
+    bridge. ``-o create_bridge=true`` lets it create a missing Linux bridge
+    (as os-vif does for Nova's Linux bridge VIFs; Neutron's agent then wires
+    it and removes it once empty).
 
-    On an OVS bridge the engine makes the veth pair itself: the host end
-    (DriverOpts ``host_ifname``, as Nova names it, e.g. ``tap<port id>``)
-    is added to the bridge with Neutron's external ids (``iface_id``,
-    ``vm_uuid``, the endpoint's MAC, iface-status active), so the OVS agent
-    wires the port; the other end goes into the container through CNI's
-    host-device plugin with the same static addressing as on a Linux bridge.
+    By default the CNI bridge plugin plugs the endpoint. When the endpoint
+    names its host end (DriverOpts ``host_ifname``, as Nova names it, e.g.
+    ``tap<port id>``: what Neutron's agents look for), and always on an OVS
+    bridge, the engine makes the veth pair itself: the host end goes on the
+    bridge (on OVS with Neutron's external ids: ``iface_id``, ``vm_uuid``,
+    the endpoint's MAC, iface-status active, so the OVS agent wires the
+    port) and the other end into the container through CNI's host-device
+    plugin, with the same static addressing.
     """
     name = 'external'
 
@@ -485,6 +490,7 @@ class ExternalDriver(NetworkDriver):
         opts = request.get('Options') or {}
         bridge = opts.get('bridge') or ''
         ovs_bridge = opts.get('ovs_bridge') or ''
+        create = str(opts.get('create_bridge') or '').lower() in ('1', 'true', 'yes')
         if bridge and ovs_bridge:
             raise errors.InvalidArgument('give -o bridge=<linux bridge> or -o ovs_bridge=<Open '
                                          'vSwitch bridge>, not both')
@@ -493,6 +499,8 @@ class ExternalDriver(NetworkDriver):
                                          'bridge> (or -o ovs_bridge=<existing Open vSwitch '
                                          'bridge>)')
         if ovs_bridge:
+            if create:
+                raise errors.InvalidArgument('create_bridge is for Linux bridges only')
             if not _IFNAME.match(ovs_bridge):
                 raise errors.InvalidArgument('invalid OVS bridge name %r' % ovs_bridge)
             proc = ovs_vsctl('br-exists', ovs_bridge)
@@ -500,7 +508,12 @@ class ExternalDriver(NetworkDriver):
                 raise errors.InvalidArgument('Open vSwitch bridge %s does not exist'
                                              % ovs_bridge)
             _ovs_check(proc, 'checking bridge %s' % ovs_bridge)
-        elif not _IFNAME.match(bridge) or not is_bridge(bridge):
+        elif not _IFNAME.match(bridge):
+            raise errors.InvalidArgument('invalid bridge name %r: at most 15 letters, digits, '
+                                         '"_", "." or "-"' % bridge)
+        elif create and link_exists(bridge) and not is_bridge(bridge):
+            raise errors.InvalidArgument('%s exists and is not a Linux bridge' % bridge)
+        elif not create and not is_bridge(bridge):
             raise errors.InvalidArgument('bridge %s does not exist (or is not a Linux bridge)'
                                          % bridge)
         mtu = opts.get('mtu')
@@ -513,6 +526,8 @@ class ExternalDriver(NetworkDriver):
             'Driver': 'null', 'Options': None, 'Config': []}}
         if ovs_bridge:
             fields['_ovs_bridge'] = ovs_bridge
+        if create:
+            fields['_create_bridge'] = True
         return fields
 
     def validate_endpoint(self, net, settings):
@@ -546,18 +561,15 @@ class ExternalDriver(NetworkDriver):
                     ipaddress.ip_address(server.strip())
                 except ValueError:
                     raise errors.InvalidArgument('invalid DNS server %r' % server)
-        if net.get('_ovs_bridge'):
-            for key in ('iface_id', 'vm_uuid'):
-                if opts.get(key) and not _OVS_ID.match(opts[key]):
-                    raise errors.InvalidArgument('invalid %s %r' % (key, opts[key]))
-            if opts.get('host_ifname') and not _IFNAME.match(opts['host_ifname']):
-                raise errors.InvalidArgument('invalid host_ifname %r: at most 15 letters, '
-                                             'digits, "_", "." or "-"' % opts['host_ifname'])
-        else:
-            for key in ('iface_id', 'vm_uuid', 'host_ifname'):
-                if opts.get(key):
-                    raise errors.InvalidArgument('%s is for networks on an Open vSwitch bridge '
-                                                 '(-o ovs_bridge=)' % key)
+        if opts.get('host_ifname') and not _IFNAME.match(opts['host_ifname']):
+            raise errors.InvalidArgument('invalid host_ifname %r: at most 15 letters, '
+                                         'digits, "_", "." or "-"' % opts['host_ifname'])
+        for key in ('iface_id', 'vm_uuid'):
+            if opts.get(key) and not net.get('_ovs_bridge'):
+                raise errors.InvalidArgument('%s is for networks on an Open vSwitch bridge '
+                                             '(-o ovs_bridge=)' % key)
+            if opts.get(key) and not _OVS_ID.match(opts[key]):
+                raise errors.InvalidArgument('invalid %s %r' % (key, opts[key]))
         return settings
 
     @staticmethod
@@ -579,9 +591,15 @@ class ExternalDriver(NetworkDriver):
         mtu = (endpoint.get('DriverOpts') or {}).get('mtu') or net.get('_mtu')
         return int(mtu) if mtu else 0
 
+    @staticmethod
+    def own_veth(net, endpoint):
+        """Whether the engine makes this endpoint's veth itself (see above)."""
+        return bool(net.get('_ovs_bridge') or
+                    (endpoint.get('DriverOpts') or {}).get('host_ifname'))
+
     def conflist(self, net, endpoint, has_gateway):
-        if net.get('_ovs_bridge'):
-            plugin = {'type': 'host-device', 'device': self.ovs_names(endpoint)[1],
+        if self.own_veth(net, endpoint):
+            plugin = {'type': 'host-device', 'device': self.veth_names(endpoint)[1],
                       'ipam': self._static_ipam(endpoint, has_gateway)}
             return {'cniVersion': '1.0.0', 'name': net['Id'], 'plugins': [plugin]}
         plugin = {'type': 'bridge', 'bridge': net['_bridge'], 'isGateway': False,
@@ -591,54 +609,74 @@ class ExternalDriver(NetworkDriver):
             plugin['mtu'] = self._mtu(net, endpoint)
         return {'cniVersion': '1.0.0', 'name': net['Id'], 'plugins': [plugin]}
 
-    # -- Open vSwitch ---------------------------------------------------------------
+    def _ensure_bridge(self, net):
+        if is_bridge(net['_bridge']):
+            return
+        if not net.get('_create_bridge'):
+            raise errors.InvalidArgument('bridge %s of network %s does not exist'
+                                         % (net['_bridge'], net['Name']))
+        with subnet_lock():  # host-wide: another engine may be making it too
+            if not is_bridge(net['_bridge']):
+                ip_cmd('link add name %s type bridge' % net['_bridge'],
+                       'link set dev %s up' % net['_bridge'])
+                LOG.info('created Linux bridge %s for network %s', net['_bridge'],
+                         net['Name'])
+
+    # -- the engine's own veth (named host end; Open vSwitch) ------------------------
 
     @staticmethod
-    def ovs_names(endpoint):
+    def veth_names(endpoint):
         """(host end, container end before the move) of the endpoint's veth;
         chosen at attach and kept in the endpoint record."""
-        if endpoint.get('_ovs_ifnames'):
-            return tuple(endpoint['_ovs_ifnames'])
+        if endpoint.get('_veth_ifnames'):
+            return tuple(endpoint['_veth_ifnames'])
         opts = endpoint.get('DriverOpts') or {}
         token = util.new_id()[:11]
         return (opts.get('host_ifname') or 'ndo' + token, 'ndc' + token)
 
-    def _ovs_attach(self, net, sandbox, cid, endpoint, has_gateway):
+    def _veth_attach(self, net, sandbox, cid, endpoint, has_gateway):
         opts = endpoint.get('DriverOpts') or {}
-        host_if, peer = self.ovs_names(endpoint)
+        host_if, peer = self.veth_names(endpoint)
         if link_exists(host_if):
             raise errors.Conflict('host interface %s already exists' % host_if)
+        if not net.get('_ovs_bridge'):
+            self._ensure_bridge(net)
         mac = endpoint.get('MacAddress') or random_mac()
         mtu = self._mtu(net, endpoint)
         mtu_arg = ' mtu %d' % mtu if mtu else ''
-        endpoint['_ovs_ifnames'] = [host_if, peer]
+        endpoint['_veth_ifnames'] = [host_if, peer]
         ip_cmd('link add name %s%s type veth peer name %s%s address %s'
-               % (host_if, mtu_arg, peer, mtu_arg, mac),
-               'link set dev %s up' % host_if)
+               % (host_if, mtu_arg, peer, mtu_arg, mac))
         try:
-            ids = {'iface-id': opts.get('iface_id') or endpoint.get('EndpointID') or cid,
-                   'iface-status': 'active', 'attached-mac': mac}
-            if opts.get('vm_uuid'):
-                ids['vm-uuid'] = opts['vm_uuid']
-            args = ['--', '--may-exist', 'add-port', net['_ovs_bridge'], host_if,
-                    '--', 'set', 'Interface', host_if]
-            args += ['external-ids:%s=%s' % kv for kv in sorted(ids.items())]
-            _ovs_check(ovs_vsctl(*args), 'adding %s to %s' % (host_if, net['_ovs_bridge']))
+            if net.get('_ovs_bridge'):
+                ip_cmd('link set dev %s up' % host_if)
+                ids = {'iface-id': opts.get('iface_id') or cid,
+                       'iface-status': 'active', 'attached-mac': mac}
+                if opts.get('vm_uuid'):
+                    ids['vm-uuid'] = opts['vm_uuid']
+                args = ['--', '--may-exist', 'add-port', net['_ovs_bridge'], host_if,
+                        '--', 'set', 'Interface', host_if]
+                args += ['external-ids:%s=%s' % kv for kv in sorted(ids.items())]
+                _ovs_check(ovs_vsctl(*args), 'adding %s to %s' % (host_if, net['_ovs_bridge']))
+            else:
+                ip_cmd('link set dev %s master %s' % (host_if, net['_bridge']),
+                       'link set dev %s up' % host_if)
             result = self.ctx.cni.add(self.conflist(net, endpoint, has_gateway), cid, sandbox,
                                       endpoint['_ifname'], {})
         except BaseException:
-            self._ovs_unplug(net, endpoint)
+            self._veth_unplug(net, endpoint)
             raise
         out = _result_fields(result, endpoint['_ifname'])
         out['MacAddress'] = out['MacAddress'] or mac
         return out
 
-    def _ovs_unplug(self, net, endpoint):
-        host_if, peer = self.ovs_names(endpoint)
-        proc = ovs_vsctl('--if-exists', 'del-port', net['_ovs_bridge'], host_if)
-        if proc.returncode != 0:
-            LOG.warning('ovs-vsctl del-port %s %s: %s', net['_ovs_bridge'], host_if,
-                        proc.stderr.decode(errors='replace').strip())
+    def _veth_unplug(self, net, endpoint):
+        host_if, peer = self.veth_names(endpoint)
+        if net.get('_ovs_bridge'):
+            proc = ovs_vsctl('--if-exists', 'del-port', net['_ovs_bridge'], host_if)
+            if proc.returncode != 0:
+                LOG.warning('ovs-vsctl del-port %s %s: %s', net['_ovs_bridge'], host_if,
+                            proc.stderr.decode(errors='replace').strip())
         for name in (host_if, peer):  # the pair goes with either end
             if link_exists(name):
                 try:
@@ -648,15 +686,13 @@ class ExternalDriver(NetworkDriver):
                 break
 
     def attach(self, net, sandbox, cid, endpoint, ports=None, has_gateway=False):
-        if net.get('_ovs_bridge'):
+        if self.own_veth(net, endpoint):
             endpoint['_had_gateway'] = has_gateway
-            out = self._ovs_attach(net, sandbox, cid, endpoint, has_gateway)
+            out = self._veth_attach(net, sandbox, cid, endpoint, has_gateway)
             out['DNS'] = [s.strip() for s in ((endpoint.get('DriverOpts') or {}).get('dns')
                                                or '').split(',') if s.strip()]
             return out
-        if not is_bridge(net['_bridge']):
-            raise errors.InvalidArgument('bridge %s of network %s does not exist'
-                                         % (net['_bridge'], net['Name']))
+        self._ensure_bridge(net)
         endpoint['_had_gateway'] = has_gateway
         rc = {'mac': endpoint['MacAddress']} if endpoint.get('MacAddress') else {}
         result = self.ctx.cni.add(self.conflist(net, endpoint, has_gateway), cid, sandbox,
@@ -673,9 +709,9 @@ class ExternalDriver(NetworkDriver):
             self.ctx.cni.delete(self.conflist(net, endpoint, endpoint.get('_had_gateway', True)),
                                 cid, sandbox if netns_ok else '', endpoint['_ifname'], {})
         finally:
-            if net.get('_ovs_bridge'):
-                self._ovs_unplug(net, endpoint)
-                endpoint.pop('_ovs_ifnames', None)
+            if self.own_veth(net, endpoint):
+                self._veth_unplug(net, endpoint)
+                endpoint.pop('_veth_ifnames', None)
 
 
 def _network(text, what):

@@ -1,10 +1,14 @@
-"""External networks on an Open vSwitch bridge (``-o ovs_bridge=BR``), on
-the real engine, kernel and CNI plugins, with a fake ovs-vsctl on the
-engine's PATH (tests/fakeovs.py: Open vSwitch is not installed on the test
-hosts). The veth, the container's address, MAC, MTU, routes and
-resolv.conf are real and read back; what the engine asked of Open vSwitch
-is read from the fake's record. Traffic is proven by moving the host end
-into a namespace of the test's own that plays the gateway.
+"""External networks where the engine makes the veth itself, on the real
+engine, kernel and CNI plugins: on an Open vSwitch bridge (``-o
+ovs_bridge=BR``, with a fake ovs-vsctl on the engine's PATH,
+tests/fakeovs.py, since Open vSwitch is not installed on the test hosts),
+and on a Linux bridge for endpoints that name their host end
+(``host_ifname``, Nova's tap name), with the bridge made on demand (``-o
+create_bridge=true``). The veths, the container's address, MAC, MTU,
+routes and resolv.conf are real and read back; what the engine asked of
+Open vSwitch is read from the fake's record. Traffic on OVS is proven by
+moving the host end into a namespace of the test's own that plays the
+gateway; a real Open vSwitch test runs where one exists.
 """
 
 import json
@@ -244,3 +248,65 @@ def test_real_open_vswitch_two_ports_ping_and_unplug(engine_factory):
             api(eng, 'DELETE', '/containers/%s?force=1' % name)
         api(eng, 'DELETE', '/networks/%s' % net)
         subprocess.run(['ovs-vsctl', '--timeout=10', '--if-exists', 'del-br', br])
+
+
+def test_linux_bridge_named_host_end_and_bridge_made_on_demand(ovs_engine):
+    """``-o create_bridge=true``: a missing Linux bridge is made (and never
+    removed by the engine); an endpoint with ``host_ifname`` gets the
+    engine's own veth with that host end on the bridge."""
+    eng = ovs_engine
+    br = 'ndpx%s' % uuid.uuid4().hex[:6]
+    net = 'ndp-lb-' + uuid.uuid4().hex[:6]
+    subnet = netfree.free_subnet()
+    gw = str(subnet.network_address + 1)
+    names = []
+    try:
+        status, body = api(eng, 'POST', '/networks/create', {
+            'Name': net, 'Driver': 'external', 'Options': {'bridge': br}})
+        assert status == 400 and br in body['message'], body
+        status, body = api(eng, 'POST', '/networks/create', {
+            'Name': net, 'Driver': 'external',
+            'Options': {'bridge': br, 'create_bridge': 'true'}})
+        assert status == 201, body
+        assert link(br) is None  # made when a port needs it
+        taps = []
+        for i in (5, 6):
+            name = 'ndp-lbc-%s-%d' % (uuid.uuid4().hex[:4], i)
+            tap = 'tapndp%s%d' % (uuid.uuid4().hex[:6], i)
+            ep = endpoint(str(subnet.network_address + i), 'fa:16:3e:00:07:%02x' % i, gw,
+                          tap, None, None)
+            for key in ('iface_id', 'vm_uuid'):
+                del ep['DriverOpts'][key]
+            status, body = api(eng, 'POST', '/containers/create?name=' + name, {
+                'Image': 'busybox', 'Cmd': ['sleep', '600'], 'HostConfig': {'NetworkMode': net},
+                'NetworkingConfig': {'EndpointsConfig': {net: ep}}})
+            assert status == 201, body
+            names.append(name)
+            taps.append(tap)
+            assert api(eng, 'POST', '/containers/%s/start' % name)[0] == 204
+        assert link(br)['linkinfo']['info_kind'] == 'bridge'
+        for tap in taps:
+            assert link(tap)['master'] == br and link(tap)['mtu'] == 1400
+        out = dk(eng, 'exec', names[0], 'sh', '-c', 'ip -o link show eth0; ip -o -4 addr; '
+                                                    'ip route')
+        assert 'fa:16:3e:00:07:05' in out and 'inet %s/24' % (subnet.network_address + 5) in out
+        assert 'default via %s dev eth0' % gw in out
+        ping = dk(eng, 'exec', names[0], 'ping', '-c', '2', '-W', '2',
+                  str(subnet.network_address + 6))
+        assert '2 packets received' in ping
+        # Stop and start: the same named host end comes back.
+        assert api(eng, 'POST', '/containers/%s/stop?t=0' % names[0])[0] == 204
+        assert link(taps[0]) is None
+        assert api(eng, 'POST', '/containers/%s/start' % names[0])[0] == 204
+        assert link(taps[0])['master'] == br
+        for name in names:
+            assert api(eng, 'DELETE', '/containers/%s?force=1' % name)[0] == 204
+        assert all(link(tap) is None for tap in taps)
+        assert api(eng, 'DELETE', '/networks/%s' % net)[0] == 204
+        assert link(br) is not None  # the bridge is not the engine's to remove
+        assert not [c for c in eng.fake_ovs.calls() if any(t in c for t in taps)]
+    finally:
+        for name in names:
+            api(eng, 'DELETE', '/containers/%s?force=1' % name)
+        api(eng, 'DELETE', '/networks/%s' % net)
+        subprocess.run(['ip', 'link', 'del', br], stderr=subprocess.DEVNULL)

@@ -443,16 +443,56 @@ class ExternalOvsDriverTest(unittest.TestCase):
         with self.assertRaises(errors.InvalidArgument) as ctx:
             self.drv.validate_endpoint(net, self.endpoint(iface_id='p1'))
         self.assertIn('Open vSwitch', str(ctx.exception))
+        self.drv.validate_endpoint(net, self.endpoint(host_ifname='tapp1'))  # that one is fine
+
+    def test_named_host_end_on_a_linux_bridge(self):
+        net = {'Name': 'ext', 'Id': 'e' * 64, '_bridge': 'brq1', '_mtu': 0}
+        ep = self.endpoint(host_ifname='tapport-1', mtu='1400')
+        with mock.patch.object(drivers, 'is_bridge', return_value=True):
+            self.drv.attach(net, '/ns', 'c' * 64, ep)
+        peer = ep['_veth_ifnames'][1]
+        self.assertEqual([mock.call('link add name tapport-1 mtu 1400 type veth peer name %s '
+                                    'mtu 1400 address fa:16:3e:00:00:01' % peer),
+                          mock.call('link set dev tapport-1 master brq1',
+                                    'link set dev tapport-1 up')], self.ip.call_args_list)
+        self.vsctl.assert_not_called()
+        self.assertEqual('host-device', self.cni.add.call_args[0][0]['plugins'][0]['type'])
+        self.ip.reset_mock()
+        self.exists.side_effect = lambda name: name == 'tapport-1'
+        self.drv.detach(net, '', 'c' * 64, ep)
+        self.ip.assert_called_once_with('link del dev tapport-1')
+        self.vsctl.assert_not_called()
+
+    def test_a_missing_linux_bridge_is_made_only_when_asked(self):
+        net = {'Name': 'ext', 'Id': 'e' * 64, '_bridge': 'brq1', '_mtu': 0}
+        with mock.patch.object(drivers, 'is_bridge', return_value=False):
+            with self.assertRaises(errors.InvalidArgument):
+                self.drv.validate_create({'Options': {'bridge': 'brq1'}}, [])
+            with self.assertRaises(errors.InvalidArgument) as ctx:
+                self.drv.attach(net, '/ns', 'c' * 64, self.endpoint())
+            self.assertIn('bridge brq1 of network ext does not exist', str(ctx.exception))
+            fields = self.drv.validate_create({'Options': {'bridge': 'brq1',
+                                                           'create_bridge': 'true'}}, [])
+            self.assertTrue(fields['_create_bridge'])
+            net['_create_bridge'] = True
+            with mock.patch.object(drivers, 'subnet_lock', mock.MagicMock()):
+                self.drv.attach(net, '/ns', 'c' * 64, self.endpoint())
+        self.ip.assert_called_once_with('link add name brq1 type bridge',
+                                        'link set dev brq1 up')
+        self.assertEqual('bridge', self.cni.add.call_args[0][0]['plugins'][0]['type'])
+        with self.assertRaises(errors.InvalidArgument):
+            self.drv.validate_create({'Options': {'ovs_bridge': 'br-int',
+                                                  'create_bridge': 'true'}}, [])
 
     def test_attach_plugs_veth_into_ovs_with_neutron_external_ids(self):
         ep = self.endpoint(iface_id='port-1', vm_uuid='vm-1', host_ifname='tapport-1')
         out = self.drv.attach(self.net, '/ns', 'c' * 64, ep)
-        host_if, peer = ep['_ovs_ifnames']
+        host_if, peer = ep['_veth_ifnames']
         self.assertEqual('tapport-1', host_if)
         self.assertTrue(peer.startswith('ndc') and len(peer) <= 15)
-        self.ip.assert_called_once_with(
-            'link add name tapport-1 mtu 1450 type veth peer name %s mtu 1450 '
-            'address fa:16:3e:00:00:01' % peer, 'link set dev tapport-1 up')
+        self.assertEqual([mock.call('link add name tapport-1 mtu 1450 type veth peer name %s '
+                                    'mtu 1450 address fa:16:3e:00:00:01' % peer),
+                          mock.call('link set dev tapport-1 up')], self.ip.call_args_list)
         self.vsctl.assert_called_once_with(
             '--', '--may-exist', 'add-port', 'br-int', 'tapport-1',
             '--', 'set', 'Interface', 'tapport-1',
@@ -475,7 +515,7 @@ class ExternalOvsDriverTest(unittest.TestCase):
         self.drv.detach(self.net, '', 'c' * 64, ep)
         self.vsctl.assert_called_once_with('--if-exists', 'del-port', 'br-int', 'tapport-1')
         self.ip.assert_called_once_with('link del dev tapport-1')
-        self.assertNotIn('_ovs_ifnames', ep)
+        self.assertNotIn('_veth_ifnames', ep)
 
     def test_failed_cni_add_unplugs_from_ovs_and_removes_the_veth(self):
         self.cni.add.side_effect = errors.RuntimeFailure('host-device failed')

@@ -7,10 +7,12 @@ stevedore namespace:
   named by the port's network). Each Neutron network gets one engine
   network of the ``external`` driver on the port's bridge (``nova-<network
   id>``, made on first use, removed by :meth:`cleanup` once no container uses
-  it); each port becomes an endpoint with the port's MAC, its fixed IPv4
-  address and prefix, the subnet's gateway, the network's MTU and the
-  subnet's DNS servers. The engine (root) makes the veth pair and addresses
-  it through CNI; nova-compute only calls the engine API.
+  it; the bridge itself is made when missing, as os-vif does); each port
+  becomes an endpoint with the port's MAC, its fixed IPv4 address and
+  prefix, the subnet's gateway, the network's MTU and the subnet's DNS
+  servers. The engine (root) makes the veth pair, its host end named as
+  Nova names it (the VIF's ``devname``), and addresses the container end
+  through CNI; nova-compute only calls the engine API.
 * ``ovs``: the same path, on an engine network with ``ovs_bridge=<the port's
   integration bridge>``: the engine adds the host end of the veth (named
   as Nova names it, the VIF's ``devname``) to the Open vSwitch bridge with
@@ -23,7 +25,8 @@ The driver calls, per instance: ``network_mode(network_info)`` and
 (the first VIF is the container's own network: Docker-style engines take
 its endpoint settings only at create), then ``plug`` for every VIF (a no-op
 for one already attached; a hot plug on a running container), ``unplug``
-(idempotent) and, after the container is gone, ``cleanup``.
+(idempotent; it also removes the engine network when that port was its
+last user) and, after the container is gone, ``cleanup``.
 """
 
 import ipaddress
@@ -121,6 +124,10 @@ class NoopVIFDriver(VIFDriver):
 _warned_ports = set()
 
 
+def _devname(vif):
+    return vif.get('devname') or ('tap' + str(vif.get('id')))[:14]
+
+
 class _PortSettings:
     """What an endpoint needs from one Nova VIF (nova.network.model.VIF)."""
 
@@ -173,10 +180,14 @@ class BridgeVIFDriver(VIFDriver):
     def network_options(self, port, vif):
         if not port.bridge:
             raise self._plug_error(vif, 'the port\'s network names no bridge')
-        return {'bridge': port.bridge}
+        # As os-vif does for Linux bridge VIFs: the bridge is made when
+        # missing (Neutron's agent wires it, and removes it once empty).
+        return {'bridge': port.bridge, 'create_bridge': 'true'}
 
     def endpoint_options(self, instance, port, vif):
-        return {}
+        # The host end is named as Nova names it (tap + 11 characters of the
+        # port id): what Neutron's agent and operators look for on the host.
+        return {'host_ifname': _devname(vif)}
 
     # -- names and bodies -------------------------------------------------------
 
@@ -267,9 +278,11 @@ class BridgeVIFDriver(VIFDriver):
         except engine_client.EngineNotFound:
             pass  # the container or the network is gone: nothing is plugged
         except engine_client.EngineClientError as exc:
-            if exc.status == 500 and 'is not connected' in exc.explanation:
-                return
-            self._raise(instance, vif, exc, 'unplugging')
+            if not (exc.status == 500 and 'is not connected' in exc.explanation):
+                self._raise(instance, vif, exc, 'unplugging')
+        # A detached port may have been the network's last user on this host
+        # (detach_interface has no cleanup call of its own).
+        self.cleanup(instance, [vif])
 
     def cleanup(self, instance, network_info):
         for vif in network_info or ():
@@ -308,7 +321,7 @@ class BridgeVIFDriver(VIFDriver):
                 self._raise(None, vif, exc, 'looking up the network of')
             if net is not None:
                 have = net.get('Options') or {}
-                if any(have.get(k) != v for k, v in options.items()):
+                if any(have.get(k) != options.get(k) for k in ('bridge', 'ovs_bridge')):
                     raise self._plug_error(vif, 'engine network %s is on %s, not on %s' % (
                         name, have, options))
                 return name
@@ -375,8 +388,5 @@ class OvsVIFDriver(BridgeVIFDriver):
 
     def endpoint_options(self, instance, port, vif):
         port_id = vif.get('ovs_interfaceid') or vif.get('id')
-        # Nova's tap name (tap + 11 characters of the port id): what the
-        # Neutron agent and operators look for on the host.
-        devname = vif.get('devname') or ('tap' + str(vif.get('id')))[:14]
         return {'iface_id': str(port_id), 'vm_uuid': str(instance.uuid),
-                'host_ifname': devname}
+                'host_ifname': _devname(vif)}

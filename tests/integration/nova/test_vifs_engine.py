@@ -159,7 +159,7 @@ def test_bridge_vifs_configure_the_port_inside_and_two_instances_ping(
     assert 'default via %s dev eth0' % (subnet.network_address + 1) in out
     assert 'nameserver 192.0.2.53' in out and 'nameserver 192.0.2.54' in out
     assert 'eth1' not in sh(engine, ca, 'ip -o link')  # the IPv6 subnet adds nothing
-    assert len(bridge_ports(br)) == 2
+    assert sorted(bridge_ports(br)) == sorted([vif_a['devname'], vif_b['devname']])
     ping = sh(engine, ca, 'ping -c 2 -W 2 %s' % (subnet.network_address + 11))
     assert '2 packets received' in ping
 
@@ -217,7 +217,7 @@ def test_hot_attach_and_detach_on_a_running_instance(engine, client, containers,
     assert sh(engine, cid, 'ip link show eth1', check=False) == ''
     assert bridge_ports(br2) == []
     assert 'inet %s/24' % (s1.network_address + 5) in sh(engine, cid, 'ip -o -4 addr')
-    driver.cleanup(inst, [vif2])   # detach: its network has no user left
+    # Its network has no user left: gone with the port.
     assert vifs.NETWORK_PREFIX + vif2['network']['id'] not in engine_networks(client)
     assert vifs.NETWORK_PREFIX + vif1['network']['id'] in engine_networks(client)
 
@@ -228,15 +228,43 @@ def test_hot_attach_and_detach_on_a_running_instance(engine, client, containers,
     assert bridge_ports(br1) == []
 
 
+def test_missing_bridge_is_made_and_ports_are_named_as_nova_names_them(
+        engine, client, containers):
+    """As os-vif does for Linux bridge VIFs: the bridge is made when missing
+    (and left for Neutron's agent); the host end is the VIF's devname."""
+    driver = vifs.BridgeVIFDriver(client)
+    br = 'ndpv%s' % uuid.uuid4().hex[:8]
+    subnet = netfree.free_subnet()
+    vif = port(neutron_network(br, subnet, mtu=1420), 5, 'fa:16:3e:00:06:05')
+    inst = instance()
+    try:
+        cid = create(client, containers, driver, inst, [vif])
+        start(client, cid)
+        assert bridge_ports(br) == [vif['devname']]
+        host_end = subprocess.run(['ip', '-o', 'link', 'show', vif['devname']],
+                                  capture_output=True, text=True).stdout
+        assert 'mtu 1420' in host_end and 'master %s' % br in host_end
+        out = sh(engine, cid, 'ip -o link show eth0; ip -o -4 addr show eth0')
+        assert 'fa:16:3e:00:06:05' in out and 'inet %s/24' % (subnet.network_address + 5) in out
+        driver.unplug(inst, vif, cid)
+        assert bridge_ports(br) == []
+        client.delete('/containers/%s' % cid, params={'force': True})
+        driver.cleanup(inst, [vif])
+        assert engine_networks(client) == []
+        assert subprocess.run(['ip', 'link', 'show', br], capture_output=True).returncode == 0
+    finally:
+        subprocess.run(['ip', 'link', 'del', br], stderr=subprocess.DEVNULL)
+
+
 def test_plug_errors_are_nova_errors_and_leave_nothing(engine, client, containers,
                                                       bridge_factory):
     driver = vifs.BridgeVIFDriver(client)
     subnet = netfree.free_subnet()
-    missing = port(neutron_network('ndpvmissing0', subnet), 5, 'fa:16:3e:00:03:05')
+    bad = port(neutron_network('ndpv-name-too-long', subnet), 5, 'fa:16:3e:00:03:05')
     inst = instance()
     with pytest.raises(exception.VirtualInterfacePlugException) as err:
-        driver.network_mode([missing])
-    assert 'ndpvmissing0' in str(err.value)
+        driver.network_mode([bad])
+    assert 'ndpv-name-too-long' in str(err.value)
     assert engine_networks(client) == []
 
     br = bridge_factory()
@@ -250,7 +278,7 @@ def test_plug_errors_are_nova_errors_and_leave_nothing(engine, client, container
     good = port(neutron_network(br, subnet), 7, 'fa:16:3e:00:03:07')
     with pytest.raises(exception.InstanceNotFound):
         driver.plug(inst, good, 'no-such-container-' + uuid.uuid4().hex[:6])
-    driver.cleanup(inst, [good, missing])
+    driver.cleanup(inst, [good, bad])
     assert engine_networks(client) == []
 
 

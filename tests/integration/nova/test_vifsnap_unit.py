@@ -58,7 +58,8 @@ class BridgeVIFDriverTest(unittest.TestCase):
         self.assertEqual({
             'IPAMConfig': {'IPv4Address': '192.168.1.3'}, 'MacAddress': 'fa:16:3e:4c:2c:30',
             'DriverOpts': {'prefixlen': '24', 'gateway': '192.168.1.1', 'mtu': '1450',
-                           'dns': '192.168.1.53,fd37:44e8:ad06::53'}}, ep)
+                           'dns': '192.168.1.53,fd37:44e8:ad06::53',
+                           'host_ifname': 'tapce531f90-19'}}, ep)
 
     def test_takes_the_engine_wrapper_or_the_client(self):
         wrapper = mock.Mock(client=self.client)
@@ -76,7 +77,7 @@ class BridgeVIFDriverTest(unittest.TestCase):
         self.driver.ensure_network(nova_vif())
         self.client.post.assert_called_once_with('/networks/create', json_body={
             'Name': 'nova-' + NET_ID, 'Driver': 'external',
-            'Options': {'bridge': 'brq3cb9bc59-56', 'mtu': '1450'},
+            'Options': {'bridge': 'brq3cb9bc59-56', 'create_bridge': 'true', 'mtu': '1450'},
             'Labels': {vifs.LABEL_NETWORK_ID: NET_ID, vifs.LABEL_VIF_DRIVER: 'bridge'}})
 
     def test_network_on_another_bridge_is_an_error(self):
@@ -138,6 +139,14 @@ class BridgeVIFDriverTest(unittest.TestCase):
     def test_unplug_is_idempotent(self, error):
         self.client.post.side_effect = error
         self.driver.unplug(instance(), nova_vif(), 'cid')
+
+    def test_unplug_of_the_last_port_removes_the_network(self):
+        self.client.containers.return_value = []
+        self.driver.unplug(instance(), nova_vif(), 'cid')
+        self.client.post.assert_called_once_with(
+            '/networks/nova-%s/disconnect' % NET_ID, json_body={'Container': 'cid',
+                                                                'Force': True})
+        self.client.delete.assert_called_once_with('/networks/nova-' + NET_ID)
 
     def test_cleanup_removes_only_unused_networks(self):
         self.client.containers.return_value = [{'Id': 'other'}]
