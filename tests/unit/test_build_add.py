@@ -493,6 +493,24 @@ class CopyStepTest(TmpMixin, unittest.TestCase):
                          'invalid from flag value 5: index out of bounds')
         self.builder.executor.copy.assert_not_called()
 
+    def test_from_other_failures_worded_as_docker(self):
+        def pull_fails(value):
+            raise df.BuildError('registry is not reachable')
+        with self.assertRaises(df.BuildError) as cm:
+            self.run_step('COPY --from=img:1 /x /out/', pull_fails)
+        self.assertEqual(str(cm.exception), 'invalid from flag value img:1: '
+                                            'registry is not reachable')
+
+    def test_from_empty_stage(self):
+        """A stage FROM scratch with nothing in it: an empty root."""
+        self.src_root = os.path.join(self.tmp, 'empty')
+        os.mkdir(self.src_root)
+        with self.assertRaises(df.BuildError) as cm:
+            self.run_step('COPY --from=0 /x /out/', lambda v: None)
+        self.assertIsNone(self.viewed)
+        self.assertEqual(str(cm.exception),
+                         'COPY failed: stat x: file does not exist')
+
     def test_copy_of_a_url_refused(self):
         with self.assertRaises(df.BuildError) as cm:
             self.run_step('COPY http://h/x /out/', None)
