@@ -20,6 +20,7 @@ from unittest import mock
 import ddt
 
 from engine import archive
+from engine import errors
 from engine.build import add
 from engine.build import context as context_mod
 from engine.build import copystep
@@ -505,7 +506,7 @@ class CopyStepTest(TmpMixin, unittest.TestCase):
         """A stage FROM scratch with nothing in it: an empty root."""
         self.src_root = os.path.join(self.tmp, 'empty')
         os.mkdir(self.src_root)
-        with self.assertRaises(df.BuildError) as cm:
+        with self.assertRaises(errors.InvalidArgument) as cm:
             self.run_step('COPY --from=0 /x /out/', lambda v: None)
         self.assertIsNone(self.viewed)
         self.assertEqual(str(cm.exception),
