@@ -70,7 +70,8 @@ def copy_step(builder, ctx, image_id, config, ins, args, opts, out,
                 out('\n')
                 sources.append(context_mod.Source(name, path, False))
                 continue
-            for s in context_mod.resolve_sources(ctx.root, [p], True, ins.cmd):
+            # A wildcard matching nothing is no error while others match.
+            for s in context_mod._one_source(ctx.root, p, ins.cmd, True):
                 sources.append(s)
                 if not s.is_dir and add_mod.is_archive(s.path):
                     extract.add(s.path)

@@ -275,6 +275,12 @@ class FetchTest(TmpMixin, unittest.TestCase):
         self.assertIn('larger than the limit of 4096 bytes (h)',
                       str(cm.exception))
 
+    def test_overall_deadline(self):
+        with mock.patch.object(add, 'FETCH_DEADLINE', -1):
+            with self.assertRaises(df.BuildError) as cm:
+                add.fetch(self.url + '/big', self.tmp)
+        self.assertIn('timeout', str(cm.exception))
+
     def test_space_guard_claims(self):
         guard = mock.Mock()
         add.fetch(self.url + '/big', self.tmp, space_guard=guard)
