@@ -132,7 +132,17 @@ class Builder:
         Docker's, a bad Dockerfile or an unknown target is a 400, not a
         stream error.  Returns the instructions to run (cut after the
         target stage)."""
+        from engine.build import copystep
         instrs = df.parse(ctx.dockerfile)
+        for ins in instrs:
+            if ins.cmd in ('COPY', 'ADD'):
+                # Docker checks flag names when it parses (a 400 before
+                # Step 1); --chmod is refused only when the step runs.
+                try:
+                    copystep.parse_flags(ins)
+                except df.BuildError as exc:
+                    if 'requires BuildKit' not in str(exc):
+                        raise
         names = {}
         stage_ends = []
         for pos, ins in enumerate(instrs):
@@ -248,7 +258,8 @@ class Builder:
             stage.image_id = self._metadata_step(
                 stage.image_id, stage.config, text, run,
                 single_space=ins.cmd == 'WORKDIR',
-                author=ins.rest if ins.cmd == 'MAINTAINER' else None)
+                author=ins.rest if ins.cmd == 'MAINTAINER' else None,
+                mkdir=new.get('WorkingDir') if ins.cmd == 'WORKDIR' else None)
         if stage.image_id:
             stage.config = self.images.resolve(stage.image_id).config.get('config') or {}
 
@@ -364,14 +375,18 @@ class Builder:
         return new_id
 
     def _metadata_step(self, image_id, config, text, run, single_space=False,
-                       author=None):
+                       author=None, mkdir=None):
         cc = _commented(config, text, single_space)
         if not run.opts.nocache:
             hit = run.cache.lookup(image_id, cc, config)
             if hit:
                 run.out(' ---> Using cache\n')
                 return self._step_done(hit, run.out)
-        new = self.executor.make_image(image_id, dict(config), cc, author=author)
+        new = None
+        if mkdir:
+            new = self.executor.workdir(image_id, dict(config), cc, mkdir)
+        if new is None:
+            new = self.executor.make_image(image_id, dict(config), cc, author=author)
         return self._step_done(new, run.out)
 
     def _run(self, image_id, config, ins, args, opts, out, run):
@@ -409,36 +424,12 @@ class Builder:
         return self._step_done(new, out)
 
     def _copy(self, ctx, image_id, config, ins, args, opts, out, resolve_from=None):
-        for flag in ins.flags:
-            raise df.BuildError('%s %s is not supported yet' % (ins.cmd, flag.split('=')[0]))
-        if len(ins.value) < 2:
-            raise df.BuildError('%s requires at least two arguments, but only one '
-                                'was provided. Destination could not be determined.'
-                                % ins.cmd)
-        words = [df.expand(w, config, args) for w in ins.value]
-        patterns, dest = words[:-1], words[-1]
-        if ins.cmd == 'ADD':
-            for p in patterns:
-                if p.startswith(('http://', 'https://')):
-                    raise df.BuildError('ADD from a URL is not supported yet: %s' % p)
-        sources = ctx.sources(patterns, dest.endswith('/'), cmd=ins.cmd)
-        if ins.cmd == 'ADD':
-            for s in sources:
-                if not s.is_dir and _looks_like_archive(s.path):
-                    raise df.BuildError('ADD of a local archive (auto-extraction) '
-                                        'is not supported yet: %s' % s.rel)
-        digest = ctx.checksum(sources)
-        kind = 'multi' if len(sources) > 1 else ('dir' if sources[0].is_dir else 'file')
-        cc = _commented(config, '%s %s:%s in %s ' % (ins.cmd, kind, digest, dest),
-                        single_space=True)
-        if not opts.nocache:
-            hit = self.executor.cached(image_id, cc)
-            if hit:
-                out(' ---> Using cache\n')
-                return self._step_done(hit, out)
-        new = self.executor.copy(image_id, dict(config), cc, sources, dest,
-                                 config.get('WorkingDir'))
-        return self._step_done(new, out)
+        """COPY and ADD: see engine.build.copystep.  ``resolve_from(value)``
+        gives the image id of a --from value (a stage name or index, or an
+        image); without it only local images are found."""
+        from engine.build import copystep
+        return copystep.copy_step(self, ctx, image_id, config, ins, args, opts,
+                                  out, resolve_from)
 
 
 class _Run:
@@ -498,14 +489,3 @@ def _predefined():
     # Docker's predefined proxy args never warn.
     names = ('HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY')
     return set(names) | {n.lower() for n in names}
-
-
-def _looks_like_archive(path):
-    try:
-        with open(path, 'rb') as f:
-            head = f.read(512)
-    except OSError:
-        return False
-    return (head[:2] == b'\x1f\x8b' or head[:3] == b'BZh'
-            or head[:6] == b'\xfd7zXZ\x00'
-            or (len(head) >= 262 and head[257:262] == b'ustar'))

@@ -35,6 +35,7 @@ import tempfile
 from oslo_log import log as logging
 
 from engine import archive
+from engine import chroot
 from engine import errors
 from engine.build import dockerignore
 
@@ -45,7 +46,6 @@ DEFAULT_DOCKERFILE = 'Dockerfile'
 MAX_DOCKERFILE_SIZE = 16 << 20
 MAX_DOCKERIGNORE_SIZE = 4 << 20
 _CHUNK = 1 << 20
-_MAX_SYMLINKS = 40
 _HINT = ' (the [engine] max_archive_size option)'
 
 Source = collections.namedtuple('Source', 'rel path is_dir')
@@ -139,34 +139,15 @@ def _looks_like_tar(block):
 
 
 def _scoped_resolve(root, rel, follow_last=True):
-    """Resolve ``rel`` inside ``root`` as if ``root`` were '/'.
-
-    '..' never climbs above the root and absolute symlink targets restart
-    from it (moby's FollowSymlinkInScope).  Returns the host path, which
+    """Resolve ``rel`` inside ``root`` as if ``root`` were '/' (moby's
+    FollowSymlinkInScope, see engine.chroot).  Returns the host path, which
     may not exist.
     """
-    parts = [p for p in rel.split('/') if p not in ('', '.')]
-    done = []
-    links = 0
-    while parts:
-        comp = parts.pop(0)
-        if comp == '..':
-            if done:
-                done.pop()
-            continue
-        cur = os.path.join(root, *done, comp)
-        if (parts or follow_last) and os.path.islink(cur):
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise errors.InvalidArgument(
-                    '%s: too many levels of symbolic links' % rel)
-            target = os.readlink(cur)
-            if target.startswith('/'):
-                done = []
-            parts[:0] = [p for p in target.split('/') if p not in ('', '.')]
-            continue
-        done.append(comp)
-    return os.path.join(root, *done)
+    try:
+        return chroot.resolve(root, rel, follow_last=follow_last)
+    except chroot.TooManyLinks:
+        raise errors.InvalidArgument(
+            '%s: too many levels of symbolic links' % rel)
 
 
 def remove_tree(path):
@@ -396,22 +377,23 @@ def _walk_matches(root, regex, cmd):
 
 # -- checksum ---------------------------------------------------------------
 
-def checksum(sources):
+def checksum(sources, owners=False):
     """A stable hex digest of what COPY/ADD would copy from ``sources``.
 
     Covers each source's name, and for everything under it: relative path,
     file type and permission bits, symlink targets (never followed) and
-    file contents (hashed in chunks).  Owners and times are left out: COPY
-    sets the owner itself, and Docker's tarsum ignores times.
+    file contents (hashed in chunks).  Times are left out (Docker's tarsum
+    ignores them); so are owners unless ``owners`` (COPY --from keeps the
+    owners of the source image, a context's files get COPY's own).
     """
     h = hashlib.sha256()
     for src in sources:
         h.update(b'S\0%s\0' % _b(src.rel))
         try:
             st = os.stat(src.path)
-            _hash_entry(h, '', src.path, st)
+            _hash_entry(h, '', src.path, st, owners)
             if stat.S_ISDIR(st.st_mode):
-                _hash_tree(h, src.path)
+                _hash_tree(h, src.path, owners)
         except OSError as exc:
             # ENAMETOOLONG from a hostile depth, a fifo, and the like.
             raise errors.InvalidArgument('cannot read %s in the build '
@@ -424,9 +406,11 @@ def _b(text):
     return text.encode('utf-8', 'surrogateescape')
 
 
-def _hash_entry(h, rel, path, st):
+def _hash_entry(h, rel, path, st, owners=False):
     mode = st.st_mode
     h.update(b'E\0%s\0%o\0' % (_b(rel), mode & 0o177777))
+    if owners:
+        h.update(b'O\0%d:%d\0' % (st.st_uid, st.st_gid))
     if stat.S_ISLNK(mode):
         h.update(b'L\0%s\0' % _b(os.readlink(path)))
     elif stat.S_ISREG(mode):
@@ -445,7 +429,7 @@ def _hash_entry(h, rel, path, st):
         h.update(b'F\0%d\0%s\0' % (size, fh.hexdigest().encode()))
 
 
-def _hash_tree(h, top):
+def _hash_tree(h, top, owners=False):
     stack = ['']
     while stack:
         rel = stack.pop()
@@ -455,7 +439,7 @@ def _hash_tree(h, top):
         for entry in entries:
             child = rel + '/' + entry.name if rel else entry.name
             st = entry.stat(follow_symlinks=False)
-            _hash_entry(h, child, entry.path, st)
+            _hash_entry(h, child, entry.path, st, owners)
             if stat.S_ISDIR(st.st_mode):
                 subdirs.append(child)
         stack.extend(reversed(subdirs))
