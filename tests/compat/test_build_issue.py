@@ -212,7 +212,7 @@ def test_docker_py_dockerignore_and_buildargs(engine, tmp_path, tag):
     d = write_tree(tmp_path / 'ctx', {
         'Dockerfile': ('FROM busybox\nARG FLAVOUR\nARG LEVEL=1\n'
                        'COPY . /app/\n'
-                       'RUN echo "$FLAVOUR/$LEVEL" > /app/args && ls -A /app | sort > /app/listing\n'),
+                       'RUN echo "$FLAVOUR/$LEVEL" > /app/args && ls -A /app | sort > /listing\n'),
         'app.py': 'print(1)\n', 'docs/readme.md': 'docs\n', 'docs/keep.md': 'keep\n',
         'secret.env': 'TOKEN=x\n', 'build/out.o': 'obj\n', 'a.tmp': 't\n',
         '.dockerignore': '*.env\nbuild\n**/*.tmp\ndocs\n!docs/keep.md\n'})
@@ -224,7 +224,7 @@ def test_docker_py_dockerignore_and_buildargs(engine, tmp_path, tag):
         assert 'Step 4/5 : COPY . /app/' in streams
         assert 'Successfully tagged %s' % t in streams
         assert [e['aux']['ID'] for e in logs if 'aux' in e] == [image.id]
-        out = client.containers.run(t, ['cat', '/app/args', '/app/listing'], remove=True)
+        out = client.containers.run(t, ['cat', '/app/args', '/listing'], remove=True)
         lines = out.decode().splitlines()
         assert lines[0] == 'mint/1'
         assert lines[1:] == ['.dockerignore', 'Dockerfile', 'app.py', 'args', 'docs']
