@@ -465,6 +465,17 @@ class ImageStore(object):
             return [self._image(r) for r in self._records.values()
                     if r['id'] in self._configs]
 
+    def children(self, image_id):
+        """The images whose parent is ``image_id`` (the build cache)."""
+        with self._lock:
+            return [self._image(self._records[cid])
+                    for cid in self._children(image_id) if cid in self._configs]
+
+    def ingest_layer_blob(self, fileobj, lease=None):
+        """Store a layer tar (a build step's diff) as a blob; returns
+        (layer descriptor, new blob digests) as _ingest_layer_blob."""
+        return self._ingest_layer_blob(fileobj, lease=lease)
+
     def _children(self, image_id):
         return [r['id'] for r in self._records.values()
                 if r.get('parent') == image_id]
@@ -1216,6 +1227,11 @@ def _target_reference(repo, tag):
         reference.validate_tag(tag)
         ref = ref.with_tag(tag)
     return ref.tagged()
+
+
+def dump_config(obj):
+    """An image config's canonical bytes (its digest is the image id)."""
+    return _dump(obj)
 
 
 def _dump(obj):

@@ -13,18 +13,25 @@ from oslo_log import log as logging
 
 from engine import errors
 from engine import reference
+from engine.build import cache as cache_mod
 from engine.build import dockerfile as df
 from engine.build import executor as executor_mod
 
 LOG = logging.getLogger(__name__)
 
-METADATA = ('CMD', 'ENTRYPOINT', 'ENV', 'LABEL', 'MAINTAINER', 'EXPOSE',
-            'WORKDIR', 'USER', 'VOLUME', 'STOPSIGNAL')
-
-
 class BuildOptions:
-    def __init__(self, tags=(), nocache=False, rm=True, forcerm=False,
-                 quiet=False, buildargs=None, labels=None):
+    """The request's build parameters.
+
+    ``forcerm`` is tri-state: None (not given), True or False.  A failed
+    RUN's container is removed unless the request said ``forcerm=0``
+    explicitly or asked to keep intermediate containers (``rm=0``).  Docker
+    keeps it unless ``forcerm=1``; an operator's host should not collect
+    dead build containers by default.
+    """
+
+    def __init__(self, tags=(), nocache=False, rm=True, forcerm=None,
+                 quiet=False, buildargs=None, labels=None, pull=False,
+                 target='', cachefrom=(), registry_auth=None):
         self.tags = list(tags)
         self.nocache = nocache
         self.rm = rm
@@ -32,6 +39,48 @@ class BuildOptions:
         self.quiet = quiet
         self.buildargs = dict(buildargs or {})
         self.labels = dict(labels or {})
+        self.pull = pull
+        self.target = (target or '').lower()
+        self.cachefrom = list(cachefrom or ())
+        # {registry host: AuthConfig} from X-Registry-Config.
+        self.registry_auth = dict(registry_auth or {})
+
+    @property
+    def remove_failed(self):
+        if self.forcerm is None:
+            return self.rm
+        return self.forcerm
+
+
+class _Stage:
+    """One FROM ... section being built."""
+
+    def __init__(self, index, name):
+        self.index = index
+        self.name = name
+        self.image_id = None
+        self.config = {}
+        self.args = {}          # build args declared in this stage
+        self.cmd_set = False
+
+
+class _Out:
+    """The build's text output; ``muted`` while ONBUILD triggers run (Docker
+    prints no per-trigger " ---> id" line)."""
+
+    def __init__(self, write, quiet):
+        self._write = write
+        self._quiet = quiet
+        self.muted = False
+
+    def __call__(self, text):
+        if not self._quiet:
+            self._write({'stream': text})
+
+    def message(self, msg):
+        """A raw JSON message (pull progress) unless quiet."""
+        if not self._quiet:
+            self._write(msg)
 
 
 def parse_tags(values):
@@ -49,9 +98,10 @@ def parse_tags(values):
 
 
 def _commented(config, text, single_space=False):
+    # Docker writes the step under the current SHELL.
     cc = json.loads(json.dumps(config))
-    cc['Cmd'] = df.DEFAULT_SHELL + (['#(nop) ' + text] if single_space
-                                    else ['#(nop) ', text])
+    cc['Cmd'] = df.shell_of(config) + (['#(nop) ' + text] if single_space
+                                       else ['#(nop) ', text])
     return cc
 
 
@@ -79,11 +129,28 @@ class Builder:
 
     def prepare(self, ctx, opts):
         """Parse and check the Dockerfile before any byte is streamed: as
-        Docker's, a bad Dockerfile is a 400, not a stream error."""
+        Docker's, a bad Dockerfile or an unknown target is a 400, not a
+        stream error.  Returns the instructions to run (cut after the
+        target stage)."""
         instrs = df.parse(ctx.dockerfile)
-        froms = [i for i in instrs if i.cmd == 'FROM']
-        if len(froms) > 1:
-            raise df.BuildError('multi-stage builds are not supported yet')
+        names = {}
+        stage_ends = []
+        for pos, ins in enumerate(instrs):
+            if ins.cmd != 'FROM':
+                continue
+            if stage_ends:
+                stage_ends[-1] = pos
+            stage_ends.append(len(instrs))
+            _image, name = df.parse_from(ins)
+            if name is not None:
+                if name in names:
+                    raise df.BuildError('duplicate name %s' % name)
+                names[name] = len(stage_ends) - 1
+        if opts.target:
+            if opts.target not in names:
+                raise df.BuildError('failed to reach build target %s in Dockerfile'
+                                    % opts.target)
+            instrs = instrs[:stage_ends[names[opts.target]]]
         if opts.labels:
             instrs.append(_label_instruction(opts.labels))
         return instrs
@@ -92,13 +159,14 @@ class Builder:
         """Run the build, writing Docker's stream messages through
         ``write(dict)``; returns the image id or None when it failed (the
         error is in the stream)."""
-        def out(text):
-            if not opts.quiet:
-                write({'stream': text})
+        out = _Out(write, opts.quiet)
         try:
             if instrs is None:
                 instrs = self.prepare(ctx, opts)
-            image_id = self._build(instrs, ctx, opts, out)
+            cache = cache_mod.BuildCache(self.images, self.executor,
+                                         opts.cachefrom, out)
+            with cache.active():
+                image_id = self._build(instrs, ctx, opts, out, cache)
         except (errors.EngineError, df.BuildError) as exc:
             detail = {'message': str(exc)}
             if getattr(exc, 'code', None) is not None:
@@ -114,102 +182,197 @@ class Builder:
             out('Successfully tagged %s\n' % self.images.tag(image_id, str(ref)))
         return image_id
 
-    def _build(self, instrs, ctx, opts, out):
+    def _build(self, instrs, ctx, opts, out, cache):
         total = len(instrs)
-        meta_args = {}       # ARGs before FROM
-        args = {}            # build args in scope for the stage
+        meta_args = {}       # ARGs before the first FROM
         used = set()
-        image_id = None
-        config = {}
-        started = False
-        cmd_set = False
+        stages = []
+        stage = None
+        # The per-build state the steps share.
+        run = _Run(ctx, opts, out, cache, meta_args, used, stages)
         for n, ins in enumerate(instrs, 1):
             out('Step %d/%d : %s' % (n, total, ins.original))
             out('\n')
-            if ins.cmd == 'ARG':
+            if ins.cmd == 'FROM':
+                stage = self._from(ins, run)
+                if stage.image_id:
+                    out(' ---> %s\n' % _short(stage.image_id))
+                continue
+            if stage is None:
+                if ins.cmd != 'ARG':
+                    raise df.BuildError('failed to process "%s": no build stage in '
+                                        'current context' % ins.original)
                 name, default = df.parse_arg(ins)
-                value = opts.buildargs.get(name, default)
                 if name in opts.buildargs:
                     used.add(name)
-                if not started:
-                    if value is not None:
-                        meta_args[name] = value
-                    continue
-                if value is None and name in meta_args:
-                    value = meta_args[name]
+                value = opts.buildargs.get(name, default)
                 if value is not None:
-                    args[name] = value
-                text = 'ARG ' + (ins.value[0])
-                image_id = self._metadata_step(image_id, config, text, opts, out)
+                    meta_args[name] = value
                 continue
-            if not started and ins.cmd != 'FROM':
-                raise df.BuildError('failed to process "%s": no build stage in '
-                                    'current context' % ins.original)
-            if ins.cmd == 'FROM':
-                started = True
-                image_id, config = self._from(ins, meta_args)
-                if image_id:
-                    out(' ---> %s\n' % _short(image_id))
-                continue
-            if ins.cmd == 'RUN':
-                image_id = self._run(image_id, config, ins, args, opts, out)
-            elif ins.cmd in ('COPY', 'ADD'):
-                image_id = self._copy(ctx, image_id, config, ins, args, opts, out)
-            else:
-                new, text = df.apply_metadata(ins, config, args)
-                if ins.cmd == 'CMD':
-                    cmd_set = True
-                if ins.cmd == 'ENTRYPOINT' and cmd_set:
-                    new['Cmd'] = config.get('Cmd')
-                config = new
-                image_id = self._metadata_step(
-                    image_id, config, text, opts, out,
-                    single_space=ins.cmd == 'WORKDIR',
-                    author=ins.rest if ins.cmd == 'MAINTAINER' else None)
-            config = self.images.resolve(image_id).config.get('config') or {} \
-                if image_id else config
+            self._dispatch(stage, ins, run)
         unused = sorted(set(opts.buildargs) - used - _predefined())
         if unused:
             out('[Warning] One or more build-args [%s] were not consumed\n'
                 % ' '.join(unused))
-        if not image_id:
+        if not stage or not stage.image_id:
             raise df.BuildError('No image was generated. Is your Dockerfile empty?')
-        return image_id
+        return stage.image_id
 
-    def _from(self, ins, meta_args):
-        if len(ins.value) not in (1, 3) or (
-                len(ins.value) == 3 and ins.value[1].upper() != 'AS'):
-            raise df.BuildError('FROM requires either one or three arguments')
-        name = df.changes_mod.expand(ins.value[0], meta_args)
-        if name == 'scratch':
-            return None, {}
+    def _dispatch(self, stage, ins, run):
+        """One instruction of ``stage`` (a Dockerfile step or an ONBUILD
+        trigger): the stage's image and config move on."""
+        opts, out = run.opts, run.out
+        if ins.cmd == 'ARG':
+            name, default = df.parse_arg(ins)
+            if name in opts.buildargs:
+                run.used.add(name)
+            value = opts.buildargs.get(name, default)
+            if value is None and name in run.meta_args:
+                value = run.meta_args[name]
+            if value is not None:
+                stage.args[name] = value
+            stage.image_id = self._metadata_step(
+                stage.image_id, stage.config, 'ARG ' + ins.value[0], run)
+        elif ins.cmd == 'RUN':
+            stage.image_id = self._run(stage.image_id, stage.config, ins,
+                                       stage.args, opts, out, run)
+        elif ins.cmd in ('COPY', 'ADD'):
+            stage.image_id = self._copy(
+                run.ctx, stage.image_id, stage.config, ins, stage.args, opts,
+                out, resolve_from=lambda name: self._copy_source(name, stage, run))
+        else:
+            new, text = df.apply_metadata(ins, stage.config, stage.args)
+            if ins.cmd == 'CMD':
+                stage.cmd_set = True
+            if ins.cmd == 'ENTRYPOINT' and stage.cmd_set:
+                new['Cmd'] = stage.config.get('Cmd')
+            stage.config = new
+            stage.image_id = self._metadata_step(
+                stage.image_id, stage.config, text, run,
+                single_space=ins.cmd == 'WORKDIR',
+                author=ins.rest if ins.cmd == 'MAINTAINER' else None)
+        if stage.image_id:
+            stage.config = self.images.resolve(stage.image_id).config.get('config') or {}
+
+    # -- FROM ---------------------------------------------------------------
+
+    def _from(self, ins, run):
+        word, name = df.parse_from(ins)
+        ref = df.changes_mod.expand(word, run.meta_args)
+        stage = _Stage(len(run.stages), name)
+        earlier = run.stage_named(ref)
+        if earlier is not None:
+            stage.image_id = earlier.image_id
+            stage.config = json.loads(json.dumps(earlier.config))
+        elif ref != 'scratch':
+            img = self._base_image(ref, run)
+            stage.image_id = img.id
+            stage.config = json.loads(json.dumps(img.config.get('config') or {}))
+        run.stages.append(stage)
+        triggers = list(stage.config.get('OnBuild') or ())
+        if triggers:
+            self._run_triggers(stage, triggers, run)
+        return stage
+
+    def _run_triggers(self, stage, triggers, run):
+        """The base image's ONBUILD triggers, run as if they followed FROM;
+        the new stage's config no longer carries them."""
+        run.out('# Executing %d build %s\n'
+                % (len(triggers), 'trigger' if len(triggers) == 1 else 'triggers'))
+        stage.config['OnBuild'] = None
+        parsed = [df.parse_trigger(t) for t in triggers]
+        muted, run.out.muted = run.out.muted, True
         try:
-            img = self.images.resolve(name)
+            for ins in parsed:
+                self._dispatch(stage, ins, run)
+        finally:
+            run.out.muted = muted
+        if stage.config.get('OnBuild'):
+            # Every trigger was metadata-only and cached into an image that
+            # still names them: record the cleared config as one more step.
+            stage.config['OnBuild'] = None
+
+    def _base_image(self, ref, run):
+        """The image a FROM (or COPY --from) names: local, or pulled when
+        missing or when the request asked for ``pull``."""
+        local = None
+        try:
+            local = self.images.resolve(ref)
         except errors.NotFound:
-            raise df.BuildError('pull access denied for %s, the image is not '
-                                'present locally and pulling base images is '
-                                'not supported yet: No such image: %s'
-                                % (name.split(':')[0], name))
-        return img.id, img.config.get('config') or {}
+            pass
+        except errors.EngineError as exc:
+            raise df.BuildError('invalid reference format: %s (%s)' % (ref, exc))
+        if local is not None and not run.opts.pull:
+            return local
+        if local is not None and _is_image_id(ref, local):
+            return local   # an image id names no repository to pull from
+        image_id = self._pull(ref, run)
+        return self.images.resolve(image_id)
+
+    def _pull(self, ref, run):
+        dist = getattr(self.engine, 'distribution', None)
+        if dist is None:
+            raise df.BuildError('pull access denied for %s: the image is not present '
+                                'locally and this engine has no registry client'
+                                % ref)
+        try:
+            parsed = reference.parse(ref, default_tag=True)
+        except errors.EngineError:
+            raise df.BuildError('invalid reference format: %s' % ref)
+        auth = _auth_for(run.opts.registry_auth, parsed.domain)
+
+        def progress(msg):
+            if isinstance(msg, dict):
+                detail = msg.get('progressDetail') or {}
+                if detail.get('current') is not None:
+                    return   # byte counters would flood the build output
+                run.out.message(msg)
+        try:
+            return dist.pull(str(parsed), auth=auth, progress=progress)
+        except errors.EngineError as exc:
+            text = str(exc)
+            if parsed.familiar_name() not in text:
+                text = 'pulling %s (not present locally): %s' % (ref, text)
+            raise df.BuildError(text)
+
+    def _copy_source(self, name, stage, run):
+        """``COPY --from=name``: an earlier stage (by name or index) or an
+        image (local, else pulled).  Returns an image id (None: an empty
+        stage, FROM scratch with nothing in it)."""
+        if name.isdigit():
+            index = int(name)
+            if index >= stage.index:
+                raise df.BuildError('invalid from flag value %s: refers to the current '
+                                    'or a later build stage' % name)
+            return run.stages[index].image_id
+        earlier = run.stage_named(name)
+        if earlier is not None:
+            if earlier is stage:
+                raise df.BuildError('invalid from flag value %s: refers to the current '
+                                    'build stage' % name)
+            return earlier.image_id
+        return self._base_image(name, run).id
 
     def _step_done(self, new_id, out):
-        out(' ---> %s\n' % _short(new_id))
+        if not getattr(out, 'muted', False):
+            out(' ---> %s\n' % _short(new_id))
         return new_id
 
-    def _metadata_step(self, image_id, config, text, opts, out, single_space=False,
+    def _metadata_step(self, image_id, config, text, run, single_space=False,
                        author=None):
         cc = _commented(config, text, single_space)
-        if not opts.nocache:
-            hit = self.executor.cached(image_id, cc)
+        if not run.opts.nocache:
+            hit = run.cache.lookup(image_id, cc, config)
             if hit:
-                out(' ---> Using cache\n')
-                return self._step_done(hit, out)
+                run.out(' ---> Using cache\n')
+                return self._step_done(hit, run.out)
         new = self.executor.make_image(image_id, dict(config), cc, author=author)
-        return self._step_done(new, out)
+        return self._step_done(new, run.out)
 
-    def _run(self, image_id, config, ins, args, opts, out):
+    def _run(self, image_id, config, ins, args, opts, out, run):
         if not image_id:
-            raise df.BuildError('RUN on a scratch image is not supported yet')
+            raise df.BuildError('RUN needs a filesystem with a shell: this stage '
+                                'is FROM scratch and has no files yet')
         argv = df.run_argv(ins, config, args)
         env_keys = {e.partition('=')[0] for e in config.get('Env') or ()}
         run_args = {k: v for k, v in sorted(args.items()) if k not in env_keys}
@@ -220,7 +383,7 @@ class Builder:
             cc['Cmd'] = ['|%d' % len(run_args)] + [
                 '%s=%s' % kv for kv in run_args.items()] + argv
         if not opts.nocache:
-            hit = self.executor.cached(image_id, cc)
+            hit = run.cache.lookup(image_id, cc, config)
             if hit:
                 out(' ---> Using cache\n')
                 return self._step_done(hit, out)
@@ -228,7 +391,7 @@ class Builder:
         code, c = self.executor.run(image_id, config, argv, env, out)
         remove = opts.forcerm or opts.rm
         if code != 0:
-            if remove:
+            if opts.remove_failed:
                 self.executor.remove_container(c)
             raise df.BuildError("The command '%s' returned a non-zero code: %d"
                                 % (' '.join(argv), code), code=code)
@@ -240,7 +403,7 @@ class Builder:
                 self.executor.remove_container(c, out)
         return self._step_done(new, out)
 
-    def _copy(self, ctx, image_id, config, ins, args, opts, out):
+    def _copy(self, ctx, image_id, config, ins, args, opts, out, resolve_from=None):
         for flag in ins.flags:
             raise df.BuildError('%s %s is not supported yet' % (ins.cmd, flag.split('=')[0]))
         if len(ins.value) < 2:
@@ -271,6 +434,42 @@ class Builder:
         new = self.executor.copy(image_id, dict(config), cc, sources, dest,
                                  config.get('WorkingDir'))
         return self._step_done(new, out)
+
+
+class _Run:
+    """What the steps of one build share."""
+
+    def __init__(self, ctx, opts, out, cache, meta_args, used, stages):
+        self.ctx = ctx
+        self.opts = opts
+        self.out = out
+        self.cache = cache
+        self.meta_args = meta_args
+        self.used = used
+        self.stages = stages
+
+    def stage_named(self, name):
+        name = name.lower()
+        for st in self.stages:
+            if st.name == name:
+                return st
+        return None
+
+
+def _is_image_id(ref, img):
+    bare = ref.split(':', 1)[-1] if ref.startswith('sha256:') else ref
+    return len(bare) >= 12 and img.id.split(':', 1)[-1].startswith(bare)
+
+
+def _auth_for(registry_auth, domain):
+    """The X-Registry-Config entry for ``domain``: keys are hosts, with or
+    without a scheme and path (Docker Hub's is https://index.docker.io/v1/)."""
+    hub = ('docker.io', 'index.docker.io', 'registry-1.docker.io')
+    for key, auth in registry_auth.items():
+        host = key.split('://', 1)[-1].split('/', 1)[0]
+        if host == domain or (host in hub and domain in hub):
+            return auth
+    return None
 
 
 def _short(image_id):

@@ -48,19 +48,26 @@ class Executor:
 
     # -- cache ----------------------------------------------------------------
     def cached(self, parent_id, container_config):
+        """The image the step would make, from the running build's cache
+        (with its ``cachefrom`` sources) or else the local cache."""
+        from engine.build import cache as cache_mod
+        current = cache_mod.current()
+        if current is not None:
+            return current.lookup(parent_id, container_config)
+        return self.local_cached(parent_id, container_config)
+
+    def local_cached(self, parent_id, container_config):
         """The child image of ``parent_id`` made by the same step, or None."""
         if not parent_id:
             return None
         want = _canonical(container_config)
-        with self.images._lock:
-            children = self.images._children(parent_id)
-            configs = {cid: self.images._configs.get(cid) for cid in children}
         best = None
-        for cid, cfg in configs.items():
-            if not cfg or _canonical(cfg.get('container_config')) != want:
+        for child in self.images.children(parent_id):
+            cfg = child.config
+            if _canonical(cfg.get('container_config')) != want:
                 continue
             if best is None or (cfg.get('created') or '') > (best[1] or ''):
-                best = (cid, cfg.get('created'))
+                best = (child.id, cfg.get('created'))
         return best[0] if best else None
 
     # -- images ---------------------------------------------------------------
@@ -97,7 +104,7 @@ class Executor:
             image_cfg['rootfs']['diff_ids'].append(layer['diff_id'])
             layers.append(layer)
         image_id, _ = self.images.create_image(
-            images_mod._dump(image_cfg), layers,
+            images_mod.dump_config(image_cfg), layers,
             parent=parent.id if parent else None, new_blobs=new_blobs,
             lease=lease)
         return image_id
@@ -115,7 +122,7 @@ class Executor:
                         out, guard, self.images.max_layer_size,
                         images_mod.HINT_LAYER))
                 with open(diff_path, 'rb') as f:
-                    layer, new = self.images._ingest_layer_blob(f, lease=lease)
+                    layer, new = self.images.ingest_layer_blob(f, lease=lease)
             return self.make_image(parent_id, config, container_config, layer,
                                    new_blobs=new, lease=lease,
                                    container_id=container_id)

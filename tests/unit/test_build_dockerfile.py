@@ -33,12 +33,43 @@ class ParseTest(unittest.TestCase):
         self.assertEqual('dockerfile parse error line 3: unknown instruction: FROBNICATE',
                          str(err.exception))
 
-    @ddt.data('ONBUILD RUN x', 'HEALTHCHECK CMD true', 'SHELL ["bash", "-c"]')
-    def test_later_instructions_are_refused_by_name(self, line):
+    @ddt.unpack
+    @ddt.data(('ONBUILD ONBUILD RUN x', 'Chaining ONBUILD via `ONBUILD ONBUILD` isn\'t allowed'),
+              ('ONBUILD FROM x', "FROM isn't allowed as an ONBUILD trigger"),
+              ('ONBUILD MAINTAINER x', "MAINTAINER isn't allowed as an ONBUILD trigger"),
+              ('ONBUILD FROBNICATE x', 'unknown instruction: FROBNICATE'))
+    def test_bad_onbuild_triggers(self, line, message):
         with self.assertRaises(df.BuildError) as err:
             df.parse('FROM busybox\n' + line + '\n')
-        self.assertIn('is not supported yet', str(err.exception))
+        self.assertIn(message, str(err.exception))
         self.assertEqual(400, err.exception.status)
+
+    @ddt.unpack
+    @ddt.data(('FROM a AS Build', 'build'), ('FROM a as b-1.x', 'b-1.x'), ('FROM a', None))
+    def test_stage_names(self, line, name):
+        self.assertEqual(name, df.parse_from(df.parse(line + '\n')[0])[1])
+
+    @ddt.data('FROM a AS 1st', 'FROM a AS b$c', 'FROM a b c', 'FROM a AS', 'FROM --foo=1 a')
+    def test_bad_from_lines(self, line):
+        with self.assertRaises(df.BuildError):
+            df.parse(line + '\n')
+
+    def test_trigger_is_one_instruction(self):
+        self.assertEqual('RUN', df.parse_trigger('run echo hi').cmd)
+        with self.assertRaises(df.BuildError):
+            df.parse_trigger('RUN a\nRUN b')
+        with self.assertRaises(df.BuildError):
+            df.parse_trigger('FROM x')
+
+    def test_escape_directive(self):
+        instrs = df.parse('# escape=`\nFROM busybox\nRUN echo a `\n  b\nCOPY a\\b c\n')
+        self.assertEqual('echo a   b', instrs[1].rest)
+        self.assertEqual(('a\\b', 'c'), instrs[2].value)
+
+    def test_heredocs_are_refused_clearly(self):
+        with self.assertRaises(df.BuildError) as err:
+            df.parse('# syntax=docker/dockerfile:1\nFROM busybox\nRUN <<EOF\necho\nEOF\n')
+        self.assertIn('heredoc', str(err.exception))
 
     def test_empty_and_no_from(self):
         with self.assertRaises(df.BuildError):
@@ -200,3 +231,65 @@ class CopyIntoTest(unittest.TestCase):
             self.assertEqual('keep', f.read())
         self.assertFalse(os.path.islink(os.path.join(self.root, 'link')))
         self.assertEqual('data', self.read('link'))
+
+
+@ddt.ddt
+class NewInstructionsTest(unittest.TestCase):
+    """SHELL, HEALTHCHECK and ONBUILD: config and Docker 20.10's history text."""
+
+    def apply(self, line, config=None):
+        return df.apply_metadata(one(line), config or {}, {})
+
+    def test_shell_changes_run_cmd_and_entrypoint(self):
+        cfg, text = self.apply('SHELL ["/bin/bash", "-c"]')
+        self.assertEqual(['/bin/bash', '-c'], cfg['Shell'])
+        self.assertEqual('SHELL [/bin/bash -c]', text)
+        self.assertEqual(['/bin/bash', '-c', 'echo hi'],
+                         df.run_argv(one('RUN echo hi'), cfg, {}))
+        cmd, text = df.apply_metadata(one('CMD echo hi'), cfg, {})
+        self.assertEqual(['/bin/bash', '-c', 'echo hi'], cmd['Cmd'])
+        ep, _ = df.apply_metadata(one('ENTRYPOINT exec app'), cfg, {})
+        self.assertEqual(['/bin/bash', '-c', 'exec app'], ep['Entrypoint'])
+        # The #(nop) comments are written under the SHELL too.
+        self.assertEqual(['/bin/bash', '-c', '#(nop) ', 'X'],
+                         build_mod._commented(cfg, 'X')['Cmd'])
+
+    @ddt.data('SHELL /bin/bash -c', 'SHELL []')
+    def test_shell_needs_json(self, line):
+        with self.assertRaises(df.BuildError):
+            self.apply(line)
+
+    @ddt.unpack
+    @ddt.data(
+        ('HEALTHCHECK --interval=5m --timeout=3s CMD curl -f http://x/ || exit 1',
+         {'Test': ['CMD-SHELL', 'curl -f http://x/ || exit 1'],
+          'Interval': 300000000000, 'Timeout': 3000000000},
+         'HEALTHCHECK &{["CMD-SHELL" "curl -f http://x/ || exit 1"] "5m0s" "3s" "0s" \'\\x00\'}'),
+        ('HEALTHCHECK --retries=3 --start-period=1m30s CMD ["/bin/check", "-v"]',
+         {'Test': ['CMD', '/bin/check', '-v'], 'Retries': 3, 'StartPeriod': 90000000000},
+         'HEALTHCHECK &{["CMD" "/bin/check" "-v"] "0s" "0s" "1m30s" \'\\x03\'}'),
+        ('HEALTHCHECK NONE', {'Test': ['NONE']},
+         'HEALTHCHECK &{["NONE"] "0s" "0s" "0s" \'\\x00\'}'),
+    )
+    def test_healthcheck(self, line, hc, text):
+        cfg, got = self.apply(line)
+        self.assertEqual(hc, cfg['Healthcheck'])
+        self.assertEqual(text, got)
+
+    @ddt.data('HEALTHCHECK --interval=1us CMD true', 'HEALTHCHECK --retries=-1 CMD true',
+              'HEALTHCHECK --bogus=1 CMD true', 'HEALTHCHECK CMD', 'HEALTHCHECK RUN true',
+              'HEALTHCHECK --interval=soon CMD true', 'HEALTHCHECK NONE now')
+    def test_bad_healthchecks(self, line):
+        with self.assertRaises(df.BuildError):
+            self.apply(line)
+
+    def test_onbuild_keeps_the_trigger_as_written(self):
+        cfg, text = self.apply('ONBUILD run echo "$HOME"', {'OnBuild': ['COPY . /app']})
+        self.assertEqual(['COPY . /app', 'run echo "$HOME"'], cfg['OnBuild'])
+        self.assertEqual('ONBUILD run echo "$HOME"', text)
+
+    @ddt.unpack
+    @ddt.data((0, '0s'), (1500, '1.5µs'), (2000000, '2ms'), (1500000000, '1.5s'),
+              (90 * 10**9, '1m30s'), (3600 * 10**9, '1h0m0s'), (3661 * 10**9, '1h1m1s'))
+    def test_go_duration(self, ns, text):
+        self.assertEqual(text, df.go_duration(ns))
