@@ -26,6 +26,7 @@ import threading
 
 from oslo_log import log as logging
 
+from engine import chroot
 from engine import errors
 from engine import mounts as mounts_mod
 from engine import util
@@ -710,37 +711,10 @@ def sort_oci_mounts(mounts):
 
 # ---------------------------------------------------------------- populate
 
-_MAX_SYMLINKS = 40
-
-
 def resolve_in_root(rootfs, path):
     """The host path of ``path`` inside ``rootfs``, symlinks resolved as a
     chroot would (never leaving the rootfs); None if it does not exist."""
-    parts = [p for p in path.split('/') if p not in ('', '.')]
-    resolved = []
-    links = 0
-    while parts:
-        name = parts.pop(0)
-        if name == '..':
-            if resolved:
-                resolved.pop()
-            continue
-        host = os.path.join(rootfs, *resolved, name)
-        try:
-            st = os.lstat(host)
-        except (FileNotFoundError, NotADirectoryError):
-            return None
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > _MAX_SYMLINKS:
-                return None
-            target = os.readlink(host)
-            if target.startswith('/'):
-                resolved = []
-            parts = [p for p in target.split('/') if p not in ('', '.')] + parts
-            continue
-        resolved.append(name)
-    return os.path.join(rootfs, *resolved)
+    return chroot.exists(rootfs, path)
 
 
 def populate(rootfs, destination, data_path):

@@ -35,6 +35,7 @@ import tempfile
 from oslo_log import log as logging
 
 from engine import archive
+from engine import chroot
 from engine import errors
 from engine.build import dockerignore
 
@@ -45,7 +46,6 @@ DEFAULT_DOCKERFILE = 'Dockerfile'
 MAX_DOCKERFILE_SIZE = 16 << 20
 MAX_DOCKERIGNORE_SIZE = 4 << 20
 _CHUNK = 1 << 20
-_MAX_SYMLINKS = 40
 _HINT = ' (the [engine] max_archive_size option)'
 
 Source = collections.namedtuple('Source', 'rel path is_dir')
@@ -139,34 +139,15 @@ def _looks_like_tar(block):
 
 
 def _scoped_resolve(root, rel, follow_last=True):
-    """Resolve ``rel`` inside ``root`` as if ``root`` were '/'.
-
-    '..' never climbs above the root and absolute symlink targets restart
-    from it (moby's FollowSymlinkInScope).  Returns the host path, which
+    """Resolve ``rel`` inside ``root`` as if ``root`` were '/' (moby's
+    FollowSymlinkInScope, see engine.chroot).  Returns the host path, which
     may not exist.
     """
-    parts = [p for p in rel.split('/') if p not in ('', '.')]
-    done = []
-    links = 0
-    while parts:
-        comp = parts.pop(0)
-        if comp == '..':
-            if done:
-                done.pop()
-            continue
-        cur = os.path.join(root, *done, comp)
-        if (parts or follow_last) and os.path.islink(cur):
-            links += 1
-            if links > _MAX_SYMLINKS:
-                raise errors.InvalidArgument(
-                    '%s: too many levels of symbolic links' % rel)
-            target = os.readlink(cur)
-            if target.startswith('/'):
-                done = []
-            parts[:0] = [p for p in target.split('/') if p not in ('', '.')]
-            continue
-        done.append(comp)
-    return os.path.join(root, *done)
+    try:
+        return chroot.resolve(root, rel, follow_last=follow_last)
+    except chroot.TooManyLinks:
+        raise errors.InvalidArgument(
+            '%s: too many levels of symbolic links' % rel)
 
 
 def remove_tree(path):

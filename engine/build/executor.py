@@ -16,6 +16,7 @@ import time
 
 from oslo_log import log as logging
 
+from engine import chroot
 from engine import images as images_mod
 from engine import logs as logs_mod
 from engine import util
@@ -205,38 +206,14 @@ def _mkdirs_in_root(rootfs, path):
     Symlinks met on the way resolve as in a chroot (an absolute target or
     ``..`` never leaves the rootfs); missing directories, also those a
     dangling link points at, are created root-owned 0755 as Docker's."""
-    parts = [p for p in path.split('/') if p not in ('', '.')]
-    resolved = []
-    links = 0
-    while parts:
-        name = parts.pop(0)
-        if name == '..':
-            if resolved:
-                resolved.pop()
-            continue
-        host = os.path.join(rootfs, *resolved, name)
-        try:
-            st = os.lstat(host)
-        except FileNotFoundError:
-            os.mkdir(host, 0o755)
-            os.chmod(host, 0o755)
-            resolved.append(name)
-            continue
-        if stat.S_ISLNK(st.st_mode):
-            links += 1
-            if links > 40:
-                raise df.BuildError('failed to copy files: too many levels of '
-                                    'symbolic links in %s' % path)
-            target = os.readlink(host)
-            if target.startswith('/'):
-                resolved = []
-            parts = [p for p in target.split('/') if p not in ('', '.')] + parts
-            continue
-        if not stat.S_ISDIR(st.st_mode):
-            raise df.BuildError('failed to copy files: %s is not a directory'
-                                % ('/' + '/'.join(resolved + [name])))
-        resolved.append(name)
-    return os.path.join(rootfs, *resolved)
+    try:
+        return chroot.resolve(rootfs, path, create_dirs=True)
+    except chroot.TooManyLinks:
+        raise df.BuildError('failed to copy files: too many levels of '
+                            'symbolic links in %s' % path)
+    except chroot.NotADirectory as exc:
+        raise df.BuildError('failed to copy files: %s is not a directory'
+                            % exc.component)
 
 
 def _copy_one(src, dst):
