@@ -430,9 +430,6 @@ def test_errors_leave_nothing_behind(engine, docker_cli, tmp_path, tag,
     assert gone == {}
 
 
-@pytest.mark.xfail(strict=True, reason='lead (engine/build/__init__.py _run): the forcerm '
-                   'tri-state is not on main yet; a failed RUN container is removed '
-                   'even with an explicit forcerm=0')
 def test_failed_build_keeps_its_container_with_forcerm_0(engine, docker_cli):
     """The API's ``forcerm=0``, given explicitly, keeps the failed RUN's
     container (what Docker does by default) for a post-mortem."""
