@@ -49,6 +49,18 @@ MULTI = (
     'ENTRYPOINT ["/bin/cat"]\n'
     'CMD ["/msg", "/other"]\n')
 
+STAGES = (
+    'ARG V=1\n'
+    'ARG FINAL_BASE=base\n'
+    'FROM busybox AS base\n'
+    'ARG V\n'
+    'RUN echo "v$V" > /v\n'
+    'FROM busybox AS unused\n'
+    'RUN echo unused > /u\n'
+    'FROM ${FINAL_BASE}\n'
+    'RUN cat /v > /copied && ls /u 2>/dev/null || true\n'
+    'CMD ["cat", "/copied"]\n')
+
 MISC = (
     '# escape=`\n'
     'FROM busybox\n'
@@ -89,6 +101,9 @@ CASES = {
                    FS_COPY_FROM),
     'target': (MULTI, {}, ['--target', 'build', '--build-arg', 'GREETING=hi'],
                ['cat', '/out/msg'], 'hi from build\n', None),
+    'from-a-stage': (STAGES, {}, ['--build-arg', 'V=2'], [], 'v2\n', None),
+    'from-a-stage-target': (STAGES, {}, ['--target', 'unused'], ['cat', '/u'],
+                            'unused\n', None),
     'shell-healthcheck-onbuild-escape': (
         MISC, {}, [], [], 'shell is /bin/sh\ncontinued\n',
         None),
@@ -186,6 +201,8 @@ def test_same_history_and_config_as_docker(engine, dockerd, docker_cli, tmp_path
     # Docker's own behaviour, pinned.
     expected = case[4]
     assert theirs['run'] == (expected if expected is not None else True)
+    # Docker leaves the last image of every stage but the final one dangling.
+    assert theirs['dangling'] == {'multistage': 2, 'from-a-stage': 1}.get(name, 0)
     if case[5]:
         request.applymarker(pytest.mark.xfail(strict=True, reason=case[5]))
     try:
