@@ -202,7 +202,8 @@ def test_same_history_and_config_as_docker(engine, dockerd, docker_cli, tmp_path
     expected = case[4]
     assert theirs['run'] == (expected if expected is not None else True)
     # Docker leaves the last image of every stage but the final one dangling.
-    assert theirs['dangling'] == {'multistage': 2, 'from-a-stage': 1}.get(name, 0)
+    assert theirs['dangling'] == {'multistage': 2, 'from-a-stage': 1,
+                                  'from-a-stage-target': 1}.get(name, 0)
     if case[5]:
         request.applymarker(pytest.mark.xfail(strict=True, reason=case[5]))
     try:
