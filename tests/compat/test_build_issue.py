@@ -269,6 +269,41 @@ def test_cache_ignores_times_but_not_modes(docker_cli, engine, tmp_path, tag):
     assert cache_hits(added) == 1 and ran(added) == 1
 
 
+def test_multistage_cache_follows_each_stage(docker_cli, engine, tmp_path, tag):
+    """A rebuild of a multi-stage Dockerfile reuses every step; a file copied
+    in the first stage invalidates that stage from its COPY and the stage
+    built on it, not the unrelated stage."""
+    t = tag('stagecache')
+    d = write_tree(tmp_path / 'ctx', {
+        'Dockerfile': ('FROM busybox AS base\n'
+                       'COPY data.txt /data.txt\n'
+                       'RUN cat /data.txt > /v\n'
+                       'FROM busybox AS unrelated\n'
+                       'RUN echo unrelated-ran-%s > /u\n'
+                       'FROM base\n'
+                       'RUN cat /v > /copied\n'
+                       'CMD ["cat", "/copied"]\n' % uuid.uuid4().hex[:8]),
+        'data.txt': 'one\n'})
+    first = ok(docker_cli(['build', '-t', t, d], env=NOKIT)).stdout
+    assert ran(first) == 3 and cache_hits(first) == 0
+    first_id = inspect(engine, t, 'images')['Id']
+    again = ok(docker_cli(['build', '-t', t, d], env=NOKIT)).stdout
+    assert cache_hits(again) == 5 and ran(again) == 0
+    assert inspect(engine, t, 'images')['Id'] == first_id
+    with open(os.path.join(d, 'data.txt'), 'w') as f:
+        f.write('two\n')
+    changed = ok(docker_cli(['build', '-t', t, d], env=NOKIT)).stdout
+    # Only the unrelated stage's RUN comes from the cache.
+    assert cache_hits(changed) == 1 and ran(changed) == 2
+    assert 'unrelated-ran' not in ''.join(
+        l for l in changed.splitlines() if not l.startswith('Step '))
+    assert ok(docker_cli(['run', '--rm', t])).stdout == 'two\n'
+    # --no-cache: every step anew, the same result.
+    nocache = ok(docker_cli(['build', '--no-cache', '-t', t, d], env=NOKIT)).stdout
+    assert cache_hits(nocache) == 0 and ran(nocache) == 3
+    assert ok(docker_cli(['run', '--rm', t])).stdout == 'two\n'
+
+
 # -- git contexts -------------------------------------------------------------
 
 def make_repo(path):
