@@ -52,7 +52,7 @@ def _split(path):
 
 
 def resolve(root, path, follow_last=True, create_dirs=False,
-            must_exist=False):
+            must_exist=False, dir_owner=None):
     """The host path of ``path`` (absolute or relative to the root, both
     mean the same) inside ``root``.
 
@@ -60,7 +60,8 @@ def resolve(root, path, follow_last=True, create_dirs=False,
     link itself is returned).  ``create_dirs``: create every missing
     component as a directory, root-owned 0755 whatever the umask (Docker's
     rule for COPY destinations), and raise NotADirectory when a component
-    is something else.  ``must_exist``: raise NotFound when a component is
+    is something else; ``dir_owner`` (uid, gid) owns the directories made
+    (COPY --chown).  ``must_exist``: raise NotFound when a component is
     missing (or is not a directory while more follow).  Otherwise a
     missing path is returned as it would be named, without checking the
     rest.  TooManyLinks after 40 symlinks.
@@ -80,6 +81,8 @@ def resolve(root, path, follow_last=True, create_dirs=False,
         except (FileNotFoundError, NotADirectoryError):
             if create_dirs:
                 os.mkdir(host, 0o755)
+                if dir_owner is not None:
+                    os.lchown(host, *dir_owner)
                 os.chmod(host, 0o755)
                 done.append(name)
                 continue

@@ -403,37 +403,14 @@ class Builder:
                 self.executor.remove_container(c, out)
         return self._step_done(new, out)
 
-    def _copy(self, ctx, image_id, config, ins, args, opts, out, resolve_from=None):
-        for flag in ins.flags:
-            raise df.BuildError('%s %s is not supported yet' % (ins.cmd, flag.split('=')[0]))
-        if len(ins.value) < 2:
-            raise df.BuildError('%s requires at least two arguments, but only one '
-                                'was provided. Destination could not be determined.'
-                                % ins.cmd)
-        words = [df.expand(w, config, args) for w in ins.value]
-        patterns, dest = words[:-1], words[-1]
-        if ins.cmd == 'ADD':
-            for p in patterns:
-                if p.startswith(('http://', 'https://')):
-                    raise df.BuildError('ADD from a URL is not supported yet: %s' % p)
-        sources = ctx.sources(patterns, dest.endswith('/'), cmd=ins.cmd)
-        if ins.cmd == 'ADD':
-            for s in sources:
-                if not s.is_dir and _looks_like_archive(s.path):
-                    raise df.BuildError('ADD of a local archive (auto-extraction) '
-                                        'is not supported yet: %s' % s.rel)
-        digest = ctx.checksum(sources)
-        kind = 'multi' if len(sources) > 1 else ('dir' if sources[0].is_dir else 'file')
-        cc = _commented(config, '%s %s:%s in %s ' % (ins.cmd, kind, digest, dest),
-                        single_space=True)
-        if not opts.nocache:
-            hit = self.executor.cached(image_id, cc)
-            if hit:
-                out(' ---> Using cache\n')
-                return self._step_done(hit, out)
-        new = self.executor.copy(image_id, dict(config), cc, sources, dest,
-                                 config.get('WorkingDir'))
-        return self._step_done(new, out)
+    def _copy(self, ctx, image_id, config, ins, args, opts, out,
+              resolve_from=None):
+        """COPY and ADD: see engine.build.copystep.  ``resolve_from(value)``
+        gives the image id of a --from value (a stage name or index, or an
+        image); without it only local images are found."""
+        from engine.build import copystep
+        return copystep.copy_step(self, ctx, image_id, config, ins, args, opts,
+                                  out, resolve_from)
 
 
 class _Run:
@@ -483,11 +460,6 @@ def _predefined():
 
 
 def _looks_like_archive(path):
-    try:
-        with open(path, 'rb') as f:
-            head = f.read(512)
-    except OSError:
-        return False
-    return (head[:2] == b'\x1f\x8b' or head[:3] == b'BZh'
-            or head[:6] == b'\xfd7zXZ\x00'
-            or (len(head) >= 262 and head[257:262] == b'ustar'))
+    # By content, as Docker: a tar, plain or compressed (engine.build.add).
+    from engine.build import add
+    return add.is_archive(path)

@@ -377,22 +377,23 @@ def _walk_matches(root, regex, cmd):
 
 # -- checksum ---------------------------------------------------------------
 
-def checksum(sources):
+def checksum(sources, owners=False):
     """A stable hex digest of what COPY/ADD would copy from ``sources``.
 
     Covers each source's name, and for everything under it: relative path,
     file type and permission bits, symlink targets (never followed) and
-    file contents (hashed in chunks).  Owners and times are left out: COPY
-    sets the owner itself, and Docker's tarsum ignores times.
+    file contents (hashed in chunks).  Times are left out (Docker's tarsum
+    ignores them); so are owners unless ``owners`` (COPY --from keeps the
+    owners of the source image, a context's files get COPY's own).
     """
     h = hashlib.sha256()
     for src in sources:
         h.update(b'S\0%s\0' % _b(src.rel))
         try:
             st = os.stat(src.path)
-            _hash_entry(h, '', src.path, st)
+            _hash_entry(h, '', src.path, st, owners)
             if stat.S_ISDIR(st.st_mode):
-                _hash_tree(h, src.path)
+                _hash_tree(h, src.path, owners)
         except OSError as exc:
             # ENAMETOOLONG from a hostile depth, a fifo, and the like.
             raise errors.InvalidArgument('cannot read %s in the build '
@@ -405,9 +406,11 @@ def _b(text):
     return text.encode('utf-8', 'surrogateescape')
 
 
-def _hash_entry(h, rel, path, st):
+def _hash_entry(h, rel, path, st, owners=False):
     mode = st.st_mode
     h.update(b'E\0%s\0%o\0' % (_b(rel), mode & 0o177777))
+    if owners:
+        h.update(b'O\0%d:%d\0' % (st.st_uid, st.st_gid))
     if stat.S_ISLNK(mode):
         h.update(b'L\0%s\0' % _b(os.readlink(path)))
     elif stat.S_ISREG(mode):
@@ -426,7 +429,7 @@ def _hash_entry(h, rel, path, st):
         h.update(b'F\0%d\0%s\0' % (size, fh.hexdigest().encode()))
 
 
-def _hash_tree(h, top):
+def _hash_tree(h, top, owners=False):
     stack = ['']
     while stack:
         rel = stack.pop()
@@ -436,7 +439,7 @@ def _hash_tree(h, top):
         for entry in entries:
             child = rel + '/' + entry.name if rel else entry.name
             st = entry.stat(follow_symlinks=False)
-            _hash_entry(h, child, entry.path, st)
+            _hash_entry(h, child, entry.path, st, owners)
             if stat.S_ISDIR(st.st_mode):
                 subdirs.append(child)
         stack.extend(reversed(subdirs))

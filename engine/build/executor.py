@@ -8,6 +8,7 @@ does: the build cache is the set of child images, so it persists with the
 image records and disappears with them.
 """
 
+import contextlib
 import json
 import os
 import shutil
@@ -20,6 +21,7 @@ from engine import chroot
 from engine import images as images_mod
 from engine import logs as logs_mod
 from engine import util
+from engine.build import add as add_mod
 from engine.build import dockerfile as df
 
 LOG = logging.getLogger(__name__)
@@ -182,8 +184,14 @@ class Executor:
             time.sleep(0.02)
 
     # -- COPY / ADD -------------------------------------------------------------
-    def copy(self, parent_id, config, container_config, sources, dest, workdir):
-        """Copy context ``sources`` to ``dest`` in a new layer."""
+    def copy(self, parent_id, config, container_config, sources, dest, workdir,
+             chown='', keep_owners=False, extract=()):
+        """Copy ``sources`` to ``dest`` in a new layer.
+
+        Owners: ``chown`` (a --chown value, resolved in the parent image),
+        else the sources' own (``keep_owners``: COPY --from), else 0:0.
+        ``extract``: host paths of sources that are archives to unpack
+        into ``dest`` (ADD)."""
         parent = self.images.resolve(parent_id) if parent_id else None
         key = 'build-' + util.new_id()
         with self.images.tempdir('build-mnt-') as mnt:
@@ -191,7 +199,12 @@ class Executor:
             try:
                 self.snapshotter.mount(key, mnt)
                 try:
-                    _copy_into(mnt, sources, dest, workdir)
+                    if chown:
+                        owner = add_mod.resolve_chown(mnt, chown)
+                    else:
+                        owner = None if keep_owners else (0, 0)
+                    _copy_into(mnt, sources, dest, workdir, owner,
+                               extract=extract, unpack=self._unpack)
                 finally:
                     self.snapshotter.unmount(mnt)
                 return self.commit_snapshot(key, parent_id, config,
@@ -199,15 +212,42 @@ class Executor:
             finally:
                 self.snapshotter.remove(key)
 
+    def _unpack(self, path, target):
+        add_mod.extract(path, target, max_size=self.images.max_layer_size,
+                        layer_limits=self.images.layer_limits())
 
-def _mkdirs_in_root(rootfs, path):
+    @contextlib.contextmanager
+    def image_view(self, image_id):
+        """The root filesystem of ``image_id``, mounted read-only for the
+        time of the ``with`` (COPY --from), unmounted even on error."""
+        img = self.images.resolve(image_id)
+        with self.images.tempdir('build-from-') as mnt:
+            if img.top_chain_id is None:
+                yield mnt       # an image without layers: an empty root
+                return
+            self.snapshotter.mount(img.top_chain_id, mnt)
+            try:
+                yield mnt
+            finally:
+                self.snapshotter.unmount(mnt)
+
+    def download(self, url, workdir):
+        """ADD's URL source: fetched into ``workdir``; returns (name, path)."""
+        guard = self.images.space_guard(workdir, 'downloading %s' % url)
+        return add_mod.fetch(url, workdir, max_size=self.images.max_layer_size,
+                             space_guard=guard, hint=images_mod.HINT_LAYER)
+
+
+def _mkdirs_in_root(rootfs, path, owner=None):
     """Create ``path`` inside ``rootfs`` and return its host path.
 
     Symlinks met on the way resolve as in a chroot (an absolute target or
     ``..`` never leaves the rootfs); missing directories, also those a
-    dangling link points at, are created root-owned 0755 as Docker's."""
+    dangling link points at, are created 0755 as Docker's, root-owned or
+    owned by ``owner`` (--chown)."""
     try:
-        return chroot.resolve(rootfs, path, create_dirs=True)
+        return chroot.resolve(rootfs, path, create_dirs=True,
+                              dir_owner=owner)
     except chroot.TooManyLinks:
         raise df.BuildError('failed to copy files: too many levels of '
                             'symbolic links in %s' % path)
@@ -216,49 +256,72 @@ def _mkdirs_in_root(rootfs, path):
                             % exc.component)
 
 
-def _copy_one(src, dst):
+def _copy_one(src, dst, owner=(0, 0)):
+    """Copy ``src`` (not following a symlink) to ``dst``: modes and times
+    kept, owned by ``owner`` or, when None, by the source's owner."""
     if os.path.lexists(dst) and not (os.path.isdir(dst) and not os.path.islink(dst)):
         os.unlink(dst)
     st = os.lstat(src)
+    uid, gid = owner if owner is not None else (st.st_uid, st.st_gid)
+    mode = stat.S_IMODE(st.st_mode)
     if stat.S_ISDIR(st.st_mode):
         if not os.path.isdir(dst) or os.path.islink(dst):
-            os.mkdir(dst, stat.S_IMODE(st.st_mode))
+            os.mkdir(dst, 0o700)
         for name in sorted(os.listdir(src)):
-            _copy_one(os.path.join(src, name), os.path.join(dst, name))
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
+            _copy_one(os.path.join(src, name), os.path.join(dst, name), owner)
     elif stat.S_ISLNK(st.st_mode):
         os.symlink(os.readlink(src), dst)
     elif stat.S_ISREG(st.st_mode):
         shutil.copyfile(src, dst, follow_symlinks=False)
-        os.chmod(dst, stat.S_IMODE(st.st_mode))
     else:
-        return  # devices, fifos, sockets are not copied from a context
-    os.lchown(dst, 0, 0)
+        return  # devices, fifos, sockets are not copied
+    if owner is None:
+        # COPY --from keeps owners and, as Docker's, setuid/setgid bits:
+        # chown first (it clears them), then chmod.
+        os.lchown(dst, uid, gid)
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(dst, mode)
+    else:
+        # Docker 20.10 chowns what it copied last, and the kernel clears
+        # setuid/setgid bits of files on chown: so do we.
+        if not stat.S_ISLNK(st.st_mode):
+            os.chmod(dst, mode)
+        os.lchown(dst, uid, gid)
     os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns), follow_symlinks=False)
 
 
-def _copy_into(rootfs, sources, dest, workdir):
+def _copy_into(rootfs, sources, dest, workdir, owner=(0, 0), extract=(),
+               unpack=None):
     """Docker's COPY rules: a dest ending in / (or several sources) is a
-    directory; a directory source copies its contents."""
+    directory; a directory source copies its contents; an archive source
+    (in ``extract``) is unpacked by ``unpack(path, target_dir)`` into dest
+    as a directory, keeping the archive's owners."""
     if not dest.startswith('/'):
         dest = (workdir or '/').rstrip('/') + '/' + dest
     dest_is_dir = dest.endswith('/') or len(sources) > 1 or dest.endswith('/.')
     if len(sources) > 1 and not dest.endswith('/'):
         raise df.BuildError('When using COPY with more than one source file, '
                             'the destination must be a directory and end with a /')
+    # Directories COPY makes belong to --chown's owner, else to root.
+    dir_owner = owner if owner is not None else (0, 0)
     for src in sources:
-        if src.is_dir:
-            target = _mkdirs_in_root(rootfs, dest)
+        if src.path in extract:
+            unpack(src.path, _mkdirs_in_root(rootfs, dest))
+        elif src.is_dir:
+            target = _mkdirs_in_root(rootfs, dest, dir_owner)
             for name in sorted(os.listdir(src.path)):
-                _copy_one(os.path.join(src.path, name), os.path.join(target, name))
+                _copy_one(os.path.join(src.path, name), os.path.join(target, name),
+                          owner)
         elif dest_is_dir:
-            target = _mkdirs_in_root(rootfs, dest)
-            _copy_one(src.path, os.path.join(target, os.path.basename(src.rel)))
+            target = _mkdirs_in_root(rootfs, dest, dir_owner)
+            _copy_one(src.path, os.path.join(target, os.path.basename(src.rel)),
+                      owner)
         else:
             head, _, base = dest.rstrip('/').rpartition('/')
-            target = _mkdirs_in_root(rootfs, head)
+            target = _mkdirs_in_root(rootfs, head, dir_owner)
             existing = os.path.join(target, base)
             if os.path.isdir(existing) and not os.path.islink(existing):
-                _copy_one(src.path, os.path.join(existing, os.path.basename(src.rel)))
+                _copy_one(src.path, os.path.join(existing, os.path.basename(src.rel)),
+                          owner)
             else:
-                _copy_one(src.path, existing)
+                _copy_one(src.path, existing, owner)
