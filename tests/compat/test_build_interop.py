@@ -80,8 +80,14 @@ HEALTH = (
     'RUN echo x > /x\n'
     'HEALTHCHECK NONE\n')
 
-FS_COPY_FROM = ('fs (engine/build/__init__.py Builder._copy): COPY --from is still '
-                '"COPY --from is not supported yet" on main and issue6-fs')
+LEAD_SCRATCH_PATH = ('lead (engine/build/__init__.py _from): FROM scratch does not give the '
+                     'stage Docker\'s default PATH (Env null; Docker 20.10 adds '
+                     'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin '
+                     'when the base has no PATH)')
+LEAD_FROM_INDEX = ('lead (engine/build/__init__.py _copy_source): COPY --from=N says "refers '
+                   'to the current or a later build stage"; Docker 20.10 says "refers to '
+                   'current build stage" for the current index and "index out of bounds" '
+                   'past it')
 LEAD_DUP = ('lead (engine/build/dockerfile.py or __init__.py prepare): a repeated stage name '
             'is a 400 "duplicate name one" before the stream; Docker 20.10 reports '
             '"one stage name already used" in the stream after Step 1')
@@ -98,7 +104,10 @@ CASES = {
              'CMD ["cat", "/args"]\n', {}, ['--build-arg', 'WHO=me'], [],
              'who=me tag=latest e=me\n', None),
     'multistage': (MULTI, {}, [], [], 'hello from build\nother\n',
-                   FS_COPY_FROM),
+                   LEAD_SCRATCH_PATH),
+    # The same stages onto busybox: everything but FROM scratch's PATH.
+    'multistage-onto-busybox': (MULTI.replace('FROM scratch\n', 'FROM busybox\n'), {}, [], [],
+                                'hello from build\nother\n', None),
     'target': (MULTI, {}, ['--target', 'build', '--build-arg', 'GREETING=hi'],
                ['cat', '/out/msg'], 'hi from build\n', None),
     'from-a-stage': (STAGES, {}, ['--build-arg', 'V=2'], [], 'v2\n', None),
@@ -202,7 +211,8 @@ def test_same_history_and_config_as_docker(engine, dockerd, docker_cli, tmp_path
     expected = case[4]
     assert theirs['run'] == (expected if expected is not None else True)
     # Docker leaves the last image of every stage but the final one dangling.
-    assert theirs['dangling'] == {'multistage': 2, 'from-a-stage': 1,
+    assert theirs['dangling'] == {'multistage': 2, 'multistage-onto-busybox': 2,
+                                  'from-a-stage': 1,
                                   'from-a-stage-target': 1}.get(name, 0)
     if case[5]:
         request.applymarker(pytest.mark.xfail(strict=True, reason=case[5]))
@@ -262,9 +272,11 @@ def test_onbuild_triggers_run_in_the_child_build(engine, dockerd, docker_cli, tm
 
 @pytest.mark.parametrize('dockerfile,flags,engine_xfail', [
     (MULTI, ['--target', 'nosuch'], None),
-    ('FROM busybox\nCOPY --from=5 /a /b\n', [], FS_COPY_FROM),
+    ('FROM busybox\nCOPY --from=5 /a /b\n', [], LEAD_FROM_INDEX),
+    ('FROM busybox AS x\nFROM busybox\nCOPY --from=1 /a /b\n', [], LEAD_FROM_INDEX),
     ('FROM busybox AS one\nFROM busybox AS one\n', [], LEAD_DUP),
-], ids=['unknown-target', 'stage-index-out-of-bounds', 'duplicate-stage'])
+], ids=['unknown-target', 'stage-index-out-of-bounds', 'stage-index-current',
+        'duplicate-stage'])
 def test_multistage_errors_as_docker(engine, dockerd, docker_cli, tmp_path, request,
                                      dockerfile, flags, engine_xfail):
     messages = []
