@@ -403,8 +403,7 @@ class Builder:
                 self.executor.remove_container(c, out)
         return self._step_done(new, out)
 
-    def _copy(self, ctx, image_id, config, ins, args, opts, out,
-              resolve_from=None):
+    def _copy(self, ctx, image_id, config, ins, args, opts, out, resolve_from=None):
         """COPY and ADD: see engine.build.copystep.  ``resolve_from(value)``
         gives the image id of a --from value (a stage name or index, or an
         image); without it only local images are found."""

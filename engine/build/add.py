@@ -65,10 +65,11 @@ def is_archive(path):
                      os.O_CLOEXEC)
     except OSError:
         return False
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return False
     with os.fdopen(fd, 'rb') as f:
         try:
-            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-                return False
             magic = f.read(4)
             if magic == _ZSTD_MAGIC:
                 return False    # Docker 20.10 does not decompress zstd

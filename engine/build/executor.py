@@ -220,10 +220,12 @@ class Executor:
     def image_view(self, image_id):
         """The root filesystem of ``image_id``, mounted read-only for the
         time of the ``with`` (COPY --from), unmounted even on error."""
-        img = self.images.resolve(image_id)
+        img = self.images.resolve(image_id) if image_id else None
         with self.images.tempdir('build-from-') as mnt:
-            if img.top_chain_id is None:
-                yield mnt       # an image without layers: an empty root
+            if img is None or img.top_chain_id is None:
+                # A stage FROM scratch with nothing in it yet, or an image
+                # without layers: an empty root.
+                yield mnt
                 return
             self.snapshotter.mount(img.top_chain_id, mnt)
             try:
