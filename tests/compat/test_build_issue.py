@@ -488,3 +488,21 @@ def test_failed_build_keeps_its_container_with_forcerm_0(engine, docker_cli):
     finally:
         for cid in kept:
             docker_cli(['rm', '-f', cid])
+
+
+def test_brief_github_context_fails_with_a_clear_message(engine):
+    """The brief's ``docker build github.com/mjbright/Docker/py_wsgi`` ended
+    in "Error: )"; here (no network) the engine names the remote and git's
+    reason, and leaves no temp dir."""
+    tmp = os.path.join(engine.root, 'images', 'tmp')
+    before = set(os.listdir(tmp))
+    status, _h, data = daemons.api(
+        engine.sock, 'POST', '/v1.41/build?remote=github.com/mjbright/Docker/py_wsgi',
+        timeout=120)
+    assert status == 400, data
+    message = json.loads(data)['message']
+    assert message.startswith('remote github.com/mjbright/Docker/py_wsgi: error fetching: '
+                              'fatal: '), message
+    assert len(message) > len('remote github.com/mjbright/Docker/py_wsgi: error fetching: '
+                              'fatal: ') + 10
+    assert set(os.listdir(tmp)) == before
