@@ -84,6 +84,20 @@ LEAD_SCRATCH_PATH = ('lead (engine/build/__init__.py _from): FROM scratch does n
                      'stage Docker\'s default PATH (Env null; Docker 20.10 adds '
                      'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin '
                      'when the base has no PATH)')
+LEAD_EXPOSE = ('lead (engine/build/dockerfile.py apply_metadata, EXPOSE): the history text '
+               'lists the newly exposed ports normalised and sorted ("443/tcp 80/tcp '
+               '8080/tcp", an already exposed port dropped); Docker 20.10 sorts the words '
+               'as written, then expands them ("EXPOSE $WEB 443/tcp" -> "EXPOSE 80 8080 '
+               '443/tcp", then "EXPOSE 80")')
+LEAD_ENV_ORDER = ('lead (engine/build/dockerfile.py apply_metadata, ENV): a redefined '
+                  'variable moves to the end of Config.Env; Docker 20.10 replaces it in '
+                  'place (PATH stays first)')
+LEAD_WORKDIR = ('lead (engine/build/__init__.py, WORKDIR): a WORKDIR whose directory does '
+                'not exist adds no layer; Docker 20.10 creates the directory in a new layer '
+                '(its history row still reads 0B), so the image has one more layer')
+LEAD_VOLUME = ('lead (engine/build/dockerfile.py apply_metadata, VOLUME): the history text '
+               'lists every volume of the image so far ("VOLUME [/cache /data /logs]"); '
+               'Docker 20.10 lists the instruction\'s own ("VOLUME [/cache]")')
 LEAD_FROM_INDEX = ('lead (engine/build/__init__.py _copy_source): COPY --from=N says "refers '
                    'to the current or a later build stage"; Docker 20.10 says "refers to '
                    'current build stage" for the current index and "index out of bounds" '
@@ -103,6 +117,28 @@ CASES = {
              'ENV E=$WHO\nRUN echo "who=$WHO tag=$TAG e=$E" > /args\n'
              'CMD ["cat", "/args"]\n', {}, ['--build-arg', 'WHO=me'], [],
              'who=me tag=latest e=me\n', None),
+    'more-metadata': (
+        'FROM busybox\n'
+        'ARG VERSION=1.2\n'
+        'ENV OLD_STYLE value with spaces\n'
+        'ENV APP_PATH=/opt/bin:$PATH VERSION=$VERSION\n'
+        'RUN mkdir -p /relative /abs/$VERSION\n'
+        'LABEL "quoted key"="a b" plain=x \\\n      multi="line one"\n'
+        'STOPSIGNAL SIGUSR1\n'
+        'USER 1000:1000\n'
+        'WORKDIR relative\n'
+        'WORKDIR /abs/$VERSION\n'
+        'ENTRYPOINT echo "entry $VERSION"\n'
+        'CMD ["ignored by a shell-form entrypoint"]\n',
+        {}, [], [], 'entry 1.2\n', None),
+    'expose-as-written': ('FROM busybox\nENV WEB="80 8080"\nEXPOSE 443/tcp $WEB\n'
+                          'EXPOSE 80\nCMD ["true"]\n', {}, [], [], '', LEAD_EXPOSE),
+    'env-redefined': ('FROM busybox\nENV A=1\nENV PATH=/opt/bin:$PATH B=2\n', {}, [],
+                      ['true'], '', LEAD_ENV_ORDER),
+    'workdir-creates': ('FROM busybox\nWORKDIR /new/dir\nRUN pwd > /here\n', {}, [],
+                        ['cat', '/here'], '/new/dir\n', LEAD_WORKDIR),
+    'volume-history': ('FROM busybox\nVOLUME ["/data", "/logs"]\nVOLUME /cache\n', {}, [],
+                       ['true'], '', LEAD_VOLUME),
     'multistage': (MULTI, {}, [], [], 'hello from build\nother\n',
                    LEAD_SCRATCH_PATH),
     # The same stages onto busybox: everything but FROM scratch's PATH.
