@@ -32,6 +32,13 @@ DOCKER_CLI = daemons.DOCKER_CLI
 DOCKER_CLI_2010 = daemons.DOCKER_CLI_2010
 
 
+def pytest_addoption(parser):
+    # Real Nova and Heat each need a pytest process of their own (see
+    # tests/integration/conftest.py); without the option neither is collected.
+    parser.addoption('--integration', choices=('nova', 'heat'), default=None,
+                     help='collect tests/integration/<suite> (one per run)')
+
+
 def pytest_configure(config):
     # pytest.ini registers the same markers; this keeps them registered when
     # pytest is run with another ini file (e.g. -c /dev/null).

@@ -142,9 +142,7 @@ class Builder:
                 stage_ends[-1] = pos
             stage_ends.append(len(instrs))
             _image, name = df.parse_from(ins)
-            if name is not None:
-                if name in names:
-                    raise df.BuildError('duplicate name %s' % name)
+            if name is not None and name not in names:
                 names[name] = len(stage_ends) - 1
         if opts.target:
             if opts.target not in names:
@@ -258,6 +256,8 @@ class Builder:
 
     def _from(self, ins, run):
         word, name = df.parse_from(ins)
+        if name is not None and run.stage_named(name) is not None:
+            raise df.BuildError('%s stage name already used' % name)
         ref = df.changes_mod.expand(word, run.meta_args)
         stage = _Stage(len(run.stages), name)
         earlier = run.stage_named(ref)
@@ -268,6 +268,7 @@ class Builder:
             img = self._base_image(ref, run)
             stage.image_id = img.id
             stage.config = json.loads(json.dumps(img.config.get('config') or {}))
+        _default_path(stage.config)
         run.stages.append(stage)
         triggers = list(stage.config.get('OnBuild') or ())
         if triggers:
@@ -339,13 +340,17 @@ class Builder:
         """``COPY --from=name``: an earlier stage (by name or index) or an
         image (local, else pulled).  Returns an image id (None: an empty
         stage, FROM scratch with nothing in it)."""
-        if name.isdigit():
-            index = int(name)
-            if index >= stage.index:
-                raise df.BuildError('invalid from flag value %s: refers to the current '
-                                    'or a later build stage' % name)
-            return run.stages[index].image_id
         earlier = run.stage_named(name)
+        if earlier is None and name.isdigit():
+            # Docker 20.10's words (stagesBuildResults.validateIndex).
+            index = int(name)
+            if index == stage.index:
+                raise df.BuildError('invalid from flag value %s: refers to current '
+                                    'build stage' % name)
+            if index > stage.index:
+                raise df.BuildError('invalid from flag value %s: index out of bounds'
+                                    % name)
+            return run.stages[index].image_id
         if earlier is not None:
             if earlier is stage:
                 raise df.BuildError('invalid from flag value %s: refers to the current '
@@ -432,6 +437,19 @@ class _Run:
         return None
 
 
+# Docker's system.DefaultPathEnv for Linux.
+DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+
+
+def _default_path(config):
+    """A stage whose base sets no PATH gets Docker's default one (its
+    dispatchState.setDefaultPath), so RUN finds its programs and the image
+    records it."""
+    env = list(config.get('Env') or [])
+    if not any(e.partition('=')[0] == 'PATH' for e in env):
+        config['Env'] = env + ['PATH=' + DEFAULT_PATH]
+
+
 def _is_image_id(ref, img):
     bare = ref.split(':', 1)[-1] if ref.startswith('sha256:') else ref
     return len(bare) >= 12 and img.id.split(':', 1)[-1].startswith(bare)
@@ -456,9 +474,3 @@ def _predefined():
     # Docker's predefined proxy args never warn.
     names = ('HTTP_PROXY', 'HTTPS_PROXY', 'FTP_PROXY', 'NO_PROXY', 'ALL_PROXY')
     return set(names) | {n.lower() for n in names}
-
-
-def _looks_like_archive(path):
-    # By content, as Docker: a tar, plain or compressed (engine.build.add).
-    from engine.build import add
-    return add.is_archive(path)

@@ -26,6 +26,7 @@ import os
 import socket
 import stat
 import tarfile
+import time
 import urllib.parse
 
 import requests
@@ -41,8 +42,10 @@ LOG = logging.getLogger(__name__)
 _CHUNK = 1 << 20
 # Go's http.Client follows 10 redirects.
 MAX_REDIRECTS = 10
-# (connect, read) seconds: a stalled server fails the build, not hang it.
+# (connect, read) seconds: a stalled server fails the build, not hang it;
+# a server dripping bytes is stopped after FETCH_DEADLINE seconds in all.
 FETCH_TIMEOUT = (30, 120)
+FETCH_DEADLINE = 3600
 # An error page quoted in the message is cut here.
 _MAX_ERROR_BODY = 4096
 _MAX_ID = 2 ** 31 - 1
@@ -238,8 +241,12 @@ def _save(resp, url, path, max_size, space_guard, hint):
     try:
         os.fchmod(fd, 0o600)
         size = 0
+        deadline = time.monotonic() + FETCH_DEADLINE
         try:
             for chunk in resp.iter_content(_CHUNK):
+                if time.monotonic() > deadline:
+                    raise df.BuildError('ADD failed: reading %s: timeout (more '
+                                        'than %d seconds)' % (url, FETCH_DEADLINE))
                 size += len(chunk)
                 if max_size and size > max_size:
                     raise df.BuildError(

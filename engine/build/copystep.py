@@ -37,7 +37,8 @@ def copy_step(builder, ctx, image_id, config, ins, args, opts, out,
     step = _Step(builder, image_id, config, ins, opts, out, dest, chown)
 
     if 'from' in flags:
-        source_id = (resolve_from or _image_resolver(builder))(flags['from'])
+        source_id = _source_image(resolve_from or _image_resolver(builder),
+                                  flags['from'])
         with builder.executor.image_view(source_id) as root:
             sources = context_mod.resolve_sources(
                 root, patterns, dest_is_dir, ins.cmd, in_context=False)
@@ -69,7 +70,8 @@ def copy_step(builder, ctx, image_id, config, ins, args, opts, out,
                 out('\n')
                 sources.append(context_mod.Source(name, path, False))
                 continue
-            for s in context_mod.resolve_sources(ctx.root, [p], True, ins.cmd):
+            # A wildcard matching nothing is no error while others match.
+            for s in context_mod._one_source(ctx.root, p, ins.cmd, True):
                 sources.append(s)
                 if not s.is_dir and add_mod.is_archive(s.path):
                     extract.add(s.path)
@@ -112,6 +114,17 @@ class _Step(object):
                               chown=self.chown, keep_owners=keep_owners,
                               extract=extract)
         return b._step_done(new, self.out)
+
+
+def _source_image(resolve, value):
+    """Docker words every failure to find --from's image alike."""
+    prefix = 'invalid from flag value %s: ' % value
+    try:
+        return resolve(value)
+    except (df.BuildError, errors.EngineError) as exc:
+        if str(exc).startswith(prefix):
+            raise
+        raise df.BuildError(prefix + str(exc))
 
 
 def _image_resolver(builder):

@@ -457,6 +457,7 @@ URLS = [
     'ADD --chown=daemon {url}/file.txt /out/',
     'ADD {url}/file.txt?x=1 /out/',
     'ADD {url}/file.txt a.txt /out/',
+    'ADD {url}/file.txt *.nothing a.txt /out/',
     'ADD {url}/ /out/',
     'ADD {url}/file.txt a.txt /out',
     'ADD {url}/nope /out/',

@@ -20,6 +20,7 @@ from unittest import mock
 import ddt
 
 from engine import archive
+from engine import errors
 from engine.build import add
 from engine.build import context as context_mod
 from engine.build import copystep
@@ -274,6 +275,12 @@ class FetchTest(TmpMixin, unittest.TestCase):
         self.assertIn('larger than the limit of 4096 bytes (h)',
                       str(cm.exception))
 
+    def test_overall_deadline(self):
+        with mock.patch.object(add, 'FETCH_DEADLINE', -1):
+            with self.assertRaises(df.BuildError) as cm:
+                add.fetch(self.url + '/big', self.tmp)
+        self.assertIn('timeout', str(cm.exception))
+
     def test_space_guard_claims(self):
         guard = mock.Mock()
         add.fetch(self.url + '/big', self.tmp, space_guard=guard)
@@ -492,6 +499,24 @@ class CopyStepTest(TmpMixin, unittest.TestCase):
         self.assertEqual(str(cm.exception),
                          'invalid from flag value 5: index out of bounds')
         self.builder.executor.copy.assert_not_called()
+
+    def test_from_other_failures_worded_as_docker(self):
+        def pull_fails(value):
+            raise df.BuildError('registry is not reachable')
+        with self.assertRaises(df.BuildError) as cm:
+            self.run_step('COPY --from=img:1 /x /out/', pull_fails)
+        self.assertEqual(str(cm.exception), 'invalid from flag value img:1: '
+                                            'registry is not reachable')
+
+    def test_from_empty_stage(self):
+        """A stage FROM scratch with nothing in it: an empty root."""
+        self.src_root = os.path.join(self.tmp, 'empty')
+        os.mkdir(self.src_root)
+        with self.assertRaises(errors.InvalidArgument) as cm:
+            self.run_step('COPY --from=0 /x /out/', lambda v: None)
+        self.assertIsNone(self.viewed)
+        self.assertEqual(str(cm.exception),
+                         'COPY failed: stat x: file does not exist')
 
     def test_copy_of_a_url_refused(self):
         with self.assertRaises(df.BuildError) as cm:

@@ -90,7 +90,6 @@ class PrepareTest(unittest.TestCase):
         instrs = self.prepare('FROM a AS one\nFROM b\n', target='one', labels={'k': 'v'})
         self.assertEqual(['FROM', 'LABEL'], [i.cmd for i in instrs])
 
-    def test_duplicate_stage_names(self):
-        with self.assertRaises(build_mod.df.BuildError) as err:
-            self.prepare('FROM a AS x\nFROM b AS X\n')
-        self.assertEqual('duplicate name x', str(err.exception))
+    def test_duplicate_stage_names_pass_prepare(self):
+        # Docker reports them in the stream, when the second FROM runs.
+        self.assertEqual(2, len(self.prepare('FROM a AS x\nFROM b AS X\n')))
