@@ -314,3 +314,81 @@ def test_multistage_errors_as_docker(engine, dockerd, docker_cli, tmp_path, requ
                          if l.strip() and 'DEPRECATED' not in l and 'BuildKit' not in l
                          and 'environment-variable' not in l])
     assert messages[1] == messages[0]
+
+
+def cached_steps(stdout):
+    """For each Step line of a build's output: True when it came from the
+    cache, False when it was made, None for steps that make no image (ARG
+    before FROM, FROM)."""
+    flags = []
+    for line in stdout.splitlines():
+        if line.startswith('Step '):
+            flags.append(None)
+        elif flags and flags[-1] is None:
+            if line == ' ---> Using cache':
+                flags[-1] = True
+            elif line.startswith(' ---> ') and flags[-1] is None and len(flags) > 1:
+                # Made anew: Docker says "Running in" first, we may print the
+                # new id straight away (metadata steps).
+                flags[-1] = False
+    return flags
+
+
+CACHE_DOCKERFILE = (
+    'FROM busybox\n'
+    'ARG FLAVOUR=plain\n'
+    'ENV MODE=test\n'
+    'RUN echo first > /first\n'
+    'COPY tree /tree\n'
+    'RUN ls -lR /tree | cut -c1-10 > /modes\n'
+    'COPY single.txt /single.txt\n'
+    'RUN echo "$FLAVOUR" > /flavour\n'
+    'CMD ["cat", "/flavour"]\n')
+
+
+def test_cache_hits_and_misses_as_docker(engine, dockerd, docker_cli, tmp_path):
+    """The same context edited the same way between builds: every step is
+    a cache hit or a miss on our engine exactly when it is on Docker's."""
+    patterns = []
+    for host in (dockerd.url, engine.url):
+        ctx = tmp_path / ('ctx-%d' % len(patterns))
+        (ctx / 'tree' / 'sub').mkdir(parents=True)
+        (ctx / 'Dockerfile').write_text(CACHE_DOCKERFILE)
+        (ctx / 'tree' / 'a.sh').write_text('echo a\n')
+        (ctx / 'tree' / 'sub' / 'b').write_text('b\n')
+        (ctx / 'single.txt').write_text('one\n')
+        tag = 'interop-cache-%s:latest' % uuid.uuid4().hex[:8]
+        edits = [
+            ('first build', None, []),
+            ('unchanged', None, []),
+            ('mtime only', lambda: os.utime(ctx / 'tree' / 'a.sh', (2e9, 2e9)), []),
+            ('mode', lambda: os.chmod(ctx / 'tree' / 'a.sh', 0o755), []),
+            ('new file in a copied dir', lambda: (ctx / 'tree' / 'sub' / 'c').write_text('c\n'), []),
+            ('build arg', None, ['--build-arg', 'FLAVOUR=spicy']),
+            ('same build arg again', None, ['--build-arg', 'FLAVOUR=spicy']),
+            ('single file content', lambda: (ctx / 'single.txt').write_text('two\n'),
+             ['--build-arg', 'FLAVOUR=spicy']),
+            ('an unused file', lambda: (ctx / 'unused').write_text('u\n'),
+             ['--build-arg', 'FLAVOUR=spicy']),
+        ]
+        seen = []
+        try:
+            for what, edit, flags in edits:
+                if edit:
+                    edit()
+                res = ok(docker_cli(['build', '-t', tag] + flags + [str(ctx)], host=host,
+                                    env=NOKIT))
+                seen.append((what, cached_steps(res.stdout)))
+            seen.append(('output', ok(docker_cli(['run', '--rm', tag], host=host)).stdout))
+        finally:
+            remove(docker_cli, host, tag)
+        patterns.append(seen)
+    theirs, ours = patterns
+    # Docker's pattern, pinned: a hit for every step of an unchanged build.
+    assert theirs[0] == ('first build', [None] + [False] * 8)
+    assert theirs[1] == ('unchanged', [None] + [True] * 8)
+    assert theirs[3] == ('mode', [None] + [True] * 3 + [False] * 5)
+    # Every RUN after the ARG is keyed by the args in scope: a new value
+    # misses from the first RUN on, even one that does not use it.
+    assert theirs[5] == ('build arg', [None] + [True] * 2 + [False] * 6)
+    assert ours == theirs
