@@ -132,7 +132,17 @@ class Builder:
         Docker's, a bad Dockerfile or an unknown target is a 400, not a
         stream error.  Returns the instructions to run (cut after the
         target stage)."""
+        from engine.build import copystep
         instrs = df.parse(ctx.dockerfile)
+        for ins in instrs:
+            if ins.cmd in ('COPY', 'ADD'):
+                # Docker checks flag names when it parses (a 400 before
+                # Step 1); --chmod is refused only when the step runs.
+                try:
+                    copystep.parse_flags(ins)
+                except df.BuildError as exc:
+                    if 'requires BuildKit' not in str(exc):
+                        raise
         names = {}
         stage_ends = []
         for pos, ins in enumerate(instrs):

@@ -109,6 +109,10 @@ def test_stage_name_errors(engine):
     status, msgs = build_api(engine, 'FROM busybox AS a\nFROM busybox AS A\n')
     assert status == 200
     assert msgs[-1]['error'] == 'a stage name already used'
+    # Unknown COPY/ADD flags are parse errors too: a 400 before any step.
+    status, msgs = build_api(engine, 'FROM busybox\nRUN true\nCOPY --foo=1 a /b\n')
+    assert status == 400
+    assert msgs[0]['message'] == 'dockerfile parse error line 3: Unknown flag: foo'
     status, msgs = build_api(engine, 'FROM busybox AS 1st\n')
     assert status == 400
     assert 'invalid name for build stage: "1st"' in msgs[0]['message']
