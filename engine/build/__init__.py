@@ -258,7 +258,8 @@ class Builder:
             stage.image_id = self._metadata_step(
                 stage.image_id, stage.config, text, run,
                 single_space=ins.cmd == 'WORKDIR',
-                author=ins.rest if ins.cmd == 'MAINTAINER' else None)
+                author=ins.rest if ins.cmd == 'MAINTAINER' else None,
+                mkdir=new.get('WorkingDir') if ins.cmd == 'WORKDIR' else None)
         if stage.image_id:
             stage.config = self.images.resolve(stage.image_id).config.get('config') or {}
 
@@ -374,14 +375,18 @@ class Builder:
         return new_id
 
     def _metadata_step(self, image_id, config, text, run, single_space=False,
-                       author=None):
+                       author=None, mkdir=None):
         cc = _commented(config, text, single_space)
         if not run.opts.nocache:
             hit = run.cache.lookup(image_id, cc, config)
             if hit:
                 run.out(' ---> Using cache\n')
                 return self._step_done(hit, run.out)
-        new = self.executor.make_image(image_id, dict(config), cc, author=author)
+        new = None
+        if mkdir:
+            new = self.executor.workdir(image_id, dict(config), cc, mkdir)
+        if new is None:
+            new = self.executor.make_image(image_id, dict(config), cc, author=author)
         return self._step_done(new, run.out)
 
     def _run(self, image_id, config, ins, args, opts, out, run):

@@ -212,6 +212,35 @@ class Executor:
             finally:
                 self.snapshotter.remove(key)
 
+    def workdir(self, parent_id, config, container_config, path):
+        """WORKDIR ``path``: when the parent image lacks the directory, a
+        layer that creates it (root-owned 0755, as Docker's
+        ContainerCreateWorkdir); None when it exists already (the step is
+        then an empty history entry, as Docker records an empty diff)."""
+        from engine import chroot
+        parent = self.images.resolve(parent_id) if parent_id else None
+        key = 'build-' + util.new_id()
+        with self.images.tempdir('build-mnt-') as mnt:
+            self.snapshotter.prepare(key, parent.top_chain_id if parent else None)
+            try:
+                self.snapshotter.mount(key, mnt)
+                try:
+                    if os.path.isdir(chroot.resolve(mnt, path)):
+                        return None
+                    try:
+                        chroot.resolve(mnt, path, create_dirs=True)
+                    except chroot.NotADirectory as exc:
+                        raise df.BuildError('failed to create the WORKDIR %s: %s is not a '
+                                            'directory' % (path, exc.component))
+                    except chroot.TooManyLinks:
+                        raise df.BuildError('failed to create the WORKDIR %s: too many '
+                                            'levels of symbolic links' % path)
+                finally:
+                    self.snapshotter.unmount(mnt)
+                return self.commit_snapshot(key, parent_id, config, container_config)
+            finally:
+                self.snapshotter.remove(key)
+
     def _unpack(self, path, target):
         add_mod.extract(path, target, max_size=self.images.max_layer_size,
                         layer_limits=self.images.layer_limits())

@@ -110,8 +110,9 @@ def test_context_dir_metadata_and_history(docker_cli, engine, tmp_path, tag):
     sizes = dict(zip(range(len(hist)), [h.rsplit('|', 1)[1] for h in hist]))
     assert sizes[0] == '0B' and sizes[5] == '0B' and sizes[8] == '0B'
     assert sizes[6] != '0B' and sizes[7] != '0B'
+    # WORKDIR made /app (a layer with 0 B of data, as Docker's), COPY, RUN.
     assert len(img['RootFS']['Layers']) == len(
-        inspect(engine, 'busybox', 'images')['RootFS']['Layers']) + 2  # COPY and RUN
+        inspect(engine, 'busybox', 'images')['RootFS']['Layers']) + 3
 
 
 def build_ids(stdout):

@@ -295,3 +295,20 @@ def test_cache_from_a_pulled_image(engine_factory, registry, docker_config_dir):
     res = ok(two(['build', '--cache-from', ref, '-'],
                   input=dockerfile.replace('ENV MODE=prod', 'ENV MODE=prod\nENV EXTRA=1')))
     assert res.stdout.count('Using cache') == 1, res.stdout
+
+
+def test_workdir_creates_its_directory_in_a_layer(docker_cli, engine, tag):
+    """As Docker: WORKDIR makes a missing directory (root-owned 0755) in a
+    layer of its own; one that exists adds no layer."""
+    t = tag('workdir')
+    ok(docker_cli(['build', '-t', t, '-'], env=NOKIT, input=(
+        'FROM busybox\nUSER 1000\nWORKDIR /srv/app\nWORKDIR /tmp\nWORKDIR sub\n')))
+    base_layers = len(inspect(engine, 'busybox:latest', 'images')['RootFS']['Layers'])
+    assert len(inspect(engine, t, 'images')['RootFS']['Layers']) == base_layers + 2
+    out = ok(docker_cli(['run', '--rm', '-w', '/', t, 'stat', '-c', '%n %u %a',
+                         '/srv/app', '/tmp/sub'])).stdout.split('\n')
+    assert out[:2] == ['/srv/app 0 755', '/tmp/sub 0 755']
+    # A file in the way is a clear error.
+    res = docker_cli(['build', '-'], env=NOKIT, input='FROM busybox\nWORKDIR /bin/sh/x\n')
+    assert res.returncode == 1
+    assert 'failed to create the WORKDIR /bin/sh/x: /bin/sh is not a directory' in res.stderr
