@@ -179,8 +179,13 @@ def apply_metadata(instr, config, args):
         pairs = changes_mod._name_values(instr.rest, 'ENV', env)
         texts = []
         for k, v in pairs:
-            current = [e for e in current if e.partition('=')[0] != k]
-            current.append('%s=%s' % (k, v))
+            # Docker replaces a variable where it stands (PATH stays first).
+            for i, e in enumerate(current):
+                if e.partition('=')[0] == k:
+                    current[i] = '%s=%s' % (k, v)
+                    break
+            else:
+                current.append('%s=%s' % (k, v))
             env[k] = v
             texts.append('%s=%s' % (k, v))
         cfg['Env'] = current
@@ -202,13 +207,19 @@ def apply_metadata(instr, config, args):
         pairs = changes_mod._name_values(instr.rest, 'LABEL',
                                          dict(args, **env_map(saved_env)))
         return out, 'LABEL ' + ' '.join('%s=%s' % kv for kv in pairs)
+    scope = dict(args, **env_map(saved_env))
     if name == 'EXPOSE':
-        ports = sorted((out.get('ExposedPorts') or {}).keys()
-                       - (cfg.get('ExposedPorts') or {}).keys())
-        return out, 'EXPOSE ' + ' '.join(ports or [instr.rest])
+        # Docker sorts the words as written, then expands each (a variable
+        # may hold several ports), and records them all.
+        words = []
+        for w in sorted(instr.rest.split()):
+            words.extend(changes_mod.process_words(w, scope))
+        return out, 'EXPOSE ' + ' '.join(words)
     if name == 'VOLUME':
-        vols = sorted((out.get('Volumes') or {}).keys())
-        return out, 'VOLUME %s' % ('[' + ' '.join(vols) + ']')
+        # The instruction's own volumes, in order, expanded.
+        raw = list(instr.value) if instr.json else instr.rest.split()
+        vols = [changes_mod.expand(v, scope).strip() for v in raw]
+        return out, 'VOLUME [%s]' % ' '.join(vols)
     if name == 'WORKDIR':
         return out, 'WORKDIR ' + out['WorkingDir']
     if name == 'USER':
