@@ -6,8 +6,8 @@ hostnames, Author) and what the image does when run must be the same.
 
 Each case also pins Docker's behaviour on its own (the expected output of
 the built image), so a case that fails on the engine still documents what
-Docker does.  Cases the engine does not support yet are xfail(strict) for
-the engine part only, with the owner in the reason.
+Docker does.  A case the engine does not match yet can name a strict xfail
+reason for the engine part only (the owner in the reason); none does now.
 """
 
 import json
@@ -80,17 +80,6 @@ HEALTH = (
     'RUN echo x > /x\n'
     'HEALTHCHECK NONE\n')
 
-LEAD_EXPOSE = ('lead (engine/build/dockerfile.py apply_metadata, EXPOSE): the history text '
-               'lists the newly exposed ports normalised and sorted ("443/tcp 80/tcp '
-               '8080/tcp", an already exposed port dropped); Docker 20.10 sorts the words '
-               'as written, then expands them ("EXPOSE $WEB 443/tcp" -> "EXPOSE 80 8080 '
-               '443/tcp", then "EXPOSE 80")')
-LEAD_ENV_ORDER = ('lead (engine/build/dockerfile.py apply_metadata, ENV): a redefined '
-                  'variable moves to the end of Config.Env; Docker 20.10 replaces it in '
-                  'place (PATH stays first)')
-LEAD_VOLUME = ('lead (engine/build/dockerfile.py apply_metadata, VOLUME): the history text '
-               'lists every volume of the image so far ("VOLUME [/cache /data /logs]"); '
-               'Docker 20.10 lists the instruction\'s own ("VOLUME [/cache]")')
 
 # id: (Dockerfile, files, build flags, run argv (after the image), expected output,
 #      engine xfail reason or None)
@@ -118,13 +107,13 @@ CASES = {
         'CMD ["ignored by a shell-form entrypoint"]\n',
         {}, [], [], 'entry 1.2\n', None),
     'expose-as-written': ('FROM busybox\nENV WEB="80 8080"\nEXPOSE 443/tcp $WEB\n'
-                          'EXPOSE 80\nCMD ["true"]\n', {}, [], [], '', LEAD_EXPOSE),
+                          'EXPOSE 80\nCMD ["true"]\n', {}, [], [], '', None),
     'env-redefined': ('FROM busybox\nENV A=1\nENV PATH=/opt/bin:$PATH B=2\n', {}, [],
-                      ['true'], '', LEAD_ENV_ORDER),
+                      ['true'], '', None),
     'workdir-creates': ('FROM busybox\nWORKDIR /new/dir\nRUN pwd > /here\n', {}, [],
                         ['cat', '/here'], '/new/dir\n', None),
     'volume-history': ('FROM busybox\nVOLUME ["/data", "/logs"]\nVOLUME /cache\n', {}, [],
-                       ['true'], '', LEAD_VOLUME),
+                       ['true'], '', None),
     'multistage': (MULTI, {}, [], [], 'hello from build\nother\n',
                    None),
     # The same stages onto busybox: everything but FROM scratch's PATH.
