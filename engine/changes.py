@@ -194,7 +194,9 @@ def _name_values(rest, instr, env):
     rest = rest.strip()
     if not rest:
         raise _bad('%s requires at least one argument' % instr)
-    first = rest.split(None, 1)[0]
+    # As moby's parseNameVal: the first word, quotes respected, decides
+    # between the legacy form and key=value pairs ("a b"=c is a pair).
+    first = _first_word(rest)
     if '=' not in first:
         parts = rest.split(None, 1)
         if len(parts) < 2:
@@ -211,6 +213,27 @@ def _name_values(rest, instr, env):
             raise _bad('%s names can not be blank' % instr)
         pairs.append((k, v))
     return pairs
+
+
+def _first_word(text):
+    """The first whitespace-separated word of ``text``, where quoted text
+    and backslash escapes do not end a word (moby's parseWords)."""
+    quote = None
+    i = 0
+    while i < len(text):
+        c = text[i]
+        if c == '\\' and quote != "'":
+            i += 2
+            continue
+        if quote:
+            if c == quote:
+                quote = None
+        elif c in '"\'':
+            quote = c
+        elif c.isspace():
+            break
+        i += 1
+    return text[:i]
 
 
 def _json_or_shell(rest):

@@ -219,6 +219,58 @@ shell_step "The export holds the file exec wrote" "tar tf '$WORK/rootfs.tar' | g
 step "Remove the container while it runs" rm -f "$NAME"
 
 bold ""
+bold "== building images: the brief's Dockerfile, the layer cache, two stages"
+# The classic builder (POST /build), as the brief used it.
+export DOCKER_BUILDKIT=0
+cat > "$WORK/Dockerfile" <<'DOCKERFILE'
+FROM busybox
+MAINTAINER Mike BRIGHT
+
+RUN ping -c 1 127.0.0.1 > /ping-at-build.txt
+
+ENTRYPOINT ["ping"]
+DOCKERFILE
+# build_step "what it shows" FILE ARGS...: docker ARGS < FILE, output kept in $BUILD_OUT.
+build_step() {
+    local what=$1 file=$2; shift 2
+    STEP=$((STEP + 1))
+    echo
+    bold "== $STEP. $what"
+    echo "\$ docker $(show "$@") < $(basename "$file")"
+    BUILD_OUT=$("$DOCKER" "$@" < "$file" 2>&1) || { echo "$BUILD_OUT"; fail "step $STEP failed: docker $* < $file"; }
+    echo "$BUILD_OUT" | grep -v -e '^DEPRECATED' -e '^ *BuildKit is currently' -e '^ *environment-variable' -e '^$'
+}
+echo "\$ cat Dockerfile"; cat "$WORK/Dockerfile"
+build_step "Build my/ping from the Dockerfile on stdin (DOCKER_BUILDKIT=0)" \
+    "$WORK/Dockerfile" build -t my/ping -
+step "Run it: the ENTRYPOINT gets the arguments" run --rm my/ping -c 1 127.0.0.1
+out=$("$DOCKER" run --rm my/ping -c 1 127.0.0.1) || fail "run my/ping"
+[[ $out == *"1 packets received"* ]] || fail "ping in my/ping: $out"
+echo "   ok: ping answered inside the container"
+step "One history row per step; metadata steps have no layer (0B)" history my/ping
+expect "the MAINTAINER is the image's author" "$("$DOCKER" inspect -f '{{.Author}}' my/ping)" "Mike BRIGHT"
+build_step "Build it again: every step comes from the cache" "$WORK/Dockerfile" build -t my/ping -
+expect "steps from the cache" "$(grep -c 'Using cache' <<<"$BUILD_OUT")" 3
+cat > "$WORK/Dockerfile.stages" <<'DOCKERFILE'
+FROM busybox AS build
+RUN echo "made in the build stage" > /artifact
+FROM scratch
+COPY --from=build /artifact /artifact
+COPY --from=busybox /bin/busybox /bin/cat
+ENTRYPOINT ["/bin/cat"]
+CMD ["/artifact"]
+DOCKERFILE
+echo; echo "\$ cat Dockerfile.stages"; cat "$WORK/Dockerfile.stages"
+build_step "A two-stage build: the final image, from scratch, holds only what it copied" \
+    "$WORK/Dockerfile.stages" build -t "$IMAGE:stages" -
+out=$("$DOCKER" run --rm "$IMAGE:stages") || fail "run $IMAGE:stages"
+expect "the final stage runs" "$out" "made in the build stage"
+step "Its history: two COPY layers and two metadata rows, nothing of the build stage" history "$IMAGE:stages"
+step "Remove the built images (their untagged step images go with them)" rmi my/ping "$IMAGE:stages"
+step "Prune the build stage's image, left dangling as Docker leaves it" image prune -f
+unset DOCKER_BUILDKIT
+
+bold ""
 bold "== containers, completely: limits, security, volumes, restart policies, logs"
 LIMITED=$NAME-limited
 CONTAINERS+=("$LIMITED")

@@ -706,16 +706,24 @@ def _git_checkout(remote, tmpdir, limits):
         try:
             _git(['fetch', '-q', '--depth', '1', 'origin', '--', target],
                  checkout, env, timeout, what)
-        except _GitFailed:
-            if not ref:
-                raise
-            # A commit id may not be fetchable by name: fetch everything.
-            _git(['fetch', '-q', 'origin'], checkout, env, timeout, what)
-            target = ref
-        else:
             target = 'FETCH_HEAD'
-        _git(['checkout', '-q', '--detach', target, '--'], checkout, env,
-             timeout, what)
+        except _GitFailed:
+            try:
+                # A "dumb" HTTP server cannot serve a shallow fetch; Docker
+                # then fetches the ref in full.
+                _git(['fetch', '-q', 'origin', '--', target], checkout, env,
+                     timeout, what)
+                target = 'FETCH_HEAD'
+            except _GitFailed:
+                if not ref:
+                    raise
+                # A commit id may not be fetchable by name: fetch everything.
+                _git(['fetch', '-q', 'origin'], checkout, env, timeout, what)
+                target = ref
+        # --no-guess: a name that is only a remote branch must not make
+        # git create a local branch (which --detach refuses).
+        _git(['checkout', '-q', '--no-guess', '--detach', target, '--'],
+             checkout, env, timeout, what)
         if os.path.exists(os.path.join(checkout, '.gitmodules')):
             _git(['submodule', 'update', '--init', '--recursive',
                   '--depth=1'], checkout, env, timeout, what)
