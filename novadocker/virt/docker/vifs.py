@@ -384,6 +384,14 @@ class OvsVIFDriver(BridgeVIFDriver):
     def network_options(self, port, vif):
         if not port.bridge:
             raise self._plug_error(vif, 'the port\'s network names no OVS bridge')
+        if (vif.get('details') or {}).get('ovs_hybrid_plug'):
+            # Neutron's iptables_hybrid firewall filters on a per-port Linux
+            # bridge (qbr) this driver does not make: plugging the port
+            # straight into OVS would leave its security groups unenforced.
+            raise self._plug_error(
+                vif, 'the port asks for hybrid plugging (Neutron\'s iptables_hybrid '
+                     'firewall), which novadocker does not do; use the openvswitch '
+                     'firewall driver of the Neutron OVS agent')
         return {'ovs_bridge': port.bridge}
 
     def endpoint_options(self, instance, port, vif):

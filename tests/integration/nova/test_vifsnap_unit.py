@@ -199,6 +199,16 @@ class OvsVIFDriverTest(unittest.TestCase):
                          (opts['iface_id'], opts['vm_uuid'], opts['host_ifname']))
 
 
+    def test_hybrid_plug_is_refused(self):
+        client = mock.Mock(spec=engine_client.EngineClient)
+        vif = nova_vif('ovs', bridge='br-int')
+        vif['details'] = {'ovs_hybrid_plug': True, 'port_filter': True}
+        with self.assertRaises(exception.VirtualInterfacePlugException) as ctx:
+            vifs.OvsVIFDriver(client).network_mode([vif])
+        self.assertIn('iptables_hybrid', str(ctx.exception))
+        client.post.assert_not_called()
+
+
 class NoopVIFDriverTest(unittest.TestCase):
     def test_no_network(self):
         client = mock.Mock()
