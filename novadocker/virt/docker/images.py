@@ -70,13 +70,23 @@ def image_properties(context, instance, image_meta):
 def registry_auth(conf, ref):
     """X-Registry-Auth for ``ref`` when it is on the configured registry."""
     opts = conf.docker
-    if not (opts.registry_username and opts.registry_url):
+    registry = registry_host(opts.registry_url)
+    if not (opts.registry_username and registry):
         return None
-    if not ref.startswith(opts.registry_url.rstrip('/') + '/'):
+    if not ref.startswith(registry + '/'):
         return None
     return {'username': opts.registry_username,
             'password': opts.registry_password or '',
-            'serveraddress': opts.registry_url}
+            'serveraddress': registry}
+
+
+def registry_host(url):
+    """``registry_url`` as references name it: host[:port], no scheme."""
+    url = (url or '').strip()
+    for scheme in ('https://', 'http://'):
+        if url.startswith(scheme):
+            url = url[len(scheme):]
+    return url.rstrip('/')
 
 
 def normalize_ref(ref):

@@ -38,6 +38,7 @@ from oslo_log import log as logging
 import requests
 
 from novadocker import client as engine_client
+from novadocker.virt.docker import images
 
 LOG = logging.getLogger(__name__)
 
@@ -132,11 +133,7 @@ class RegistrySnapshotStore(SnapshotStore):
     name = 'registry'
 
     def registry(self):
-        url = (self.conf.docker.registry_url or '').strip()
-        for scheme in ('https://', 'http://'):
-            if url.startswith(scheme):
-                url = url[len(scheme):]
-        return url.rstrip('/')
+        return images.registry_host(self.conf.docker.registry_url)
 
     def repository(self, image_id):
         parts = [self.registry(), (self.conf.docker.registry_namespace or '').strip('/'),

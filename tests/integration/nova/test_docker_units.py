@@ -288,6 +288,10 @@ class TestImageHelpers(testtools.TestCase):
                          images.registry_auth(conf, 'reg:5000/nova/x@sha256:1'))
         self.assertIsNone(images.registry_auth(conf, 'other:5000/nova/x'))
         self.assertIsNone(images.registry_auth(_conf(), 'reg:5000/nova/x'))
+        # A registry_url written with a scheme names the same registry.
+        conf = _conf(registry_url='https://reg:5000/', registry_username='u')
+        self.assertEqual('reg:5000',
+                         images.registry_auth(conf, 'reg:5000/nova/x@sha256:1')['serveraddress'])
 
     def test_expire_keeps_used_and_young_and_removes_only_own_refs(self):
         with tempfile.TemporaryDirectory() as d:
