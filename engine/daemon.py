@@ -1,5 +1,6 @@
 """The engine: wires the parts together for one root directory."""
 
+import contextlib
 import fcntl
 import hashlib
 import os
@@ -343,21 +344,20 @@ class Engine:
             imageRef=events_mod.reference_text(repo, tag)))
         return image_id
 
-    def export_container(self, c, out, before_write=None):
-        """Write the container's whole filesystem as a tar to ``out``.
-
-        The container's lock is held only to set up a private mount: a client
-        reading slowly (or not at all) must not block stop or kill.  Start
-        and remove are refused while the export runs.
-        """
+    @contextlib.contextmanager
+    def _private_tree(self, c, prefix):
+        """A private mount of the container's filesystem for the time of
+        the ``with``: a bind mount of a running container's (which keeps
+        the tree even if the container exits and its own mount goes away),
+        else the snapshot's.  The container's lock is held only to set it
+        up, so a slow client does not block stop or kill; start and remove
+        are refused meanwhile (``busy``)."""
         with c.lock:
             if c.removed:
                 raise errors.NoSuchContainer(c.id)
-            target = tempfile.mkdtemp(prefix='export-', dir=self.exports_dir)
+            target = tempfile.mkdtemp(prefix=prefix, dir=self.exports_dir)
             try:
                 if c.is_running():
-                    # A bind mount keeps the tree even if the container exits
-                    # and its own mount goes away meanwhile.
                     local_snap.sys_mount(c.rootfs, target, '', local_snap.MS_BIND)
                 else:
                     self.snapshotter.mount(c.id, target)
@@ -366,15 +366,20 @@ class Engine:
                 raise
             c.busy += 1
         try:
-            if before_write:
-                before_write()
-            archive.write_tree_tar(target, out)
-            self.events.publish('container', 'export', c.id, self.containers._event_attrs(c))
+            yield target
         finally:
             local_snap.unmount(target)
             os.rmdir(target)
             with c.lock:
                 c.busy -= 1
+
+    def export_container(self, c, out, before_write=None):
+        """Write the container's whole filesystem as a tar to ``out``."""
+        with self._private_tree(c, 'export-') as target:
+            if before_write:
+                before_write()
+            archive.write_tree_tar(target, out)
+            self.events.publish('container', 'export', c.id, self.containers._event_attrs(c))
 
     def put_archive(self, c, path, stream):
         """PUT /containers/{id}/archive: extract the tar read from ``stream``
@@ -393,20 +398,7 @@ class Engine:
         if not path or not path.startswith('/'):
             raise errors.InvalidArgument('path must be an absolute directory path, not %r'
                                          % path)
-        with c.lock:
-            if c.removed:
-                raise errors.NoSuchContainer(c.id)
-            target = tempfile.mkdtemp(prefix='archive-', dir=self.exports_dir)
-            try:
-                if c.is_running():
-                    local_snap.sys_mount(c.rootfs, target, '', local_snap.MS_BIND)
-                else:
-                    self.snapshotter.mount(c.id, target)
-            except BaseException:
-                os.rmdir(target)
-                raise
-            c.busy += 1
-        try:
+        with self._private_tree(c, 'archive-') as target:
             root = archive._ScopedRoot(target)
             try:
                 try:
@@ -422,11 +414,6 @@ class Engine:
                 os.close(fd)
             self.events.publish('container', 'extract-to-dir', c.id,
                                 self.containers._event_attrs(c))
-        finally:
-            local_snap.unmount(target)
-            os.rmdir(target)
-            with c.lock:
-                c.busy -= 1
 
     def _clean_exports(self):
         """Mounts of exports a crash interrupted."""
