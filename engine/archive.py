@@ -785,6 +785,17 @@ class _LayerApplier(object):
                 os.close(fd)
 
 
+def read_exact(stream, n):
+    """Up to ``n`` bytes from ``stream``: fewer only at its end."""
+    data = b''
+    while len(data) < n:
+        chunk = stream.read(n - len(data))
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
 def apply_tar(stream, dest_dir, whiteouts='overlay', max_size=0,
               lower_lookup=None):
     """Apply the uncompressed layer tar read from ``stream`` into ``dest_dir``.

@@ -77,7 +77,7 @@ def is_archive(path):
             if magic == _ZSTD_MAGIC:
                 return False    # Docker 20.10 does not decompress zstd
             f.seek(0)
-            block = _read_exact(archive.decompressed_stream(f), 512)
+            block = archive.read_exact(archive.decompressed_stream(f), 512)
         except Exception:  # noqa: BLE001 - corrupt data: not an archive
             return False
     if len(block) < 512 or block == b'\0' * 512:
@@ -87,16 +87,6 @@ def is_archive(path):
     except tarfile.HeaderError:
         return False
     return True
-
-
-def _read_exact(stream, n):
-    data = b''
-    while len(data) < n:
-        chunk = stream.read(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
 
 
 def extract(path, target, max_size=0, layer_limits=None):

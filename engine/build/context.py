@@ -112,16 +112,6 @@ class _CountingReader(io.RawIOBase):
         return len(data)
 
 
-def _read_exact(stream, n):
-    data = b''
-    while len(data) < n:
-        chunk = stream.read(n - len(data))
-        if not chunk:
-            break
-        data += chunk
-    return data
-
-
 def _looks_like_tar(block):
     """A 512-byte block that is a tar header: ustar magic, or (v7 tars) a
     valid header checksum; an all-zero block is an empty archive."""
@@ -453,7 +443,7 @@ def _extract_body(stream, root, limits):
         return 'tar'
     try:
         data = archive.decompressed_stream(stream)
-        block = _read_exact(data, 512)
+        block = archive.read_exact(data, 512)
     except (OSError, EOFError, ValueError) as exc:
         raise errors.InvalidArgument(
             'cannot read the build context: %s' % exc)

@@ -192,6 +192,20 @@ class Executor:
         else the sources' own (``keep_owners``: COPY --from), else 0:0.
         ``extract``: host paths of sources that are archives to unpack
         into ``dest`` (ADD)."""
+        def work(mnt):
+            if chown:
+                owner = add_mod.resolve_chown(mnt, chown)
+            else:
+                owner = None if keep_owners else (0, 0)
+            _copy_into(mnt, sources, dest, workdir, owner,
+                       extract=extract, unpack=self._unpack)
+        return self._layer_step(parent_id, config, container_config, work)
+
+    def _layer_step(self, parent_id, config, container_config, work):
+        """Run ``work(rootfs)`` on a writable snapshot of ``parent_id`` and
+        commit what it changed as the step's image; ``work`` returning
+        False means no layer is needed (None is returned).  The snapshot is
+        removed either way."""
         parent = self.images.resolve(parent_id) if parent_id else None
         key = 'build-' + util.new_id()
         with self.images.tempdir('build-mnt-') as mnt:
@@ -199,12 +213,8 @@ class Executor:
             try:
                 self.snapshotter.mount(key, mnt)
                 try:
-                    if chown:
-                        owner = add_mod.resolve_chown(mnt, chown)
-                    else:
-                        owner = None if keep_owners else (0, 0)
-                    _copy_into(mnt, sources, dest, workdir, owner,
-                               extract=extract, unpack=self._unpack)
+                    if work(mnt) is False:
+                        return None
                 finally:
                     self.snapshotter.unmount(mnt)
                 return self.commit_snapshot(key, parent_id, config,
@@ -217,29 +227,18 @@ class Executor:
         layer that creates it (root-owned 0755, as Docker's
         ContainerCreateWorkdir); None when it exists already (the step is
         then an empty history entry, as Docker records an empty diff)."""
-        from engine import chroot
-        parent = self.images.resolve(parent_id) if parent_id else None
-        key = 'build-' + util.new_id()
-        with self.images.tempdir('build-mnt-') as mnt:
-            self.snapshotter.prepare(key, parent.top_chain_id if parent else None)
+        def work(mnt):
+            if os.path.isdir(chroot.resolve(mnt, path)):
+                return False
             try:
-                self.snapshotter.mount(key, mnt)
-                try:
-                    if os.path.isdir(chroot.resolve(mnt, path)):
-                        return None
-                    try:
-                        chroot.resolve(mnt, path, create_dirs=True)
-                    except chroot.NotADirectory as exc:
-                        raise df.BuildError('failed to create the WORKDIR %s: %s is not a '
-                                            'directory' % (path, exc.component))
-                    except chroot.TooManyLinks:
-                        raise df.BuildError('failed to create the WORKDIR %s: too many '
-                                            'levels of symbolic links' % path)
-                finally:
-                    self.snapshotter.unmount(mnt)
-                return self.commit_snapshot(key, parent_id, config, container_config)
-            finally:
-                self.snapshotter.remove(key)
+                chroot.resolve(mnt, path, create_dirs=True)
+            except chroot.NotADirectory as exc:
+                raise df.BuildError('failed to create the WORKDIR %s: %s is not a '
+                                    'directory' % (path, exc.component))
+            except chroot.TooManyLinks:
+                raise df.BuildError('failed to create the WORKDIR %s: too many '
+                                    'levels of symbolic links' % path)
+        return self._layer_step(parent_id, config, container_config, work)
 
     def _unpack(self, path, target):
         add_mod.extract(path, target, max_size=self.images.max_layer_size,

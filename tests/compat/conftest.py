@@ -116,6 +116,29 @@ def images_to_remove(engine):
             pass
 
 
+# The docker CLI with BuildKit off: the classic builder (POST /build).
+NOKIT = {'DOCKER_BUILDKIT': '0'}
+
+
+def ok(res):
+    """``res`` (a CompletedProcess) after asserting it succeeded."""
+    assert res.returncode == 0, 'rc=%s\nstdout: %s\nstderr: %s' % (
+        res.returncode, res.stdout, res.stderr)
+    return res
+
+
+@pytest.fixture
+def tag(images_to_remove, request):
+    """``tag(prefix)`` -> a fresh image reference, force-removed at teardown."""
+    module = request.module.__name__.rsplit('.', 1)[-1].replace('test_', '').replace('_', '-')
+
+    def make(prefix='b'):
+        t = 'compat-%s-%s-%s:latest' % (module, prefix, uuid.uuid4().hex[:8])
+        images_to_remove.append(t)
+        return t
+    return make
+
+
 def inspect(engine, what, kind='containers'):
     """GET /containers/X/json (or /images/X/json) as a dict; None on 404."""
     status, data = daemons.api_json(engine.sock, 'GET',

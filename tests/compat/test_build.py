@@ -2,33 +2,15 @@
 DOCKER_BUILDKIT=0 and docker-py: every test runs the built image or reads
 its config and history back."""
 
-import json
 import os
-import uuid
 
 import docker
 import pytest
 
-from tests.compat.conftest import inspect
+from tests.compat.conftest import NOKIT, inspect, ok
 
 pytestmark = pytest.mark.compat
 
-NOKIT = {'DOCKER_BUILDKIT': '0'}
-
-
-def ok(res):
-    assert res.returncode == 0, 'rc=%s\nstdout: %s\nstderr: %s' % (
-        res.returncode, res.stdout, res.stderr)
-    return res
-
-
-@pytest.fixture
-def tag(images_to_remove):
-    def make(prefix='b'):
-        t = 'compat-build-%s-%s:latest' % (prefix, uuid.uuid4().hex[:8])
-        images_to_remove.append(t)
-        return t
-    return make
 
 
 def build_dir(tmp_path, dockerfile, files=None):

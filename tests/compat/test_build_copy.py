@@ -24,12 +24,13 @@ import uuid
 
 import pytest
 
+from tests.compat.conftest import NOKIT
+
 from tests import daemons
 from tests.compat.test_build_context_interop import API, build, demux
 
 pytestmark = pytest.mark.compat
 
-NOKIT = {'DOCKER_BUILDKIT': '0'}
 # A layer size limit the busybox image fits in.
 LIMIT = 16 << 20
 STAT = 'stat -c "%n %u:%g %a" $(find /out | sort)'

@@ -17,11 +17,11 @@ import uuid
 
 import pytest
 
-from tests import daemons
+from tests.compat.conftest import NOKIT, ok
+
 
 pytestmark = pytest.mark.compat
 
-NOKIT = {'DOCKER_BUILDKIT': '0'}
 
 PARITY = (
     'FROM busybox\n'
@@ -130,12 +130,6 @@ CASES = {
     'healthcheck-exec-and-none': (HEALTH, {}, [], ['cat', '/x'], 'x\n',
                                   None),
 }
-
-
-def ok(res):
-    assert res.returncode == 0, 'rc=%s\nstdout: %s\nstderr: %s' % (
-        res.returncode, res.stdout, res.stderr)
-    return res
 
 
 DIGEST = re.compile(r'\b(file|dir|multi):[0-9a-f]{64}\b')

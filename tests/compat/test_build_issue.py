@@ -23,11 +23,10 @@ import docker
 import pytest
 
 from tests import daemons
-from tests.compat.conftest import inspect
+from tests.compat.conftest import NOKIT, inspect, ok
 
 pytestmark = pytest.mark.compat
 
-NOKIT = {'DOCKER_BUILDKIT': '0'}
 
 # The brief's Dockerfile on the locally built busybox: its "apt-get install
 # ping" becomes a RUN that proves ping works inside a build container (and
@@ -38,21 +37,6 @@ BRIEF = ('FROM busybox\n'
          'RUN ping -c 1 127.0.0.1 > /ping-at-build.txt\n'
          '\n'
          'ENTRYPOINT ["ping"]\n')
-
-
-def ok(res):
-    assert res.returncode == 0, 'rc=%s\nstdout: %s\nstderr: %s' % (
-        res.returncode, res.stdout, res.stderr)
-    return res
-
-
-@pytest.fixture
-def tag(images_to_remove):
-    def make(prefix='b'):
-        t = 'compat-issue-%s-%s:latest' % (prefix, uuid.uuid4().hex[:8])
-        images_to_remove.append(t)
-        return t
-    return make
 
 
 def write_tree(root, files):

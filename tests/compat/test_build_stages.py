@@ -10,32 +10,15 @@ import io
 import json
 import tarfile
 import urllib.parse
-import uuid
 
 import pytest
 
 from tests import daemons
-from tests.compat.conftest import inspect
+from tests.compat.conftest import NOKIT, inspect, ok
 from tests.conftest import run_docker
 
 pytestmark = pytest.mark.compat
 
-NOKIT = {'DOCKER_BUILDKIT': '0'}
-
-
-def ok(res):
-    assert res.returncode == 0, 'rc=%s\nstdout: %s\nstderr: %s' % (
-        res.returncode, res.stdout, res.stderr)
-    return res
-
-
-@pytest.fixture
-def tag(images_to_remove):
-    def make(prefix='s'):
-        t = 'compat-stage-%s-%s:latest' % (prefix, uuid.uuid4().hex[:8])
-        images_to_remove.append(t)
-        return t
-    return make
 
 
 def build_api(eng, dockerfile, params=None, headers=None, files=None):
