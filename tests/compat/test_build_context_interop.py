@@ -74,29 +74,10 @@ def demux(data):
 
 def run_cat(sock, tag, path):
     """What ``find`` lists under ``path`` in the built image, plus the
-    contents of its regular files."""
-    status, _, body = daemons.api(
-        sock, 'POST', API + '/containers/create',
-        {'Image': tag, 'Cmd': ['sh', '-c',
-                               'cd %s && find . | sort && '
-                               'find . -type f | sort | xargs cat' % path],
-         'HostConfig': {'NetworkMode': 'none'}}, timeout=60)
-    assert status == 201, body
-    cid = json.loads(body)['Id']
-    try:
-        daemons.api(sock, 'POST', API + '/containers/%s/start' % cid,
-                    timeout=60, expect=204)
-        daemons.api(sock, 'POST', API + '/containers/%s/wait' % cid,
-                    timeout=60, expect=200)
-        _, _, logs = daemons.api(
-            sock, 'GET', API + '/containers/%s/logs?stdout=1&stderr=1' % cid,
-            timeout=60)
-        return demux(logs)
-    finally:
-        daemons.api(sock, 'DELETE', API + '/containers/%s?force=1' % cid,
-                    timeout=60)
-        daemons.api(sock, 'DELETE', API + '/images/%s?force=1' % tag,
-                    timeout=60)
+    contents of its regular files (the image is removed afterwards)."""
+    from tests.compat.test_build_copy import run_script
+    return run_script(sock, tag, 'cd %s && find . | sort && '
+                                 'find . -type f | sort | xargs cat' % path)
 
 
 FILES = (('a.txt', 'f', 'a\n'), ('b.txt', 'f', 'b\n'),

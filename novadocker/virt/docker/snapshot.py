@@ -72,9 +72,6 @@ class SnapshotStore:
             self._image_api = glance.API()
         return self._image_api
 
-    def snapshot(self, context, instance, container_id, image_id, update_task_state):
-        raise NotImplementedError()
-
     # -- shared steps -----------------------------------------------------------
 
     def _check_container(self, instance, container_id):
@@ -98,6 +95,34 @@ class SnapshotStore:
         except engine_client.EngineClientError as exc:
             self._raise(instance, exc, 'committing the container')
         return out['Id']
+
+    def snapshot(self, context, instance, container_id, image_id, update_task_state):
+        """Nova's task states around a commit of the container (paused by
+        the engine for it) tagged ``<repo>:latest``; ``_store`` sends it
+        where it goes; the local tag is removed whatever happens."""
+        self._check_ready(instance)
+        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
+        container = self._check_container(instance, container_id)
+        repo = self._repo(image_id)
+        committed = False
+        try:
+            image = self._commit(instance, container, repo, 'latest')
+            committed = True
+            update_task_state(task_state=task_states.IMAGE_UPLOADING,
+                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
+            self._store(context, instance, image_id, repo, image)
+        finally:
+            if committed:
+                self._untag('%s:latest' % repo)
+
+    def _check_ready(self, instance):
+        """Refuse before anything changes when the store is not usable."""
+
+    def _repo(self, image_id):
+        return '%s/%s' % (LOCAL_SNAPSHOT_REPO, image_id)
+
+    def _store(self, context, instance, image_id, repo, image):
+        raise NotImplementedError()
 
     def _untag(self, ref):
         """Remove the local tag (and so the local image, when nothing else
@@ -149,30 +174,22 @@ class RegistrySnapshotStore(SnapshotStore):
                    'serveraddress': self.registry()}
         return base64.urlsafe_b64encode(json.dumps(doc).encode()).decode()
 
-    def snapshot(self, context, instance, container_id, image_id, update_task_state):
+    def _check_ready(self, instance):
         if not self.registry():
             raise SnapshotFailed(instance_uuid=instance.uuid,
                                  reason='[docker] registry_url is not set: the registry '
                                         'snapshot store pushes snapshots there (or set '
                                         '[docker] snapshot_store = glance)')
-        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        container = self._check_container(instance, container_id)
-        repo = self.repository(image_id)
-        local_ref = '%s:latest' % repo
-        committed = False
-        try:
-            image = self._commit(instance, container, repo, 'latest')
-            committed = True
-            update_task_state(task_state=task_states.IMAGE_UPLOADING,
-                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            digest = self._push(instance, repo)
-            properties = {PROP_REF: '%s@%s' % (repo, digest), PROP_ID: image}
-            # A file object: glanceclient uploads data by reading it in chunks.
-            pointer = io.BytesIO(json.dumps(properties, sort_keys=True).encode())
-            self._update_glance(context, instance, image_id, properties, pointer)
-        finally:
-            if committed:
-                self._untag(local_ref)
+
+    def _repo(self, image_id):
+        return self.repository(image_id)
+
+    def _store(self, context, instance, image_id, repo, image):
+        digest = self._push(instance, repo)
+        properties = {PROP_REF: '%s@%s' % (repo, digest), PROP_ID: image}
+        # A file object: glanceclient uploads data by reading it in chunks.
+        pointer = io.BytesIO(json.dumps(properties, sort_keys=True).encode())
+        self._update_glance(context, instance, image_id, properties, pointer)
 
     def _push(self, instance, repo):
         """Push ``repo:latest``; the manifest digest the engine reports."""
@@ -206,30 +223,17 @@ class GlanceSnapshotStore(SnapshotStore):
 
     name = 'glance'
 
-    def snapshot(self, context, instance, container_id, image_id, update_task_state):
-        update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        container = self._check_container(instance, container_id)
-        repo = '%s/%s' % (LOCAL_SNAPSHOT_REPO, image_id)
-        local_ref = '%s:latest' % repo
-        committed = False
-        try:
-            image = self._commit(instance, container, repo, 'latest')
-            committed = True
-            update_task_state(task_state=task_states.IMAGE_UPLOADING,
-                              expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            # The archive is spooled to a temporary file (removed on close)
-            # in this thread: Nova uploads in a native thread under eventlet
-            # (tpool), which must not read the engine's (green) socket.
-            with tempfile.TemporaryFile(prefix='novadocker-snapshot-') as archive:
-                self._save(instance, local_ref, archive)
-                archive.seek(0)
-                # An empty reference: Nova copied the base image's, which
-                # must not be followed for this archive.
-                self._update_glance(context, instance, image_id,
-                                    {PROP_REF: '', PROP_ID: image}, archive)
-        finally:
-            if committed:
-                self._untag(local_ref)
+    def _store(self, context, instance, image_id, repo, image):
+        # The archive is spooled to a temporary file (removed on close)
+        # in this thread: Nova uploads in a native thread under eventlet
+        # (tpool), which must not read the engine's (green) socket.
+        with tempfile.TemporaryFile(prefix='novadocker-snapshot-') as archive:
+            self._save(instance, '%s:latest' % repo, archive)
+            archive.seek(0)
+            # An empty reference: Nova copied the base image's, which
+            # must not be followed for this archive.
+            self._update_glance(context, instance, image_id,
+                                {PROP_REF: '', PROP_ID: image}, archive)
 
     def _save(self, instance, ref, out):
         try:
