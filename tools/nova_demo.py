@@ -33,7 +33,7 @@ import warnings
 # future default) need no monkey patching in a short script like this.
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
 # Nova's libraries still import eventlet, which warns that it is deprecated.
-warnings.filterwarnings('ignore', message='.*Eventlet is deprecated')
+warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
 T0 = time.monotonic()
 # The label on every container the driver makes (novadocker.virt.docker.containers).
@@ -281,6 +281,7 @@ class Demo:
         self.base_ref = '%s@%s' % (repo, digest[0])
         # So that the boot below really pulls: no copy of busybox is left
         # on the engine (the driver pulls by digest).
+        say('(every image is dropped from the engine: the boot must pull)')
         self.docker('rmi', repo + ':latest', 'busybox:latest')
         left = sorted(set(self.docker('images', '-q', show=False).split()))
         if left:
