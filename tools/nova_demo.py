@@ -425,9 +425,26 @@ class Demo:
         step('Suspend: frozen, no CPU used, memory kept', 'driver.suspend(ctx, web-1)')
         self.drv.suspend(self.ctx, s1)
         self.show_state(s1, 'suspended', 'paused')
+        # The guest wakes every second (its sleep loop): frozen, its CPU
+        # time stays put (after resume it moves again), its memory is kept.
+        first = self.drv.get_instance_diagnostics(s1)
+        time.sleep(1.5)
+        second = self.drv.get_instance_diagnostics(s1)
+        memory = self.drv.get_diagnostics(s1)['memory']
+        say('driver.get_instance_diagnostics: state %s, CPU time %d ns, 1.5 s later %d ns; '
+            'memory in use %s' % (second.state, first.cpu_details[0].time,
+                                  second.cpu_details[0].time, human(memory)))
+        expect('no CPU used while suspended', second.cpu_details[0].time,
+               first.cpu_details[0].time)
+        expect('its memory is kept', memory > 0, True)
         step('Resume', 'driver.resume(ctx, web-1, network_info)')
         self.drv.resume(self.ctx, s1, nw1)
         self.show_state(s1, 'running', 'running')
+        time.sleep(1.5)
+        third = self.drv.get_instance_diagnostics(s1)
+        say('CPU time 1.5 s after resume: %d ns' % third.cpu_details[0].time)
+        expect('it runs again (its CPU time moved)',
+               third.cpu_details[0].time > second.cpu_details[0].time, True)
 
         step('Console output: the container\'s log', 'driver.get_console_output(ctx, web-1)')
         out = self.drv.get_console_output(self.ctx, s1)
