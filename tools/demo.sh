@@ -3,8 +3,10 @@
 #
 # Starts a private novadocker-engine (root and socket in a temp dir), seeds
 # busybox:latest built by tools/mkimage.py, runs one docker command per step
-# and prints each before running it. Whatever happens (failure, Ctrl-C), the
-# engine is stopped and everything it made is removed.
+# and prints each before running it; then Nova's compute driver runs the
+# instance lifecycle on the same engine and registry (tools/nova_demo.py).
+# Whatever happens (failure, Ctrl-C), the engine is stopped and everything it
+# made is removed.
 set -uo pipefail
 
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,6 +30,9 @@ ENGINE_PID=
 REGISTRY_PID=
 CONTAINERS=()
 STEP=0
+# The Linux bridge the Nova section makes for its instances' ports.
+NOVA_BRIDGE=ndnova$$
+NOVA_BRIDGE=${NOVA_BRIDGE:0:15}
 
 bold() { if [[ -t 1 ]]; then printf '\033[1m%s\033[0m\n' "$*"; else printf '%s\n' "$*"; fi; }
 
@@ -47,6 +52,9 @@ cleanup() {
         done
         kill -KILL "$ENGINE_PID" 2>/dev/null || true
         wait "$ENGINE_PID" 2>/dev/null || true
+    fi
+    if ip link show "$NOVA_BRIDGE" >/dev/null 2>&1; then
+        ip link del "$NOVA_BRIDGE" 2>/dev/null || true
     fi
     if [[ -n ${REGISTRY_PID:-} ]]; then
         kill "$REGISTRY_PID" 2>/dev/null || true
@@ -351,3 +359,13 @@ step "docker ps shows it too" ps --filter "name=$PUB" --format '{{.Names}}  {{.P
 step "Remove the containers" rm -f "$WEB" "$PUB"
 step "Remove the network: its bridge goes with it" network rm "$NET"
 step "Networks left: the three predefined ones" network ls
+
+# Nova's compute driver on this engine and this registry: the instance
+# lifecycle (boot from a registry image in Glance, a port on a Linux bridge,
+# reboots, stop/start, pause, suspend, console, snapshot to the registry, a
+# second boot from it, delete), each step read back from the engine.
+echo
+echo "\$ $(basename "$PY") tools/nova_demo.py   # real Nova objects, in-process"
+"$PY" "$REPO/tools/nova_demo.py" --engine-url "$DOCKER_HOST" --registry "$REG" \
+    --bridge "$NOVA_BRIDGE" --state-dir "$WORK/nova-instances" --docker "$DOCKER" \
+    --first-step $((STEP + 1)) || fail "the Nova section failed"
