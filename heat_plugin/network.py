@@ -222,9 +222,15 @@ class DockerNetwork(resource.Resource):
         try:
             created = self.client().post('/networks/create', json_body=body)
         except engine_client.EngineClientError as exc:
+            # Name what was asked for: the engine's reason (a pool overlap,
+            # a name in use) is about it.
+            asked = ''
+            if body.get('IPAM'):
+                asked = ' (subnet %s)' % body['IPAM']['Config'][0]['Subnet']
             raise exception.Error(
-                _('could not create network %(name)s: %(why)s') %
-                {'name': body['Name'], 'why': exc.explanation})
+                _('could not create network %(name)s%(asked)s: %(why)s') %
+                {'name': body['Name'], 'asked': asked,
+                 'why': exc.explanation})
         self.resource_id_set(created['Id'])
         return created['Id']
 
