@@ -6,10 +6,12 @@ etc/heat/plugins/novadocker.py re-exports this one.
 """
 
 from heat_plugin import container
+from heat_plugin import network
 
 # One module per resource family; each has its own resource_mapping().
 _MODULES = (
     container,
+    network,
 )
 
 
