@@ -20,6 +20,9 @@ template author may notice:
 """
 
 import re
+import time
+
+from oslo_config import cfg
 
 from heat.common import exception
 from heat.common.i18n import _
@@ -536,7 +539,21 @@ class DockerContainer(resource.Resource):
     def check_create_complete(self, container_id):
         state = self._inspect(container_id)['State']
         if state.get('Running') and not state.get('Restarting'):
-            return True
+            # Running once is not enough: a command that fails at once is
+            # still "running" for a moment.  Complete once it has kept
+            # running for startup_grace seconds since we first saw it.
+            grace = cfg.CONF.novadocker.startup_grace
+            now = time.monotonic()
+            seen = getattr(self, '_first_seen_running', None)
+            if seen is None or seen[0] != container_id:
+                seen = self._first_seen_running = (container_id, now)
+            remaining = seen[1] + grace - now
+            if remaining <= 0:
+                return True
+            # Heat's scheduler waits between checks in service; under test
+            # it does not, so do not spin on the engine.
+            time.sleep(min(remaining, 0.1))
+            return False
         if state.get('ExitCode'):
             self._fail_with_logs(state, container_id)
         # Exited 0 before we looked: a one-shot job that did its work.
