@@ -69,7 +69,8 @@ bench: deps
 genconfig: deps
 	$(VENV)/bin/oslo-config-generator \
 	    --config-file etc/oslo-config-generator/novadocker-engine.conf && \
-	$(VENV)/bin/oslo-config-generator --config-file etc/oslo-config-generator/novadocker-compute.conf
+	$(VENV)/bin/oslo-config-generator --config-file etc/oslo-config-generator/novadocker-compute.conf && \
+	$(VENV)/bin/oslo-config-generator --config-file etc/oslo-config-generator/novadocker-heat.conf
 
 clean:
 	rm -rf build .pytest_cache .demo .stamp-*

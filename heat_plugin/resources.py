@@ -1,16 +1,24 @@
-"""Every resource type of the novadocker Heat plugin, for Heat's plugin loader.
+"""Every resource type the plugin provides, for heat-engine's loader.
 
-heat-engine imports each module in ``[DEFAULT] plugin_dirs`` and calls its
-``available_resource_mapping()`` (or ``resource_mapping()``); the shim module
-there re-exports these.
+heat-engine imports the modules in ``plugin_dirs`` and calls their
+``available_resource_mapping()`` (or ``resource_mapping()``); the shim in
+etc/heat/plugins/novadocker.py re-exports this one.
 """
 
+from heat_plugin import container
 from heat_plugin import network
+
+# One module per resource family; each has its own resource_mapping().
+_MODULES = (
+    container,
+    network,
+)
 
 
 def resource_mapping():
     mapping = {}
-    mapping.update(network.resource_mapping())
+    for module in _MODULES:
+        mapping.update(module.resource_mapping())
     return mapping
 
 

@@ -21,7 +21,7 @@ from heat.tests.convergence.framework import engine_wrapper
 from heat.tests.convergence.framework import processes
 from heat.tests import utils
 
-from heat_plugin import network
+from heat_plugin import client as plugin_client
 from heat_plugin import resources as plugin_resources
 from tests.integration.heat import base
 from tests.integration.heat import realengine
@@ -35,8 +35,10 @@ class RealEngineStackTestCase(base.HeatTestCase):
         self.patchobject(context, 'StoredContext')
         for name, cls in plugin_resources.resource_mapping().items():
             resources.global_env().register_class(name, cls)
-        self.patchobject(network, 'default_engine_url',
-                         return_value=self.engine.url)
+        # As an operator would: [novadocker] engine_url in heat.conf
+        # (setUp's cfg.CONF.reset cleanup drops the override).
+        cfg.CONF.set_override('engine_url', self.engine.url,
+                              group=plugin_client.GROUP)
         self.procs = processes.Processes()
         self.procs.clear()
         po = self.patch('heat.rpc.worker_client.WorkerClient.check_resource')
