@@ -95,6 +95,13 @@ class RealEngineStackTestCase(base.HeatTestCase):
         self.procs.event_loop()
         return self.db_stack(name)
 
+    def outputs(self, name):
+        """The stack's outputs as the API shows them (show_stack)."""
+        [shown] = self._service().show_stack(
+            utils.dummy_context(), self._identity(name), resolve_outputs=True)
+        return {o['output_key']: o.get('output_value', o.get('output_error'))
+                for o in shown.get('outputs') or ()}
+
     def db_stack(self, name):
         return db_api.stack_get_by_name(self.ctx, name)
 
