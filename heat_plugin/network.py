@@ -25,6 +25,7 @@ from heat.engine import properties
 from heat.engine import resource
 from heat.engine import support
 
+from heat_plugin import client as plugin_client
 from novadocker import client as engine_client
 
 # The engine's own rule for network names (engine/networks/store.py NAME_RE),
@@ -40,24 +41,6 @@ LABEL_RESOURCE = 'org.openstack.heat.resource-name'
 # How long delete keeps retrying while the engine still reports endpoints
 # (containers deleted a moment ago are being disconnected).
 DELETE_RETRY_SECONDS = 30
-
-
-def default_engine_url():
-    """The engine URL when a template gives no ``docker_endpoint``: the
-    ``[novadocker] engine_url`` option when the plugin's configuration is
-    registered, else the engine's standard socket."""
-    from oslo_config import cfg
-    try:
-        url = cfg.CONF.novadocker.engine_url
-    except (cfg.NoSuchOptError, cfg.NoSuchGroupError, AttributeError):
-        url = None
-    return url or engine_client.DEFAULT_URL
-
-
-def engine_for(endpoint):
-    """An EngineClient for ``endpoint`` (None/'' means the default)."""
-    return engine_client.EngineClient(endpoint or default_engine_url(),
-                                      allow_insecure_tcp=False)
 
 
 class DockerNetwork(resource.Resource):
@@ -144,7 +127,11 @@ class DockerNetwork(resource.Resource):
     # -- helpers -----------------------------------------------------------
 
     def client(self):
-        return engine_for(self.properties[self.DOCKER_ENDPOINT])
+        try:
+            return plugin_client.engine_for(
+                self.properties[self.DOCKER_ENDPOINT])
+        except ValueError as exc:
+            raise exception.Error(str(exc))
 
     def network_name(self):
         return self.properties[self.NAME] or self.physical_resource_name()

@@ -21,7 +21,7 @@ from heat.tests.convergence.framework import engine_wrapper
 from heat.tests.convergence.framework import processes
 from heat.tests import utils
 
-from heat_plugin import network
+from heat_plugin import client as plugin_client
 from heat_plugin import resources as plugin_resources
 from tests.integration.heat import base
 from tests.integration.heat import realengine
@@ -35,8 +35,10 @@ class RealEngineStackTestCase(base.HeatTestCase):
         self.patchobject(context, 'StoredContext')
         for name, cls in plugin_resources.resource_mapping().items():
             resources.global_env().register_class(name, cls)
-        self.patchobject(network, 'default_engine_url',
-                         return_value=self.engine.url)
+        # As an operator would: [novadocker] engine_url in heat.conf
+        # (setUp's cfg.CONF.reset cleanup drops the override).
+        cfg.CONF.set_override('engine_url', self.engine.url,
+                              group=plugin_client.GROUP)
         self.procs = processes.Processes()
         self.procs.clear()
         po = self.patch('heat.rpc.worker_client.WorkerClient.check_resource')
@@ -92,6 +94,13 @@ class RealEngineStackTestCase(base.HeatTestCase):
                                      self._identity(name))
         self.procs.event_loop()
         return self.db_stack(name)
+
+    def outputs(self, name):
+        """The stack's outputs as the API shows them (show_stack)."""
+        [shown] = self._service().show_stack(
+            utils.dummy_context(), self._identity(name), resolve_outputs=True)
+        return {o['output_key']: o.get('output_value', o.get('output_error'))
+                for o in shown.get('outputs') or ()}
 
     def db_stack(self, name):
         return db_api.stack_get_by_name(self.ctx, name)

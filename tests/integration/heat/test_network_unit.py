@@ -12,6 +12,7 @@ from heat.common import exception
 from heat.engine import resources
 from heat.tests import utils
 
+from heat_plugin import client as plugin_client
 from heat_plugin import network
 from tests.integration.heat import base
 
@@ -73,7 +74,7 @@ class TestNetworkUnit(base.HeatTestCase):
         stk.validate()
         client = mock.Mock()
         client.post.return_value = {'Id': 'n1', 'Warning': ''}
-        self.patchobject(network, 'engine_for', return_value=client)
+        self.patchobject(plugin_client, 'engine_for', return_value=client)
         res.uuid = str(uuid.uuid4())
         res.id = 1
         res.action = res.CREATE
@@ -100,7 +101,7 @@ class TestNetworkUnit(base.HeatTestCase):
         client = mock.Mock()
         client.delete.side_effect = engine_client.EngineNotFound(
             'no such network', 404)
-        self.patchobject(network, 'engine_for', return_value=client)
+        self.patchobject(plugin_client, 'engine_for', return_value=client)
         state = res.handle_delete()
         self.assertTrue(res.check_delete_complete(state))
 
@@ -112,7 +113,7 @@ class TestNetworkUnit(base.HeatTestCase):
         client.delete.side_effect = [
             engine_client.EngineClientError('has active endpoints', 403),
             None]
-        self.patchobject(network, 'engine_for', return_value=client)
+        self.patchobject(plugin_client, 'engine_for', return_value=client)
         self.patchobject(network.time, 'sleep')
         state = res.handle_delete()
         self.assertFalse(state[0])

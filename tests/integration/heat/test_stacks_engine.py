@@ -4,13 +4,46 @@ Every check reads the effect back from the engine: the networks Heat made
 are looked up by the stack-id label the plugin sets, and by name.
 """
 
+import os
+import socket
+import time
+import urllib.request
 import uuid
+
+from heat.common import template_format
 
 from heat_plugin import network
 from tests.integration.heat import realengine
 from tests.integration.heat import stackharness
 
 NET = 'DockerInc::Docker::Network'
+TEMPLATES = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.dirname(os.path.abspath(__file__))))), 'etc', 'heat', 'templates')
+
+
+def example(name):
+    """An example template from etc/heat/templates, parsed as heat does."""
+    with open(os.path.join(TEMPLATES, name)) as f:
+        return template_format.parse(f.read())
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+def http_get(url, timeout=15):
+    """The body at ``url``; retried while the server inside is starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                return resp.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def net_template(subnet=None, gateway=None, name=None, internal=False,
@@ -139,3 +172,145 @@ class TestNetworkStacks(stackharness.RealEngineStackTestCase):
         # The engine's own network, not Heat's, is untouched.
         self.assertEqual(200, self.inspect(name)[0])
         self.assertEqual([], self.stack_networks(db_stack))
+
+
+class TestExampleTemplates(stackharness.RealEngineStackTestCase):
+    """etc/heat/templates, each run through Heat on the real engine."""
+
+    def stack_containers(self, stack_name):
+        """The engine's containers Heat made for ``stack_name`` (their names
+        are Heat's physical names, ``<stack>-<resource>-<suffix>``)."""
+        return [c for c in realengine.containers(self.engine)
+                if any(n.startswith('/%s-' % stack_name) for n in c['Names'])]
+
+    def inspect(self, container_id):
+        status, info = self.engine.api_json(
+            'GET', '/containers/%s/json' % container_id)
+        self.assertEqual(200, status, info)
+        return info
+
+    def test_web_linked(self):
+        port = free_port()
+        db_stack = self.create_stack('web', example('web-linked.yaml'),
+                                     params={'web_port': port})
+        self.assertState(('CREATE', 'COMPLETE'), db_stack)
+        stk = self.load_stack('web')
+        web = self.inspect(stk['web'].resource_id)
+        backend = self.inspect(stk['backend'].resource_id)
+        self.assertTrue(web['State']['Running'])
+        self.assertTrue(backend['State']['Running'])
+
+        # The published port answers on 127.0.0.1 with the page the web
+        # container fetched from the backend through the link.
+        self.assertEqual('web in front of: hello from the backend\n',
+                         http_get('http://127.0.0.1:%d/' % port))
+        # Attributes are the engine's own values.
+        self.assertEqual(web['NetworkSettings']['IPAddress'],
+                         stk['web'].FnGetAtt('network_ip'))
+        self.assertEqual(backend['NetworkSettings']['IPAddress'],
+                         stk['backend'].FnGetAtt('network_ip'))
+        self.assertTrue(stk['web'].FnGetAtt('network_ip'))
+        self.assertEqual(str(port), stk['web'].FnGetAtt('network_tcp_ports'))
+        self.assertEqual('http://127.0.0.1:%d/' % port, self.outputs('web')['url'])
+        self.assertIn('web up, backend says: hello from the backend',
+                      stk['web'].FnGetAtt('logs'))
+        self.assertEqual(2, len(self.stack_containers('web')))
+
+        # Suspend pauses both containers; the page does not answer.
+        self.assertState(('SUSPEND', 'COMPLETE'), self.suspend_stack('web'))
+        for res in ('web', 'backend'):
+            state = self.inspect(stk[res].resource_id)['State']
+            self.assertTrue(state['Paused'], (res, state))
+        self.assertRaises(OSError, urllib.request.urlopen,
+                          'http://127.0.0.1:%d/' % port, timeout=1)
+        self.assertState(('RESUME', 'COMPLETE'), self.resume_stack('web'))
+        for res in ('web', 'backend'):
+            state = self.inspect(stk[res].resource_id)['State']
+            self.assertFalse(state['Paused'], (res, state))
+            self.assertTrue(state['Running'], (res, state))
+        self.assertIn('hello from the backend',
+                      http_get('http://127.0.0.1:%d/' % port))
+
+        # In place: memory changes on the running web container.
+        db_stack = self.update_stack('web', example('web-linked.yaml'),
+                                     params={'web_port': port,
+                                             'web_memory': 96 * 1024 * 1024})
+        self.assertState(('UPDATE', 'COMPLETE'), db_stack)
+        stk = self.load_stack('web')
+        self.assertEqual(web['Id'], stk['web'].resource_id)
+        after = self.inspect(web['Id'])
+        self.assertEqual(96 * 1024 * 1024, after['HostConfig']['Memory'])
+        self.assertEqual(web['State']['StartedAt'],
+                         after['State']['StartedAt'])
+
+        # By replacement: a new message makes a new backend, and the web
+        # container (linked to the backend's id) is replaced with it. Heat
+        # creates a replacement before it deletes the old resource, so the
+        # new web container needs a host port of its own.
+        old_port, port = port, free_port()
+        db_stack = self.update_stack('web', example('web-linked.yaml'),
+                                     params={'web_port': port,
+                                             'web_memory': 96 * 1024 * 1024,
+                                             'message': 'second edition'})
+        self.assertState(('UPDATE', 'COMPLETE'), db_stack)
+        stk = self.load_stack('web')
+        self.assertNotEqual(backend['Id'], stk['backend'].resource_id)
+        self.assertNotEqual(web['Id'], stk['web'].resource_id)
+        self.assertEqual('web in front of: second edition\n',
+                         http_get('http://127.0.0.1:%d/' % port))
+        self.assertRaises(OSError, urllib.request.urlopen,
+                          'http://127.0.0.1:%d/' % old_port, timeout=1)
+        ids = {c['Id'] for c in self.stack_containers('web')}
+        self.assertEqual({stk['backend'].resource_id, stk['web'].resource_id},
+                         ids)
+
+        self.assertIsNone(self.delete_stack('web'))
+        self.assertEqual([], self.stack_containers('web'))
+        self.assertRaises(OSError, urllib.request.urlopen,
+                          'http://127.0.0.1:%d/' % port, timeout=1)
+
+    def test_app_network(self):
+        port = free_port()
+        db_stack = self.create_stack('appnet', example('app-network.yaml'),
+                                     params={'app_port': port,
+                                             'subnet': '10.231.20.0/24'})
+        self.assertState(('CREATE', 'COMPLETE'), db_stack)
+        stk = self.load_stack('appnet')
+        net_id = stk['net'].resource_id
+        status, net = self.engine.api_json('GET', '/networks/%s' % net_id)
+        self.assertEqual(200, status, net)
+        self.assertEqual('10.231.20.0/24', net['IPAM']['Config'][0]['Subnet'])
+        self.assertEqual('10.231.20.0/24', self.outputs('appnet')['subnet'])
+        # Both containers are on it, with the addresses Heat reports.
+        for res in ('db', 'app'):
+            info = self.inspect(stk[res].resource_id)
+            endpoint = info['NetworkSettings']['Networks'][net['Name']]
+            self.assertTrue(endpoint['IPAddress'].startswith('10.231.20.'),
+                            endpoint)
+            self.assertEqual(endpoint['IPAddress'],
+                             stk[res].FnGetAtt('network_ip'))
+        # app found db by its alias on the network and serves what it read.
+        self.assertEqual('app read: record from db\n',
+                         http_get('http://127.0.0.1:%d/' % port))
+        self.assertIn('app up, db says: record from db', self.outputs('appnet')['app_logs'])
+
+        self.assertIsNone(self.delete_stack('appnet'))
+        self.assertEqual([], self.stack_containers('appnet'))
+        self.assertEqual(404, self.engine.api_json(
+            'GET', '/networks/%s' % net_id)[0])
+
+    def test_broken_template_fails_readably_and_leaves_nothing(self):
+        # The web container's image cannot be pulled (nothing listens on
+        # 127.0.0.1:9): the stack fails naming the image and the engine's
+        # reason; deleting it removes the backend Heat made first.
+        tmpl = example('web-linked.yaml')
+        tmpl['resources']['web']['properties']['image'] = \
+            '127.0.0.1:9/missing/web:1.0'
+        db_stack = self.create_stack('broken', tmpl,
+                                     params={'web_port': free_port()})
+        self.assertState(('CREATE', 'FAILED'), db_stack)
+        self.assertIn('resources.web: could not pull image '
+                      '127.0.0.1:9/missing/web:1.0', db_stack.status_reason)
+        self.assertEqual(1, len(self.stack_containers('broken')))
+        self.assertIsNone(self.delete_stack('broken'))
+        self.assertEqual([], self.stack_containers('broken'))
