@@ -645,6 +645,54 @@ class DockerContainer(resource.Resource):
             raise exception.Error(_('the engine could not update the '
                                     'container: %s') % exc.explanation)
 
+    # -- replacement -----------------------------------------------------
+
+    def prepare_for_replace(self):
+        """Heat creates the replacement before it deletes this container:
+        free what the two cannot share.  A fixed ``name`` is moved aside
+        (renamed) and published host ports are released (stopped), else the
+        new container would be refused; restore_prev_rsrc undoes both on a
+        rollback."""
+        if self.resource_id is None:
+            return
+        eng = self.engine()
+        try:
+            info = eng.inspect_container(self.resource_id)
+        except engine_client.EngineNotFound:
+            return
+        name = info['Name'].lstrip('/')
+        if self.properties[self.NAME]:
+            aside = '%s-replaced-%s' % (name, self.resource_id[:12])
+            eng.post('/containers/%s/rename' % self.resource_id,
+                     params={'name': aside})
+            self.data_set('replaced_name', name)
+        if self.properties[self.PORT_BINDINGS] and info['State']['Running']:
+            eng.post('/containers/%s/stop' % self.resource_id,
+                     params={'t': 10}, timeout=max(eng.timeout, 30))
+            self.data_set('stopped_for_replace', 'true')
+
+    def restore_prev_rsrc(self, convergence=False):
+        """Rollback after a failed replacement (convergence engine): this
+        container comes back under its name, running again if
+        prepare_for_replace stopped it."""
+        if not convergence:
+            # The legacy (non-convergence) engine calls this on the new
+            # resource; not supported: Heat's default is convergence.
+            return
+        prev = self
+        data = prev.data()
+        eng = prev.engine()
+        try:
+            if data.get('replaced_name'):
+                eng.post('/containers/%s/rename' % prev.resource_id,
+                         params={'name': data['replaced_name']})
+                prev.data_delete('replaced_name')
+            if data.get('stopped_for_replace'):
+                eng.post('/containers/%s/start' % prev.resource_id)
+                prev.data_delete('stopped_for_replace')
+        except engine_client.EngineNotFound:
+            pass
+
     # -- attributes ------------------------------------------------------
 
     def _logs(self, container_id=None, tail=None):

@@ -23,8 +23,11 @@ from tests.integration.heat import base
 from tests.integration.heat import realengine
 
 TYPE = 'DockerInc::Docker::Container'
+# httpd as PID 1 would ignore SIGTERM (and every stop would wait 10 s):
+# the shell stays PID 1 and exits on TERM.
 HTTPD = ['sh', '-c', 'echo first line; mkdir -p /www; echo hello-heat > '
-         '/www/index.html; echo serving; exec httpd -f -p 80 -h /www']
+         '/www/index.html; echo serving; trap "exit 0" TERM; '
+         'httpd -f -p 80 -h /www & wait']
 
 
 def free_port():
@@ -163,6 +166,35 @@ class TestContainerOnEngine(base.HeatTestCase):
         new = res.t.freeze(properties=props)
         self.assertRaises(resource.UpdateReplace,
                           scheduler.TaskRunner(res.update, new))
+
+    def test_replacement_frees_name_and_port_and_rollback_restores(self):
+        port = free_port()
+        props = dict(cmd=HTTPD, name='heat-web-fixed',
+                     port_bindings={'80': '127.0.0.1:%d' % port})
+        old = self.make(**props)
+        scheduler.TaskRunner(old.create)()
+        new_defn = old.t.freeze(properties=dict(old.properties.data,
+                                                hostname='web2'))
+        self.assertRaises(resource.UpdateReplace,
+                          scheduler.TaskRunner(old.update, new_defn))
+        info = self.inspect(old)
+        self.assertEqual('/heat-web-fixed-replaced-%s' % old.resource_id[:12],
+                         info['Name'])
+        self.assertFalse(info['State']['Running'])
+        # What Heat then creates: the same name and host port, accepted.
+        new = self.make(hostname='web2', **props)
+        scheduler.TaskRunner(new.create)()
+        self.assertEqual('/heat-web-fixed', self.inspect(new)['Name'])
+        self.assertEqual('hello-heat\n',
+                         get('http://127.0.0.1:%d/index.html' % port))
+        # A rollback drops the new one and brings the old one back.
+        scheduler.TaskRunner(new.delete)()
+        old.restore_prev_rsrc(convergence=True)
+        info = self.inspect(old)
+        self.assertEqual('/heat-web-fixed', info['Name'])
+        self.assertTrue(info['State']['Running'])
+        self.assertEqual('hello-heat\n',
+                         get('http://127.0.0.1:%d/index.html' % port))
 
     def test_nonzero_exit_fails_with_logs_and_delete_leaves_nothing(self):
         res = self.make(cmd=['sh', '-c', 'echo cannot open config >&2; '
