@@ -4,7 +4,8 @@
 # Starts a private novadocker-engine (root and socket in a temp dir), seeds
 # busybox:latest built by tools/mkimage.py, runs one docker command per step
 # and prints each before running it; then Nova's compute driver runs the
-# instance lifecycle on the same engine and registry (tools/nova_demo.py).
+# instance lifecycle on the same engine and registry (tools/nova_demo.py),
+# and Heat creates and deletes one stack on it (tools/heat_demo.py).
 # Whatever happens (failure, Ctrl-C), the engine is stopped and everything it
 # made is removed.
 set -uo pipefail
@@ -369,3 +370,13 @@ echo "\$ $(basename "$PY") tools/nova_demo.py   # real Nova objects, in-process"
 "$PY" "$REPO/tools/nova_demo.py" --engine-url "$DOCKER_HOST" --registry "$REG" \
     --bridge "$NOVA_BRIDGE" --state-dir "$WORK/nova-instances" --docker "$DOCKER" \
     --first-step $((STEP + 1)) || fail "the Nova section failed"
+
+# Heat on this engine: heat-engine's plugin loader reads the plugin from
+# plugin_dirs (etc/heat/plugins), and one stack from
+# etc/heat/templates/app-network.yaml (a network, two containers, a published
+# port) is created, read back from the engine and over the port, and deleted
+# through Heat's EngineService; nothing of it is left.
+echo
+echo "\$ $(basename "$PY") tools/heat_demo.py   # real Heat, in-process"
+"$PY" "$REPO/tools/heat_demo.py" --engine-url "$DOCKER_HOST" --first-step 1 \
+    || fail "the Heat section failed"

@@ -5,6 +5,7 @@ are looked up by the stack-id label the plugin sets, and by name.
 """
 
 import os
+import random
 import socket
 import time
 import urllib.request
@@ -25,6 +26,11 @@ def example(name):
     """An example template from etc/heat/templates, parsed as heat does."""
     with open(os.path.join(TEMPLATES, name)) as f:
         return template_format.parse(f.read())
+
+
+# The /16 the tests' subnets come from, random per run: several engines on
+# this host (other test runs) must not be asked for the same range.
+P = '10.%d' % random.randint(200, 250)
 
 
 def free_port():
@@ -78,7 +84,7 @@ class TestNetworkStacks(stackharness.RealEngineStackTestCase):
     def test_create_read_back_and_delete(self):
         name = 'hnet-%s' % uuid.uuid4().hex[:8]
         db_stack = self.create_stack('netstack', net_template(
-            subnet='10.231.7.0/24', gateway='10.231.7.254', name=name,
+            subnet=P + '.7.0/24', gateway=P + '.7.254', name=name,
             internal=True, labels={'tier': 'backend'}))
         self.assertState(('CREATE', 'COMPLETE'), db_stack)
 
@@ -86,8 +92,8 @@ class TestNetworkStacks(stackharness.RealEngineStackTestCase):
         self.assertEqual(200, status, info)
         self.assertEqual('bridge', info['Driver'])
         self.assertTrue(info['Internal'])
-        self.assertEqual([{'Subnet': '10.231.7.0/24',
-                           'Gateway': '10.231.7.254'}],
+        self.assertEqual([{'Subnet': P + '.7.0/24',
+                           'Gateway': P + '.7.254'}],
                          [{k: c.get(k) for k in ('Subnet', 'Gateway')}
                           for c in info['IPAM']['Config']])
         self.assertEqual('backend', info['Labels']['tier'])
@@ -98,8 +104,8 @@ class TestNetworkStacks(stackharness.RealEngineStackTestCase):
         self.assertEqual(info['Id'], res.resource_id)
         self.assertEqual(info['Id'], res.FnGetAtt('id'))
         self.assertEqual(name, res.FnGetAtt('name'))
-        self.assertEqual('10.231.7.0/24', res.FnGetAtt('subnet'))
-        self.assertEqual('10.231.7.254', res.FnGetAtt('gateway'))
+        self.assertEqual(P + '.7.0/24', res.FnGetAtt('subnet'))
+        self.assertEqual(P + '.7.254', res.FnGetAtt('gateway'))
         self.assertEqual(info['Id'], res.FnGetRefId())
 
         self.assertIsNone(self.delete_stack('netstack'))
@@ -126,35 +132,35 @@ class TestNetworkStacks(stackharness.RealEngineStackTestCase):
 
     def test_update_replaces_network(self):
         db_stack = self.create_stack('netupd', net_template(
-            subnet='10.231.8.0/24'))
+            subnet=P + '.8.0/24'))
         self.assertState(('CREATE', 'COMPLETE'), db_stack)
         [old] = self.stack_networks(db_stack)
 
         db_stack = self.update_stack('netupd', net_template(
-            subnet='10.231.9.0/24', labels={'v': '2'}))
+            subnet=P + '.9.0/24', labels={'v': '2'}))
         self.assertState(('UPDATE', 'COMPLETE'), db_stack)
         [new] = self.stack_networks(db_stack)
         self.assertNotEqual(old['Id'], new['Id'])
-        self.assertEqual('10.231.9.0/24', new['IPAM']['Config'][0]['Subnet'])
+        self.assertEqual(P + '.9.0/24', new['IPAM']['Config'][0]['Subnet'])
         self.assertEqual('2', new['Labels']['v'])
         self.assertEqual(404, self.inspect(old['Id'])[0])
         res = self.load_stack('netupd')['net']
         self.assertEqual(new['Id'], res.resource_id)
-        self.assertEqual('10.231.9.0/24', res.FnGetAtt('subnet'))
+        self.assertEqual(P + '.9.0/24', res.FnGetAtt('subnet'))
 
     def test_engine_refusal_fails_readably_and_leaves_nothing(self):
         # Two networks on overlapping subnets: the engine refuses the
         # second; the stack fails naming the reason, and deleting the
         # failed stack removes the first one too.
-        tmpl = net_template(subnet='10.231.10.0/24')
+        tmpl = net_template(subnet=P + '.10.0/24')
         tmpl['resources']['net2'] = {
             'type': NET, 'depends_on': 'net',
-            'properties': {'subnet': '10.231.10.128/25'}}
+            'properties': {'subnet': P + '.10.128/25'}}
         db_stack = self.create_stack('netbroken', tmpl)
         self.assertState(('CREATE', 'FAILED'), db_stack)
         self.assertIn('could not create network netbroken-net2-',
                       db_stack.status_reason)
-        self.assertIn('10.231.10', db_stack.status_reason)
+        self.assertIn(P + '.10', db_stack.status_reason)
         self.assertEqual(1, len(self.stack_networks(db_stack)))
         self.assertIsNone(self.delete_stack('netbroken'))
         self.assertEqual([], self.stack_networks(db_stack))
@@ -273,19 +279,19 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         port = free_port()
         db_stack = self.create_stack('appnet', example('app-network.yaml'),
                                      params={'app_port': port,
-                                             'subnet': '10.231.20.0/24'})
+                                             'subnet': P + '.20.0/24'})
         self.assertState(('CREATE', 'COMPLETE'), db_stack)
         stk = self.load_stack('appnet')
         net_id = stk['net'].resource_id
         status, net = self.engine.api_json('GET', '/networks/%s' % net_id)
         self.assertEqual(200, status, net)
-        self.assertEqual('10.231.20.0/24', net['IPAM']['Config'][0]['Subnet'])
-        self.assertEqual('10.231.20.0/24', self.outputs('appnet')['subnet'])
+        self.assertEqual(P + '.20.0/24', net['IPAM']['Config'][0]['Subnet'])
+        self.assertEqual(P + '.20.0/24', self.outputs('appnet')['subnet'])
         # Both containers are on it, with the addresses Heat reports.
         for res in ('db', 'app'):
             info = self.inspect(stk[res].resource_id)
             endpoint = info['NetworkSettings']['Networks'][net['Name']]
-            self.assertTrue(endpoint['IPAddress'].startswith('10.231.20.'),
+            self.assertTrue(endpoint['IPAddress'].startswith(P + '.20.'),
                             endpoint)
             self.assertEqual(endpoint['IPAddress'],
                              stk[res].FnGetAtt('network_ip'))
