@@ -23,6 +23,11 @@ opts = [
     cfg.IntOpt('api_timeout', default=120, min=1,
                help='Seconds to wait for one engine API answer (an image '
                     'pull can take that long per request).'),
+    cfg.FloatOpt('startup_grace', default=1.0, min=0,
+                 help='Seconds a new container must keep running before its '
+                      'resource is CREATE_COMPLETE, so that a command that '
+                      'fails at once fails the resource (with its logs) '
+                      'instead of passing for running.'),
     cfg.StrOpt('ca_file',
                help='CA bundle to verify an https:// engine with.'),
     cfg.StrOpt('cert_file',

@@ -20,6 +20,9 @@ template author may notice:
 """
 
 import re
+import time
+
+from oslo_config import cfg
 
 from heat.common import exception
 from heat.common.i18n import _
@@ -536,7 +539,21 @@ class DockerContainer(resource.Resource):
     def check_create_complete(self, container_id):
         state = self._inspect(container_id)['State']
         if state.get('Running') and not state.get('Restarting'):
-            return True
+            # Running once is not enough: a command that fails at once is
+            # still "running" for a moment.  Complete once it has kept
+            # running for startup_grace seconds since we first saw it.
+            grace = cfg.CONF.novadocker.startup_grace
+            now = time.monotonic()
+            seen = getattr(self, '_first_seen_running', None)
+            if seen is None or seen[0] != container_id:
+                seen = self._first_seen_running = (container_id, now)
+            remaining = seen[1] + grace - now
+            if remaining <= 0:
+                return True
+            # Heat's scheduler waits between checks in service; under test
+            # it does not, so do not spin on the engine.
+            time.sleep(min(remaining, 0.1))
+            return False
         if state.get('ExitCode'):
             self._fail_with_logs(state, container_id)
         # Exited 0 before we looked: a one-shot job that did its work.
@@ -627,6 +644,54 @@ class DockerContainer(resource.Resource):
         except engine_client.EngineClientError as exc:
             raise exception.Error(_('the engine could not update the '
                                     'container: %s') % exc.explanation)
+
+    # -- replacement -----------------------------------------------------
+
+    def prepare_for_replace(self):
+        """Heat creates the replacement before it deletes this container:
+        free what the two cannot share.  A fixed ``name`` is moved aside
+        (renamed) and published host ports are released (stopped), else the
+        new container would be refused; restore_prev_rsrc undoes both on a
+        rollback."""
+        if self.resource_id is None:
+            return
+        eng = self.engine()
+        try:
+            info = eng.inspect_container(self.resource_id)
+        except engine_client.EngineNotFound:
+            return
+        name = info['Name'].lstrip('/')
+        if self.properties[self.NAME]:
+            aside = '%s-replaced-%s' % (name, self.resource_id[:12])
+            eng.post('/containers/%s/rename' % self.resource_id,
+                     params={'name': aside})
+            self.data_set('replaced_name', name)
+        if self.properties[self.PORT_BINDINGS] and info['State']['Running']:
+            eng.post('/containers/%s/stop' % self.resource_id,
+                     params={'t': 10}, timeout=max(eng.timeout, 30))
+            self.data_set('stopped_for_replace', 'true')
+
+    def restore_prev_rsrc(self, convergence=False):
+        """Rollback after a failed replacement (convergence engine): this
+        container comes back under its name, running again if
+        prepare_for_replace stopped it."""
+        if not convergence:
+            # The legacy (non-convergence) engine calls this on the new
+            # resource; not supported: Heat's default is convergence.
+            return
+        prev = self
+        data = prev.data()
+        eng = prev.engine()
+        try:
+            if data.get('replaced_name'):
+                eng.post('/containers/%s/rename' % prev.resource_id,
+                         params={'name': data['replaced_name']})
+                prev.data_delete('replaced_name')
+            if data.get('stopped_for_replace'):
+                eng.post('/containers/%s/start' % prev.resource_id)
+                prev.data_delete('stopped_for_replace')
+        except engine_client.EngineNotFound:
+            pass
 
     # -- attributes ------------------------------------------------------
 
