@@ -250,10 +250,9 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
                          after['State']['StartedAt'])
 
         # By replacement: a new message makes a new backend, and the web
-        # container (linked to the backend's id) is replaced with it. Heat
-        # creates a replacement before it deletes the old resource, so the
-        # new web container needs a host port of its own.
-        old_port, port = port, free_port()
+        # container (linked to the backend's id) is replaced with it, on
+        # the same host port (the old one frees it before Heat creates the
+        # replacement).
         db_stack = self.update_stack('web', example('web-linked.yaml'),
                                      params={'web_port': port,
                                              'web_memory': 96 * 1024 * 1024,
@@ -264,8 +263,8 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         self.assertNotEqual(web['Id'], stk['web'].resource_id)
         self.assertEqual('web in front of: second edition\n',
                          http_get('http://127.0.0.1:%d/' % port))
-        self.assertRaises(OSError, urllib.request.urlopen,
-                          'http://127.0.0.1:%d/' % old_port, timeout=1)
+        self.assertEqual(404, self.engine.api_json(
+            'GET', '/containers/%s/json' % web['Id'])[0])
         ids = {c['Id'] for c in self.stack_containers('web')}
         self.assertEqual({stk['backend'].resource_id, stk['web'].resource_id},
                          ids)
