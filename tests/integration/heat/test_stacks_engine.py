@@ -321,60 +321,34 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         self.assertEqual([], self.stack_containers('broken'))
 
 
-IMAGE_TEMPLATE = {
-    'heat_template_version': '2021-04-16',
-    'parameters': {'port': {'type': 'number'}},
-    'resources': {
-        'img': {
-            'type': 'DockerInc::Docker::Image',
-            'properties': {
-                'dockerfile': 'FROM busybox:latest\n'
-                              'ARG GREETING\n'
-                              'RUN mkdir -p /www && echo "$GREETING" > /www/built.txt\n'
-                              'COPY index.html /www/index.html\n',
-                'files': {'index.html': 'baked into the image\n'},
-                'build_args': {'GREETING': 'hello from RUN'},
-            },
-        },
-        'web': {
-            'type': 'DockerInc::Docker::Container',
-            'properties': {
-                'image': {'get_resource': 'img'},
-                'port_bindings': {'80/tcp': {'str_replace': {
-                    'template': '127.0.0.1:PORT',
-                    'params': {'PORT': {'get_param': 'port'}}}}},
-                'cmd': ['sh', '-c', 'cat /www/built.txt; trap "exit 0" TERM; '
-                        'httpd -f -p 80 -h /www & wait'],
-            },
-        },
-    },
-}
-
-
 class TestImageStacks(stackharness.RealEngineStackTestCase):
 
     def test_built_image_runs_and_goes_with_the_stack(self):
         port = free_port()
-        db_stack = self.create_stack('imgstack', IMAGE_TEMPLATE,
+        db_stack = self.create_stack('imgstack', example('built-image.yaml'),
                                      params={'port': port})
         self.assertState(('CREATE', 'COMPLETE'), db_stack)
         stk = self.load_stack('imgstack')
-        ref = stk['img'].resource_id
-        self.assertTrue(ref.startswith('imgstack-img-'), ref)
+        ref = stk['site_image'].resource_id
+        self.assertTrue(ref.startswith('imgstack-site_image-'), ref)
         self.assertTrue(ref.endswith(':latest'), ref)
         status, info = self.engine.api_json('GET', '/images/%s/json' % ref)
         self.assertEqual(200, status, info)
-        self.assertEqual(info['Id'], stk['img'].FnGetAtt('id'))
-        self.assertEqual(info['Size'], stk['img'].FnGetAtt('size'))
+        self.assertEqual(info['Id'], stk['site_image'].FnGetAtt('id'))
+        self.assertEqual(info['Size'], stk['site_image'].FnGetAtt('size'))
         status, cinfo = self.engine.api_json(
-            'GET', '/containers/%s/json' % stk['web'].resource_id)
+            'GET', '/containers/%s/json' % stk['site'].resource_id)
         self.assertEqual(info['Id'], cinfo['Image'])
         # The COPY'd file over the published port; the RUN's over the logs.
         self.assertEqual('baked into the image\n',
                          http_get('http://127.0.0.1:%d/' % port))
         self.assertEqual('hello from RUN\n', http_get(
             'http://127.0.0.1:%d/built.txt' % port))
-        self.assertIn('hello from RUN', stk['web'].FnGetAtt('logs'))
+        self.assertIn('hello from RUN', stk['site'].FnGetAtt('logs'))
+        outputs = self.outputs('imgstack')
+        self.assertEqual(ref, outputs['image'])
+        self.assertEqual(info['Id'], outputs['image_id'])
+        self.assertEqual('http://127.0.0.1:%d/' % port, outputs['url'])
 
         self.assertIsNone(self.delete_stack('imgstack'))
         self.assertEqual(404, self.engine.api_json(
