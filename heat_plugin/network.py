@@ -297,6 +297,10 @@ class DockerNetwork(resource.Resource):
         return None
 
     def get_reference_id(self):
+        # Before create (validation) Heat's own placeholder, the resource
+        # name.
+        if self.resource_id is None:
+            return super().get_reference_id()
         return self.resource_id
 
 

@@ -6,11 +6,13 @@ etc/heat/plugins/novadocker.py re-exports this one.
 """
 
 from heat_plugin import container
+from heat_plugin import image
 from heat_plugin import network
 
 # One module per resource family; each has its own resource_mapping().
 _MODULES = (
     container,
+    image,
     network,
 )
 

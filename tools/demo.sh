@@ -375,8 +375,10 @@ echo "\$ $(basename "$PY") tools/nova_demo.py   # real Nova objects, in-process"
 # plugin_dirs (etc/heat/plugins), and one stack from
 # etc/heat/templates/app-network.yaml (a network, two containers, a published
 # port) is created, read back from the engine and over the port, and deleted
-# through Heat's EngineService; nothing of it is left.
+# through Heat's EngineService; nothing of it is left. Its image is the
+# busybox pushed to the registry above, which the plugin pulls when missing.
 echo
 echo "\$ $(basename "$PY") tools/heat_demo.py   # real Heat, in-process"
-"$PY" "$REPO/tools/heat_demo.py" --engine-url "$DOCKER_HOST" --first-step 1 \
+"$PY" "$REPO/tools/heat_demo.py" --engine-url "$DOCKER_HOST" --image "$REG/demo/busybox:latest" \
+    --first-step 1 \
     || fail "the Heat section failed"

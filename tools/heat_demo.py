@@ -220,7 +220,8 @@ class Demo:
         with open(TEMPLATE) as f:
             template = template_format.parse(f.read())
         port = free_port()
-        params = {'app_port': port, 'subnet': self.args.subnet}
+        params = {'app_port': port, 'subnet': self.args.subnet,
+                  'image': self.args.image}
         step('Create the stack from etc/heat/templates/app-network.yaml',
              'EngineService.create_stack(%r, app-network.yaml, params=%s)'
              % (STACK, json.dumps(params)))
@@ -297,6 +298,8 @@ def main():
     ap.add_argument('--engine-url', required=True)
     ap.add_argument('--subnet', default='10.199.0.0/24',
                     help='IPv4 subnet of the stack\'s network')
+    ap.add_argument('--image', default='busybox:latest',
+                    help='image for the containers (pulled if missing)')
     ap.add_argument('--first-step', type=int, default=1)
     args = ap.parse_args()
     STEP[0] = args.first_step - 1

@@ -250,10 +250,9 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
                          after['State']['StartedAt'])
 
         # By replacement: a new message makes a new backend, and the web
-        # container (linked to the backend's id) is replaced with it. Heat
-        # creates a replacement before it deletes the old resource, so the
-        # new web container needs a host port of its own.
-        old_port, port = port, free_port()
+        # container (linked to the backend's id) is replaced with it, on
+        # the same host port (the old one frees it before Heat creates the
+        # replacement).
         db_stack = self.update_stack('web', example('web-linked.yaml'),
                                      params={'web_port': port,
                                              'web_memory': 96 * 1024 * 1024,
@@ -264,8 +263,8 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         self.assertNotEqual(web['Id'], stk['web'].resource_id)
         self.assertEqual('web in front of: second edition\n',
                          http_get('http://127.0.0.1:%d/' % port))
-        self.assertRaises(OSError, urllib.request.urlopen,
-                          'http://127.0.0.1:%d/' % old_port, timeout=1)
+        self.assertEqual(404, self.engine.api_json(
+            'GET', '/containers/%s/json' % web['Id'])[0])
         ids = {c['Id'] for c in self.stack_containers('web')}
         self.assertEqual({stk['backend'].resource_id, stk['web'].resource_id},
                          ids)
@@ -320,3 +319,84 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         self.assertEqual(1, len(self.stack_containers('broken')))
         self.assertIsNone(self.delete_stack('broken'))
         self.assertEqual([], self.stack_containers('broken'))
+
+
+class TestImageStacks(stackharness.RealEngineStackTestCase):
+
+    def test_built_image_runs_and_goes_with_the_stack(self):
+        port = free_port()
+        db_stack = self.create_stack('imgstack', example('built-image.yaml'),
+                                     params={'port': port})
+        self.assertState(('CREATE', 'COMPLETE'), db_stack)
+        stk = self.load_stack('imgstack')
+        ref = stk['site_image'].resource_id
+        self.assertTrue(ref.startswith('imgstack-site_image-'), ref)
+        self.assertTrue(ref.endswith(':latest'), ref)
+        status, info = self.engine.api_json('GET', '/images/%s/json' % ref)
+        self.assertEqual(200, status, info)
+        self.assertEqual(info['Id'], stk['site_image'].FnGetAtt('id'))
+        self.assertEqual(info['Size'], stk['site_image'].FnGetAtt('size'))
+        status, cinfo = self.engine.api_json(
+            'GET', '/containers/%s/json' % stk['site'].resource_id)
+        self.assertEqual(info['Id'], cinfo['Image'])
+        # The COPY'd file over the published port; the RUN's over the logs.
+        self.assertEqual('baked into the image\n',
+                         http_get('http://127.0.0.1:%d/' % port))
+        self.assertEqual('hello from RUN\n', http_get(
+            'http://127.0.0.1:%d/built.txt' % port))
+        self.assertIn('hello from RUN', stk['site'].FnGetAtt('logs'))
+        outputs = self.outputs('imgstack')
+        self.assertEqual(ref, outputs['image'])
+        self.assertEqual(info['Id'], outputs['image_id'])
+        self.assertEqual('http://127.0.0.1:%d/' % port, outputs['url'])
+
+        self.assertIsNone(self.delete_stack('imgstack'))
+        self.assertEqual(404, self.engine.api_json(
+            'GET', '/images/%s/json' % ref)[0])
+        self.assertEqual(404, self.engine.api_json(
+            'GET', '/containers/%s/json' % cinfo['Id'])[0])
+        # busybox, which it was built from, is still there.
+        self.assertEqual(200, self.engine.api_json(
+            'GET', '/images/busybox:latest/json')[0])
+
+    def test_failing_build_fails_readably_and_leaves_nothing(self):
+        tmpl = {
+            'heat_template_version': '2021-04-16',
+            'resources': {'img': {
+                'type': 'DockerInc::Docker::Image',
+                'properties': {'name': 'heat-broken-build:1',
+                               'dockerfile': 'FROM busybox:latest\n'
+                                             'RUN echo no such package >&2; exit 7\n'}}},
+        }
+        db_stack = self.create_stack('imgbroken', tmpl)
+        self.assertState(('CREATE', 'FAILED'), db_stack)
+        self.assertIn('could not build image heat-broken-build:1',
+                      db_stack.status_reason)
+        self.assertIn('7', db_stack.status_reason)
+        self.assertIsNone(self.delete_stack('imgbroken'))
+        self.assertEqual(404, self.engine.api_json(
+            'GET', '/images/heat-broken-build:1/json')[0])
+        self.assertEqual([], realengine.containers(self.engine))
+
+    def _create_refused(self, name, tmpl):
+        """The error EngineService.create_stack answers with (over RPC it
+        travels wrapped in ExpectedException)."""
+        from oslo_messaging.rpc import dispatcher
+        try:
+            self.create_stack(name, tmpl)
+        except dispatcher.ExpectedException as exc:
+            return exc.exc_info[1]
+        self.fail('create_stack accepted %s' % name)
+
+    def test_validation(self):
+        tmpl = {'heat_template_version': '2021-04-16',
+                'resources': {'img': {'type': 'DockerInc::Docker::Image',
+                                      'properties': {}}}}
+        err = self._create_refused('imgval', tmpl)
+        self.assertIn('give either dockerfile', str(err))
+        tmpl['resources']['img']['properties'] = {'pull': 'Bad Ref'}
+        err = self._create_refused('imgval2', tmpl)
+        self.assertIn("pull 'Bad Ref' is not a valid image reference",
+                      str(err))
+        self.assertIsNone(self.db_stack('imgval'))
+        self.assertIsNone(self.db_stack('imgval2'))
