@@ -566,6 +566,10 @@ class DockerContainer(resource.Resource):
             return None
         eng = self.engine()
         try:
+            if eng.inspect_container(self.resource_id)['State'].get('Paused'):
+                # A suspended container is frozen: thaw it so that it can
+                # act on the stop signal instead of waiting out the timeout.
+                eng.post('/containers/%s/unpause' % self.resource_id)
             eng.post('/containers/%s/stop' % self.resource_id,
                      params={'t': 10}, timeout=max(eng.timeout, 30))
             eng.delete('/containers/%s' % self.resource_id,
@@ -613,6 +617,22 @@ class DockerContainer(resource.Resource):
             return True
         state = self._inspect(container_id)['State']
         return not state.get('Paused')
+
+    # -- check -----------------------------------------------------------
+
+    def handle_check(self):
+        """``openstack stack check``: the container exists and runs (or is
+        paused by a suspend)."""
+        try:
+            state = self._inspect()['State']
+        except engine_client.EngineNotFound:
+            raise exception.Error(_('container %s no longer exists on the '
+                                    'engine') % self.resource_id)
+        if not state.get('Running'):
+            raise exception.Error(
+                _('container %(id)s is not running: %(s)s (exit code %(c)s)')
+                % {'id': self.resource_id, 's': state.get('Status'),
+                   'c': state.get('ExitCode')})
 
     # -- update ----------------------------------------------------------
 

@@ -172,6 +172,30 @@ class TestContainerOnEngine(base.HeatTestCase):
         self.assertEqual(('running', False),
                          (state['Status'], state['Paused']))
 
+    def test_delete_while_suspended(self):
+        res = self.make(cmd=['sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait'])
+        scheduler.TaskRunner(res.create)()
+        scheduler.TaskRunner(res.suspend)()
+        cid = res.resource_id
+        start = time.monotonic()
+        scheduler.TaskRunner(res.delete)()
+        self.assertEqual((res.DELETE, res.COMPLETE), res.state)
+        # Thawed first, it acts on SIGTERM: no 10 s stop timeout.
+        self.assertLess(time.monotonic() - start, 8)
+        self.assertRaises(engine_client.EngineNotFound,
+                          self.api.inspect_container, cid)
+
+    def test_check_sees_a_stopped_container(self):
+        res = self.make(cmd=['sh', '-c', 'trap "exit 0" TERM; sleep 300 & wait'])
+        scheduler.TaskRunner(res.create)()
+        scheduler.TaskRunner(res.check)()
+        self.assertEqual((res.CHECK, res.COMPLETE), res.state)
+        self.api.post('/containers/%s/stop' % res.resource_id)
+        err = self.assertRaises(exception.ResourceFailure,
+                                scheduler.TaskRunner(res.check))
+        self.assertIn('not running', str(err))
+        self.assertIn('exited', str(err))
+
     def test_update_in_place_keeps_the_container(self):
         res = self.make(cmd=['sleep', '300'], memory=64 * 1024 * 1024)
         scheduler.TaskRunner(res.create)()
