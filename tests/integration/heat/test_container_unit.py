@@ -17,6 +17,7 @@ from heat.tests import utils
 
 from heat_plugin import client as plugin_client
 from heat_plugin import container
+from heat_plugin import resources as plugin_resources
 from novadocker import client as engine_client
 from tests.integration.heat import base
 
@@ -248,6 +249,11 @@ class TestPluginShim(base.HeatTestCase):
         resources._load_global_resources(env)
         cls = env.get_class(TYPE)
         self.assertIs(container.DockerContainer, cls)
+        # Every resource family the plugin maps comes through the shim.
+        mapping = plugin_resources.resource_mapping()
+        self.assertGreaterEqual(len(mapping), 2)
+        for name, klass in mapping.items():
+            self.assertIs(klass, env.get_class(name), name)
 
     def test_engine_url_option(self):
         self.assertEqual('unix:///run/novadocker/engine.sock',
