@@ -48,6 +48,11 @@ def engine_for(endpoint=None):
     """An EngineClient for ``endpoint`` (the docker_endpoint property) or
     the configured default; a malformed URL raises ValueError."""
     conf = cfg.CONF[GROUP]
+    url = endpoint or conf.engine_url
+    if url.startswith('tcp://'):
+        # Contrib-plugin templates wrote docker_endpoint as tcp://host:port;
+        # the engine takes TCP only with TLS, so that means https.
+        url = 'https://' + url[len('tcp://'):]
     return engine_client.EngineClient(
-        endpoint or conf.engine_url, timeout=conf.api_timeout,
+        url, timeout=conf.api_timeout,
         ca=conf.ca_file, cert=conf.cert_file, key=conf.key_file)

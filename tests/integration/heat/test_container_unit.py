@@ -263,3 +263,28 @@ class TestPluginShim(base.HeatTestCase):
         self.assertEqual('unix:///tmp/x.sock', plugin_client.engine_for().url)
         self.assertEqual('unix:///other.sock',
                          plugin_client.engine_for('unix:///other.sock').url)
+        # The contrib plugin's tcp:// endpoints mean TLS here.
+        self.assertEqual('https://10.0.0.2:2376',
+                         plugin_client.engine_for('tcp://10.0.0.2:2376').url)
+
+    def test_contrib_template_validates(self):
+        # The contrib plugin's documented example and its long-form
+        # port_bindings, links and volumes.
+        resources.global_env().register_class(TYPE, container.DockerContainer)
+        stk = utils.parse_stack({
+            'heat_template_version': '2013-05-23',
+            'resources': {'my_docker_container': {
+                'type': TYPE,
+                'properties': {
+                    'image': 'cirros',
+                    'docker_endpoint': 'tcp://192.168.1.2:2376',
+                    'port_specs': ['80'],
+                    'port_bindings': {'80/tcp': [{'HostPort': '80'}]},
+                    'links': {'db': 'db'},
+                    'volumes': {'/data': {}},
+                    'restart_policy': {'Name': 'always',
+                                       'MaximumRetryCount': 0}}}}})
+        self.assertIsNone(stk.validate())
+        host = stk['my_docker_container'].create_body()['HostConfig']
+        self.assertEqual({'80/tcp': [{'HostIp': '', 'HostPort': '80'}]},
+                         host['PortBindings'])
