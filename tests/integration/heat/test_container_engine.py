@@ -5,10 +5,12 @@ back from the engine or over the published port; stacks through
 EngineService are in test_stacks_engine.py.
 """
 
+import os
 import socket
 import time
 import urllib.request
 
+import fixtures
 from oslo_config import cfg
 
 from heat.common import exception
@@ -127,6 +129,35 @@ class TestContainerOnEngine(base.HeatTestCase):
                           self.api.inspect_container, info['Id'])
         self.assertRaises(OSError, urllib.request.urlopen,
                           'http://127.0.0.1:%d/' % port, timeout=2)
+
+    def test_properties_seen_from_inside(self):
+        data = self.useFixture(fixtures.TempDir()).path
+        with open(data + '/in.txt', 'w') as f:
+            f.write('from the host\n')
+        # The container runs as uid 1000: it must be able to read the bind.
+        os.chmod(data, 0o755)
+        os.chmod(data + '/in.txt', 0o644)
+        probe = ('id -u; hostname; grep nameserver /etc/resolv.conf; '
+                 'cat /data/in.txt; echo "$GREETING"; '
+                 '(touch /probe && echo root-rw) 2>/dev/null || echo root-ro; '
+                 '(touch /data/x && echo data-rw) 2>/dev/null || echo data-ro; '
+                 'test -c /dev/heatnull && echo device; '
+                 'test -t 1 && echo tty || echo no-tty')
+        res = self.make(cmd=['sh', '-c', probe], user='1000', hostname='probe',
+                        dns=['10.9.8.7'], volumes={data: '/data:ro'},
+                        env=['GREETING=hi there'], read_only=True,
+                        devices=[{'path_on_host': '/dev/null',
+                                  'path_in_container': '/dev/heatnull'}])
+        scheduler.TaskRunner(res.create)()
+        self.assertEqual(['1000', 'probe', 'nameserver 10.9.8.7',
+                          'from the host', 'hi there', 'root-ro', 'data-ro',
+                          'device', 'no-tty'],
+                         res.FnGetAtt('logs').splitlines())
+
+    def test_tty_logs(self):
+        res = self.make(cmd=['sh', '-c', 'test -t 1 && echo tty'], tty=True)
+        scheduler.TaskRunner(res.create)()
+        self.assertEqual('tty', res.FnGetAtt('logs_tail'))
 
     def test_suspend_pauses_and_resume_unpauses(self):
         res = self.make(cmd=['sleep', '300'])
