@@ -400,3 +400,14 @@ class TestImageStacks(stackharness.RealEngineStackTestCase):
                       str(err))
         self.assertIsNone(self.db_stack('imgval'))
         self.assertIsNone(self.db_stack('imgval2'))
+
+
+def test_every_example_template_is_exercised_here():
+    """A template added under etc/heat/templates without a stack test here
+    fails this (each is run through Heat above by its file name)."""
+    with open(__file__) as f:
+        source = f.read()
+    names = sorted(n for n in os.listdir(TEMPLATES) if n.endswith('.yaml'))
+    self_check = "example('%s')"
+    missing = [n for n in names if self_check % n not in source]
+    assert names and not missing, missing
