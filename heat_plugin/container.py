@@ -537,7 +537,13 @@ class DockerContainer(resource.Resource):
             {'c': state.get('ExitCode'), 'l': logs or _('(no output)')})
 
     def check_create_complete(self, container_id):
-        state = self._inspect(container_id)['State']
+        info = self._inspect(container_id)
+        state = info['State']
+        if info.get('RestartCount') and state.get('ExitCode'):
+            # Under a restart policy a failing command does not stay
+            # exited: the engine restarts it.  A restart before the
+            # resource is even complete is a crash loop.
+            self._fail_with_logs(state, container_id)
         if state.get('Running') and not state.get('Restarting'):
             # Running once is not enough: a command that fails at once is
             # still "running" for a moment.  Complete once it has kept

@@ -264,6 +264,16 @@ class TestContainerOnEngine(base.HeatTestCase):
         self.assertRaises(engine_client.EngineNotFound,
                           self.api.inspect_container, cid)
 
+    def test_crash_loop_under_restart_policy_fails_with_logs(self):
+        res = self.make(cmd=['sh', '-c', 'echo no database; exit 4'],
+                        restart_policy={'Name': 'always'})
+        err = self.assertRaises(exception.ResourceFailure,
+                                scheduler.TaskRunner(res.create))
+        self.assertIn('exited with code 4', str(err))
+        self.assertIn('no database', str(err))
+        scheduler.TaskRunner(res.delete)()
+        self.assertEqual((res.DELETE, res.COMPLETE), res.state)
+
     def test_one_shot_job_completes(self):
         res = self.make(cmd=['sh', '-c', 'echo done'])
         scheduler.TaskRunner(res.create)()
