@@ -225,6 +225,28 @@ class TestLifecycleMockedEngine(ContainerTestCase):
         self.assertIn('exited with code 3', str(err))
         self.assertIn('boom', str(err))
 
+    def test_restarted_while_running_fails_with_logs(self):
+        # Caught while running again after a crash (restart policy).
+        res = self.resource(restart_policy={'Name': 'always'})
+        self.eng.inspect_container.return_value = {
+            'RestartCount': 1, 'Config': {'Tty': True},
+            'State': {'Running': True, 'Status': 'running', 'ExitCode': 4}}
+        self.eng.request.return_value = mock.Mock(content=b'no db\n')
+        err = self.assertRaises(exception.ResourceInError,
+                                res.check_create_complete, 'abc')
+        self.assertIn('exited with code 4', str(err))
+        self.assertIn('no db', str(err))
+
+    def test_running_completes_after_startup_grace(self):
+        cfg.CONF.set_override('startup_grace', 0.3, group='novadocker')
+        res = self.resource()
+        self.eng.inspect_container.return_value = {
+            'RestartCount': 0, 'State': {'Running': True, 'ExitCode': 0}}
+        checks = 0
+        while not res.check_create_complete('abc'):
+            checks += 1
+        self.assertGreaterEqual(checks, 2)
+
     def test_delete_of_vanished_container(self):
         res = self.resource()
         res.resource_id = 'abc'
