@@ -124,6 +124,25 @@ class _SinkHandler(http.server.BaseHTTPRequestHandler):
 
 class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
+    stopped = False
+
+    def serve_forever(self, poll_interval=None):
+        # A plain accept loop: socketserver's own waits in selectors, which
+        # eventlet does not green, and would block the whole process in
+        # nova-compute's eventlet mode.
+        while not self.stopped:
+            try:
+                request, address = self.socket.accept()
+            except OSError:
+                return
+            self.process_request(request, address)
+
+    def shutdown(self):
+        self.stopped = True
+        try:
+            self.socket.shutdown(2)
+        except OSError:
+            pass
 
 
 class GlanceSink:
@@ -574,7 +593,7 @@ def main(argv=None):
 # in run.py's process: start the child, and the table rows
 
 
-def run_section(bench, runs, warmup, snapshot_runs):
+def run_section(bench, runs, warmup, snapshot_runs, mode='threading'):
     """Called by run.Bench.run: the child process against run.py's daemons."""
     import subprocess
     res = bench.results['benchmarks']
@@ -590,6 +609,8 @@ def run_section(bench, runs, warmup, snapshot_runs):
            '--snapshot-runs', str(snapshot_runs), '--settle', str(bench.args.settle)]
     if docker is not None:
         cmd += ['--docker-url', docker.d.url]
+    if mode == 'eventlet':
+        cmd.append('--eventlet')
     proc = subprocess.run(cmd, cwd=REPO, stdout=subprocess.PIPE, timeout=3600)
     try:
         data = json.loads(proc.stdout.decode().strip().splitlines()[-1])

@@ -573,7 +573,8 @@ class Bench:
                                     'build_runs': a.build_runs,
                                     'net_throughput_runs': a.net_throughput_runs,
                                     'nova_runs': a.nova_runs,
-                                    'nova_snapshot_runs': a.nova_snapshot_runs}
+                                    'nova_snapshot_runs': a.nova_snapshot_runs,
+                                    'nova_mode': a.nova_mode}
         time.sleep(2)
         self.results['idle'] = self.each('idle', lambda t: {
             'daemon_rss_kib': t.daemon_rss_kib(),
@@ -603,7 +604,8 @@ class Bench:
                 self.error('build section', exc)
         if 'nova' in a.sections:
             try:
-                nova_bench.run_section(self, a.nova_runs, a.warmup, a.nova_snapshot_runs)
+                nova_bench.run_section(self, a.nova_runs, a.warmup, a.nova_snapshot_runs,
+                                       a.nova_mode)
             except Exception as exc:
                 self.error('nova section', exc)
         self.results['finished'] = datetime.datetime.now(
@@ -888,6 +890,8 @@ def main(argv=None):
                    help='spawns through the Nova driver (n)')
     p.add_argument('--nova-snapshot-runs', type=int, default=5,
                    help='snapshots each way, ours and nova-docker\'s (o, p)')
+    p.add_argument('--nova-mode', choices=('threading', 'eventlet'), default='threading',
+                   help="nova-compute's concurrency mode in the nova section")
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))
     p.add_argument('--no-save', action='store_true',
                    help='print the table only')
