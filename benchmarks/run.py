@@ -833,6 +833,13 @@ def markdown(results):
         'sections=%(sections)s; %(registry_runs)d runs for f/g.'
         % dict({'sections': list(SECTIONS), 'registry_runs': 0}, **s),
         '',
+    ]
+    if 'nova' in s.get('sections', ()):
+        lines += ['Nova section: %s spawns after %s warm-up, %s snapshots each way '
+                  '(alternating), nova-compute concurrency mode %s.' % (
+                      s.get('nova_runs'), s.get('warmup'), s.get('nova_snapshot_runs'),
+                      s.get('nova_mode')), '']
+    lines += [
         table(results),
         '',
     ]
