@@ -26,6 +26,10 @@ loads the same locally built busybox archive into both and measures:
   l-m. (section ``build``, benchmarks/build_bench.py) the classic builder:
      FROM busybox, three RUN and a COPY built cold (nocache) and fully
      cached, through POST /build with the same context tar.
+  n-p. (section ``nova``, benchmarks/nova_bench.py, in a child process)
+     spawn to RUNNING through the Nova driver, and a snapshot of a 5 MiB
+     change on a 50 MiB image next to nova-docker's commit + docker save +
+     upload of the whole archive.
 
 ``--sections containers`` or ``--sections registry`` runs one part alone.
 
@@ -55,7 +59,7 @@ REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 
 from tests import daemons  # noqa: E402
-from benchmarks import build_bench, net_bench, registry_bench  # noqa: E402
+from benchmarks import build_bench, net_bench, nova_bench, registry_bench  # noqa: E402
 
 API = '/v1.41'  # what Docker 20.10 speaks; our engine accepts it as well
 DOCKER = 'docker'
@@ -71,7 +75,8 @@ TARGETS = {
 TARGETS.update(registry_bench.TARGETS)
 TARGETS.update(net_bench.TARGETS)
 TARGETS.update(build_bench.TARGETS)
-SECTIONS = ('containers', 'registry', 'network', 'build')
+TARGETS.update(nova_bench.TARGETS)
+SECTIONS = ('containers', 'registry', 'network', 'build', 'nova')
 
 
 # --------------------------------------------------------------------------
@@ -566,7 +571,10 @@ class Bench:
                                     'sections': a.sections,
                                     'registry_runs': a.registry_runs,
                                     'build_runs': a.build_runs,
-                                    'net_throughput_runs': a.net_throughput_runs}
+                                    'net_throughput_runs': a.net_throughput_runs,
+                                    'nova_runs': a.nova_runs,
+                                    'nova_snapshot_runs': a.nova_snapshot_runs,
+                                    'nova_mode': a.nova_mode}
         time.sleep(2)
         self.results['idle'] = self.each('idle', lambda t: {
             'daemon_rss_kib': t.daemon_rss_kib(),
@@ -594,6 +602,12 @@ class Bench:
                 build_bench.BuildBench(self, a.build_runs, a.warmup).run()
             except Exception as exc:
                 self.error('build section', exc)
+        if 'nova' in a.sections:
+            try:
+                nova_bench.run_section(self, a.nova_runs, a.warmup, a.nova_snapshot_runs,
+                                       a.nova_mode)
+            except Exception as exc:
+                self.error('nova section', exc)
         self.results['finished'] = datetime.datetime.now(
             datetime.timezone.utc).isoformat(timespec='seconds')
 
@@ -720,6 +734,8 @@ def rows(results):
         reg_rows += net_bench.rows(results, get, _ratio, verdict)
     if 'build' in sections:
         reg_rows += build_bench.rows(results, get, _ratio, verdict)
+    if 'nova' in sections:
+        reg_rows += nova_bench.rows(results, get, _ratio, verdict)
     if 'containers' not in sections:
         return reg_rows
     for key, label in (('run_rm_api', 'run --rm true, API'),
@@ -817,6 +833,13 @@ def markdown(results):
         'sections=%(sections)s; %(registry_runs)d runs for f/g.'
         % dict({'sections': list(SECTIONS), 'registry_runs': 0}, **s),
         '',
+    ]
+    if 'nova' in s.get('sections', ()):
+        lines += ['Nova section: %s spawns after %s warm-up, %s snapshots each way '
+                  '(alternating), nova-compute concurrency mode %s.' % (
+                      s.get('nova_runs'), s.get('warmup'), s.get('nova_snapshot_runs'),
+                      s.get('nova_mode')), '']
+    lines += [
         table(results),
         '',
     ]
@@ -861,7 +884,8 @@ def main(argv=None):
     p.add_argument('--sections', default=','.join(SECTIONS),
                    type=lambda v: [x for x in v.split(',') if x],
                    help='comma-separated parts to run: containers (a-e), '
-                        'registry (f-h), network (i-k), build (l-m); '
+                        'registry (f-h), network (i-k), build (l-m), '
+                        'nova (n-p); '
                         'default all')
     p.add_argument('--registry-runs', type=int, default=3,
                    help='push/pull runs per daemon in the registry section')
@@ -869,6 +893,12 @@ def main(argv=None):
                    help='builds per daemon, cold and cached (l, m)')
     p.add_argument('--net-throughput-runs', type=int, default=5,
                    help='published-port throughput runs per daemon (j, k)')
+    p.add_argument('--nova-runs', type=int, default=30,
+                   help='spawns through the Nova driver (n)')
+    p.add_argument('--nova-snapshot-runs', type=int, default=5,
+                   help='snapshots each way, ours and nova-docker\'s (o, p)')
+    p.add_argument('--nova-mode', choices=('threading', 'eventlet'), default='threading',
+                   help="nova-compute's concurrency mode in the nova section")
     p.add_argument('--output-dir', default=os.path.join(HERE, 'results'))
     p.add_argument('--no-save', action='store_true',
                    help='print the table only')

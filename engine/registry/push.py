@@ -5,7 +5,9 @@ keeps the compressed blob it came as (same digest everywhere); a layer made
 here (commit, load, import) is gzip-compressed once, deterministically
 (level 6, no name, mtime 0; with pigz, whose output does not depend on
 its thread count, where installed: a layer compresses on every core, and
-engines that all have pigz, or all lack it, make the same blob), and that
+engines that all have pigz, or all lack it, make the same blob; a layer
+whose samples do not compress, random or already compressed data, is
+wrapped in gzip's stored blocks instead, which costs only a CRC), and that
 blob is kept in the content store
 and recorded in the v2 metadata, so pushing it again gives the same digest
 and the registry's HEAD finds it.  Before uploading, the registry is asked
@@ -43,10 +45,10 @@ GZIP_TYPES = (pull_mod.MT_DOCKER_LAYER, images_mod.MEDIA_TAR_GZIP)
 class _GzipReader(object):
     """Deterministic gzip of a file, read in pieces (for ingest)."""
 
-    def __init__(self, f):
+    def __init__(self, f, level=GZIP_LEVEL):
         self.f = f
         # wbits 31: a gzip wrapper with mtime 0 and no file name.
-        self.z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+        self.z = zlib.compressobj(level, zlib.DEFLATED, 31)
         self.done = False
 
     def read(self, n=-1):
@@ -89,7 +91,39 @@ class _PigzReader(object):
         self.proc.stderr.close()
 
 
+# Samples that decide whether a layer is worth compressing.
+SAMPLES = 4
+SAMPLE_SIZE = 64 * 1024
+INCOMPRESSIBLE = 0.97
+
+
+def incompressible(f):
+    """True when every sample of the file, spread over its length, shrinks
+    by less than 3% at gzip level 1: the layer holds random or already
+    compressed data, so deflate would burn CPU for nothing.  The decision
+    depends only on the content, so every engine makes the same blob."""
+    f.seek(0, 2)
+    size = f.tell()
+    try:
+        if size < SAMPLE_SIZE * 2:
+            return False
+        step = (size - SAMPLE_SIZE) // (SAMPLES - 1)
+        for i in range(SAMPLES):
+            f.seek(i * step)
+            data = f.read(SAMPLE_SIZE)
+            if len(zlib.compress(data, 1)) < INCOMPRESSIBLE * len(data):
+                return False
+        return True
+    finally:
+        f.seek(0)
+
+
 def _compressor(f):
+    """A deterministic gzip stream of the layer file ``f``: stored blocks
+    (gzip level 0, CRC only) for an incompressible layer, else level 6 by
+    pigz on every core where installed, else zlib."""
+    if incompressible(f):
+        return _GzipReader(f, level=0)
     pigz = shutil.which('pigz')
     return _PigzReader(f, pigz) if pigz else _GzipReader(f)
 

@@ -75,3 +75,40 @@ class CompressTest(unittest.TestCase):
 
 if __name__ == '__main__':
     unittest.main()
+
+
+class IncompressibleTest(unittest.TestCase):
+    """Random or already compressed layers are wrapped in gzip's stored
+    blocks: valid gzip, the same bytes every time, no deflate work."""
+
+    def write(self, data):
+        fd, path = tempfile.mkstemp()
+        self.addCleanup(os.unlink, path)
+        with os.fdopen(fd, 'wb') as f:
+            f.write(data)
+        return path
+
+    def test_random_layer_is_stored_not_deflated(self):
+        data = os.urandom(2 * 1024 * 1024)
+        path = self.write(data)
+        outs = []
+        for _ in range(2):
+            with open(path, 'rb') as f:
+                self.assertTrue(push.incompressible(f))
+                self.assertEqual(0, f.tell())
+                reader = push._compressor(f)
+                self.assertIsInstance(reader, push._GzipReader)
+                outs.append(_read_all(reader))
+        self.assertEqual(outs[0], outs[1])
+        self.assertEqual(data, gzip.decompress(outs[0]))
+        # Stored blocks: a few bytes of framing per 64 KiB, no more.
+        self.assertLess(len(outs[0]), len(data) * 1.001 + 64)
+
+    def test_any_compressible_sample_keeps_deflate(self):
+        for data in (os.urandom(600000) + b'x' * 200000,
+                     b'x' * 200000 + os.urandom(600000),
+                     b'small' * 100):
+            path = self.write(data)
+            with open(path, 'rb') as f:
+                self.assertFalse(push.incompressible(f))
+                self.assertEqual(0, f.tell())
