@@ -5,8 +5,10 @@ A multi-container template needs its containers on a network of their own
 route out when ``internal``).  This is ``docker network create`` through the
 engine's API: POST /networks/create at create time, DELETE /networks/{id} at
 delete time.  The engine cannot change a network in place, so every property
-change replaces it (Heat creates the new one first, moves the containers that
-reference it, then deletes the old one).
+change replaces it: Heat creates the new network first, replaces the
+containers that reference it (their ``networks`` property changed), then
+deletes the old one.  A fixed ``name`` therefore has to change along with
+any other property (the old network holds it until the end).
 
 Containers join it through the container resource's ``networks`` property
 (``networks: [{network: {get_resource: net}, aliases: [web]}]``); the
@@ -214,10 +216,19 @@ class DockerNetwork(resource.Resource):
             asked = ''
             if body.get('IPAM'):
                 asked = ' (subnet %s)' % body['IPAM']['Config'][0]['Subnet']
+            hint = ''
+            if (exc.status == 409 and self.properties[self.NAME] and
+                    self.replaces is not None):
+                # Heat creates a replacement before it deletes the old
+                # network, and an engine network cannot be renamed aside.
+                hint = _('; the network this update replaces still holds '
+                         'the name: give the new one another name (or leave '
+                         'name empty for a generated one)')
             raise exception.Error(
-                _('could not create network %(name)s%(asked)s: %(why)s') %
+                _('could not create network %(name)s%(asked)s: %(why)s'
+                  '%(hint)s') %
                 {'name': body['Name'], 'asked': asked,
-                 'why': exc.explanation})
+                 'why': exc.explanation, 'hint': hint})
         self.resource_id_set(created['Id'])
         return created['Id']
 
@@ -268,6 +279,8 @@ class DockerNetwork(resource.Resource):
                 _('network %(id)s is still in use: %(why)s') %
                 {'id': self.resource_id,
                  'why': getattr(self, '_last_delete_error', '')})
+        # heat-engine's scheduler waits between checks anyway; this pause
+        # keeps a retry loop from spinning where it does not (Heat's tests).
         time.sleep(0.2)
         return self._try_delete()
 

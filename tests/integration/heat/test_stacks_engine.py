@@ -148,6 +148,28 @@ class TestNetworkStacks(stackharness.RealEngineStackTestCase):
         self.assertEqual(new['Id'], res.resource_id)
         self.assertEqual(P + '.9.0/24', res.FnGetAtt('subnet'))
 
+    def test_replacing_a_named_network_needs_a_new_name(self):
+        name = 'fixed-%s' % uuid.uuid4().hex[:8]
+        db_stack = self.create_stack('netfixed', net_template(
+            name=name, subnet=P + '.11.0/24'))
+        self.assertState(('CREATE', 'COMPLETE'), db_stack)
+        [old] = self.stack_networks(db_stack)
+        db_stack = self.update_stack('netfixed', net_template(
+            name=name, subnet=P + '.12.0/24'))
+        self.assertState(('UPDATE', 'FAILED'), db_stack)
+        self.assertIn('the network this update replaces still holds the '
+                      'name: give the new one another name',
+                      db_stack.status_reason)
+        # The old network is untouched; a new name then goes through.
+        self.assertEqual(P + '.11.0/24',
+                         self.inspect(name)[1]['IPAM']['Config'][0]['Subnet'])
+        db_stack = self.update_stack('netfixed', net_template(
+            name=name + '-2', subnet=P + '.12.0/24'))
+        self.assertState(('UPDATE', 'COMPLETE'), db_stack)
+        [new] = self.stack_networks(db_stack)
+        self.assertEqual(name + '-2', new['Name'])
+        self.assertEqual(404, self.inspect(old['Id'])[0])
+
     def test_engine_refusal_fails_readably_and_leaves_nothing(self):
         # Two networks on overlapping subnets: the engine refuses the
         # second; the stack fails naming the reason, and deleting the
