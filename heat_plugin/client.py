@@ -56,3 +56,13 @@ def engine_for(endpoint=None):
     return engine_client.EngineClient(
         url, timeout=conf.api_timeout,
         ca=conf.ca_file, cert=conf.cert_file, key=conf.key_file)
+
+
+def resource_engine(resource):
+    """The EngineClient of a resource with a ``docker_endpoint`` property;
+    a malformed endpoint is Heat's generic error, naming it."""
+    from heat.common import exception
+    try:
+        return engine_for(resource.properties[resource.DOCKER_ENDPOINT])
+    except ValueError as exc:
+        raise exception.Error(str(exc))

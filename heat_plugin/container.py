@@ -360,11 +360,7 @@ class DockerContainer(resource.Resource):
     # -- engine access ---------------------------------------------------
 
     def engine(self):
-        try:
-            return plugin_client.engine_for(
-                self.properties[self.DOCKER_ENDPOINT])
-        except ValueError as exc:
-            raise exception.Error(str(exc))
+        return plugin_client.resource_engine(self)
 
     def _container_name(self):
         return self.properties[self.NAME] or self.physical_resource_name()

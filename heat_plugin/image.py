@@ -93,11 +93,7 @@ class DockerImage(resource.Resource):
     }
 
     def client(self):
-        try:
-            return plugin_client.engine_for(
-                self.properties[self.DOCKER_ENDPOINT])
-        except ValueError as exc:
-            raise exception.Error(str(exc))
+        return plugin_client.resource_engine(self)
 
     def reference(self):
         props = self.properties

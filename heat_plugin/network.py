@@ -129,11 +129,7 @@ class DockerNetwork(resource.Resource):
     # -- helpers -----------------------------------------------------------
 
     def client(self):
-        try:
-            return plugin_client.engine_for(
-                self.properties[self.DOCKER_ENDPOINT])
-        except ValueError as exc:
-            raise exception.Error(str(exc))
+        return plugin_client.resource_engine(self)
 
     def network_name(self):
         return self.properties[self.NAME] or self.physical_resource_name()

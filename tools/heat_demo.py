@@ -26,6 +26,9 @@ import time
 import traceback
 import urllib.request
 import warnings
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demosteps import STEP, T0, DemoFailure, bold, fail, say, step  # noqa: E402
 from unittest import mock
 
 # Heat's libraries still import eventlet, which warns that it is deprecated.
@@ -51,33 +54,6 @@ PLUGIN_DIR = os.path.join(REPO, 'etc', 'heat', 'plugins')
 TEMPLATE = os.path.join(REPO, 'etc', 'heat', 'templates', 'app-network.yaml')
 HEAT_ETC = os.path.join(sysconfig.get_paths()['data'], 'etc', 'heat')
 STACK = 'demo-app'
-T0 = time.monotonic()
-STEP = [0]
-BOLD = sys.stdout.isatty()
-
-
-def bold(text):
-    print('\033[1m%s\033[0m' % text if BOLD else text, flush=True)
-
-
-def step(what, call=None):
-    STEP[0] += 1
-    print()
-    bold('== %d. %s' % (STEP[0], what))
-    if call:
-        print('>>> %s' % call, flush=True)
-
-
-def say(text):
-    print('   %s' % text, flush=True)
-
-
-class DemoFailure(Exception):
-    pass
-
-
-def fail(text):
-    raise DemoFailure(text)
 
 
 def expect(what, actual, expected):

@@ -29,41 +29,17 @@ import traceback
 import uuid
 import warnings
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from demosteps import STEP, T0, DemoFailure, bold, fail, say, step  # noqa: E402
+
 # Nova's default concurrency mode is still eventlet; native threads (its
 # future default) need no monkey patching in a short script like this.
 os.environ.setdefault('OS_NOVA_DISABLE_EVENTLET_PATCHING', '1')
 # Nova's libraries still import eventlet, which warns that it is deprecated.
 warnings.filterwarnings('ignore', message=r'\s*Eventlet is deprecated')
 
-T0 = time.monotonic()
 # The label on every container the driver makes (novadocker.virt.docker.containers).
 LABEL_UUID = 'org.openstack.nova.instance-uuid'
-STEP = [0]
-BOLD = sys.stdout.isatty()
-
-
-def bold(text):
-    print('\033[1m%s\033[0m' % text if BOLD else text, flush=True)
-
-
-def step(what, call=None):
-    STEP[0] += 1
-    print()
-    bold('== %d. %s' % (STEP[0], what))
-    if call:
-        print('>>> %s' % call, flush=True)
-
-
-def say(text):
-    print('   %s' % text, flush=True)
-
-
-def fail(text):
-    raise DemoFailure(text)
-
-
-class DemoFailure(Exception):
-    pass
 
 
 def expect(what, actual, expected):
