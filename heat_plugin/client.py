@@ -66,3 +66,17 @@ def resource_engine(resource):
         return engine_for(resource.properties[resource.DOCKER_ENDPOINT])
     except ValueError as exc:
         raise exception.Error(str(exc))
+
+
+class EngineObjectMixin:
+    """For resources whose physical id is the engine's name for the object
+    (a network id, an image reference): the engine client, and that id as
+    the reference containers use (Heat's placeholder before create)."""
+
+    def client(self):
+        return resource_engine(self)
+
+    def get_reference_id(self):
+        if self.resource_id is None:
+            return super().get_reference_id()
+        return self.resource_id

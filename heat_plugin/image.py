@@ -43,7 +43,7 @@ def build_context(dockerfile, files):
     return buf.getvalue()
 
 
-class DockerImage(resource.Resource):
+class DockerImage(plugin_client.EngineObjectMixin, resource.Resource):
     """An image on the engine: built from an inline Dockerfile, or pulled."""
 
     support_status = support.SupportStatus(
@@ -91,9 +91,6 @@ class DockerImage(resource.Resource):
         SIZE: attributes.Schema(_('Size in bytes.'),
                                 type=attributes.Schema.INTEGER),
     }
-
-    def client(self):
-        return plugin_client.resource_engine(self)
 
     def reference(self):
         props = self.properties
@@ -189,13 +186,6 @@ class DockerImage(resource.Resource):
         if name == self.SIZE:
             return info.get('Size')
         return None
-
-    def get_reference_id(self):
-        # Before create (validation) Heat's own placeholder, the resource
-        # name.
-        if self.resource_id is None:
-            return super().get_reference_id()
-        return self.resource_id
 
 
 def resource_mapping():

@@ -45,7 +45,7 @@ LABEL_RESOURCE = 'org.openstack.heat.resource-name'
 DELETE_RETRY_SECONDS = 30
 
 
-class DockerNetwork(resource.Resource):
+class DockerNetwork(plugin_client.EngineObjectMixin, resource.Resource):
     """A user-defined bridge network on the container engine.
 
     Containers of the same stack that join it reach each other by name (and
@@ -127,9 +127,6 @@ class DockerNetwork(resource.Resource):
     }
 
     # -- helpers -----------------------------------------------------------
-
-    def client(self):
-        return plugin_client.resource_engine(self)
 
     def network_name(self):
         return self.properties[self.NAME] or self.physical_resource_name()
@@ -304,13 +301,6 @@ class DockerNetwork(resource.Resource):
         if name == self.GATEWAY_ATTR:
             return config.get('Gateway')
         return None
-
-    def get_reference_id(self):
-        # Before create (validation) Heat's own placeholder, the resource
-        # name.
-        if self.resource_id is None:
-            return super().get_reference_id()
-        return self.resource_id
 
 
 def resource_mapping():

@@ -32,3 +32,26 @@ def say(text):
 
 def fail(text):
     raise DemoFailure(text)
+
+
+def run_section(demo, name, first_step):
+    """Run ``demo.run()`` with steps numbered from ``first_step``; on any
+    failure say which step and why, and always ``demo.clean_up()``.
+    Returns the process exit status."""
+    import traceback
+    STEP[0] = first_step - 1
+    try:
+        demo.run()
+    except BaseException as exc:
+        print(file=sys.stderr)
+        if isinstance(exc, DemoFailure):
+            print('!! step %d: %s' % (STEP[0], exc), file=sys.stderr)
+        else:
+            print('!! step %d failed:' % STEP[0], file=sys.stderr)
+            traceback.print_exc()
+        demo.clean_up()
+        return 1
+    demo.clean_up()
+    bold('')
+    bold('== the %s section took %.1f s' % (name, time.monotonic() - T0))
+    return 0

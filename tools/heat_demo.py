@@ -23,12 +23,11 @@ import socket
 import sys
 import sysconfig
 import time
-import traceback
 import urllib.request
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demosteps import STEP, T0, DemoFailure, bold, fail, say, step  # noqa: E402
+from demosteps import fail, run_section, say, step  # noqa: E402
 from unittest import mock
 
 # Heat's libraries still import eventlet, which warns that it is deprecated.
@@ -278,23 +277,7 @@ def main():
                     help='image for the containers (pulled if missing)')
     ap.add_argument('--first-step', type=int, default=1)
     args = ap.parse_args()
-    STEP[0] = args.first_step - 1
-    demo = Demo(args)
-    try:
-        demo.run()
-    except BaseException as exc:
-        print(file=sys.stderr)
-        if isinstance(exc, DemoFailure):
-            print('!! step %d: %s' % (STEP[0], exc), file=sys.stderr)
-        else:
-            print('!! step %d failed:' % STEP[0], file=sys.stderr)
-            traceback.print_exc()
-        demo.clean_up()
-        return 1
-    demo.clean_up()
-    bold('')
-    bold('== the Heat section took %.1f s' % (time.monotonic() - T0))
-    return 0
+    return run_section(Demo(args), 'Heat', args.first_step)
 
 
 if __name__ == '__main__':

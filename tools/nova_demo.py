@@ -25,12 +25,11 @@ import shlex
 import subprocess
 import sys
 import time
-import traceback
 import uuid
 import warnings
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from demosteps import STEP, T0, DemoFailure, bold, fail, say, step  # noqa: E402
+from demosteps import bold, fail, run_section, say, step  # noqa: E402
 
 # Nova's default concurrency mode is still eventlet; native threads (its
 # future default) need no monkey patching in a short script like this.
@@ -140,24 +139,8 @@ def main():
     ap.add_argument('--docker', default='docker')
     ap.add_argument('--first-step', type=int, default=1)
     args = ap.parse_args()
-    STEP[0] = args.first_step - 1
     os.environ['DOCKER_HOST'] = args.engine_url
-    demo = Demo(args)
-    try:
-        demo.run()
-    except BaseException as exc:
-        print(file=sys.stderr)
-        if isinstance(exc, DemoFailure):
-            print('!! step %d: %s' % (STEP[0], exc), file=sys.stderr)
-        else:
-            print('!! step %d failed:' % STEP[0], file=sys.stderr)
-            traceback.print_exc()
-        demo.clean_up()
-        return 1
-    demo.clean_up()
-    bold('')
-    bold('== the Nova section took %.1f s' % (time.monotonic() - T0))
-    return 0
+    return run_section(Demo(args), 'Nova', args.first_step)
 
 
 class Demo:
