@@ -192,6 +192,20 @@ registry_opts = [
                help='Blobs up to this size (bytes) are uploaded in one PUT; '
                     'bigger ones in PATCH chunks of this size. 0 uploads '
                     'every blob in one PUT.'),
+    cfg.StrOpt('incompressible_layers',
+               default='tar',
+               choices=[('tar', 'pushed as they are (media type '
+                                'application/vnd.docker.image.rootfs.diff.tar): '
+                                'no compression work, no second copy on disk, the '
+                                'fewest bytes; Docker 20.10, containerd, podman and '
+                                'skopeo pull them'),
+                        ('gzip', 'wrapped in gzip stored blocks (a CRC, no '
+                                 'deflate), for consumers that take only gzip '
+                                 'layers')],
+               help='How a local layer whose samples do not compress (random '
+                    'or already compressed data) is pushed. Other local '
+                    'layers are always gzip-compressed; a pulled layer is '
+                    'pushed as the blob it came as.'),
     cfg.IntOpt('max_concurrent_downloads',
                default=3,
                min=1,

@@ -285,59 +285,20 @@ class ContentStore(object):
         """
         if expected_digest is not None:
             validate_digest(expected_digest)
-        try:
-            fd, tmp = _mkstemp(self.ingest_dir)
-        except OSError as e:
-            raise space_error(e, 'a blob', limit_hint) or e
-        h = hashlib.sha256()
-        size = 0
-        created = False
-        try:
-            with os.fdopen(fd, 'wb') as out:
-                if guard is not None:
-                    guard.claim(0, 1)
-                while True:
-                    chunk = fileobj.read(CHUNK)
-                    if not chunk:
-                        break
-                    size += len(chunk)
-                    if max_size and size > max_size:
-                        raise errors.InvalidArgument(
-                            'content is larger than the limit of %d bytes%s'
-                            % (max_size, limit_hint))
-                    if guard is not None:
-                        guard.claim(len(chunk))
-                    h.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
-            digest = 'sha256:' + h.hexdigest()
-            if expected_digest is not None and digest != expected_digest:
-                raise errors.ContentError(
-                    'digest mismatch: expected %s, got %s'
-                    % (expected_digest, digest))
-            final = self.path(digest)
-            with self._lease_lock:
-                if lease is not None:
-                    lease._add_locked(digest)
-                if os.path.exists(final):
-                    os.unlink(tmp)
-                else:
-                    os.chmod(tmp, 0o644)
-                    os.rename(tmp, final)
-                    created = True
-            if created:
-                util.fsync_dir(self.blob_dir)
-        except BaseException as e:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            full = space_error(e, 'a blob', limit_hint)
-            if full is not None:
-                raise full
-            raise
-        return Ingested(digest, size, created)
+        with self.writer(max_size, guard, limit_hint) as w:
+            while True:
+                chunk = fileobj.read(CHUNK)
+                if not chunk:
+                    break
+                w.write(chunk)
+            return w.commit(expected_digest, lease=lease)
+
+    def writer(self, max_size=0, guard=None, limit_hint=''):
+        """A blob written piece by piece (``write``), for producers that
+        push their bytes (a diff, a tar being made); ``commit`` makes it
+        visible, as ``ingest`` does; leaving the ``with`` without a commit
+        removes it.  Limits and guard as for ``ingest``."""
+        return BlobWriter(self, max_size, guard, limit_hint)
 
     def write(self, data, expected=None, lease=None):
         """Store bytes; return their digest (``lease``: see ingest)."""
@@ -419,6 +380,103 @@ class ContentStore(object):
                     problems.append('blob sha256:%s does not match its content '
                                     '(sha256:%s)' % (name, h.hexdigest()))
         return problems
+
+
+class BlobWriter(object):
+    """A blob being ingested: hashed as it is written to a temporary file
+    under ``ingest``; ``commit`` syncs it, checks it and renames it into
+    place."""
+
+    def __init__(self, store, max_size=0, guard=None, limit_hint=''):
+        self.store = store
+        self.max_size = max_size
+        self.guard = guard
+        self.limit_hint = limit_hint
+        self.h = hashlib.sha256()
+        self.size = 0
+        self.tmp = None
+        try:
+            fd, self.tmp = _mkstemp(store.ingest_dir)
+            self.out = os.fdopen(fd, 'wb')
+            if guard is not None:
+                guard.claim(0, 1)
+        except BaseException as e:
+            self._fail(e)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.abort()
+
+    def _fail(self, e):
+        """Remove the temporary file; raise ``e`` (a full disk as
+        InsufficientStorage)."""
+        self.abort()
+        raise space_error(e, 'a blob', self.limit_hint) or e
+
+    def write(self, chunk):
+        try:
+            self.size += len(chunk)
+            if self.max_size and self.size > self.max_size:
+                raise errors.InvalidArgument(
+                    'content is larger than the limit of %d bytes%s'
+                    % (self.max_size, self.limit_hint))
+            if self.guard is not None:
+                self.guard.claim(len(chunk))
+            self.h.update(chunk)
+            self.out.write(chunk)
+        except BaseException as e:
+            self._fail(e)
+        return len(chunk)
+
+    def flush(self):
+        pass
+
+    def commit(self, expected_digest=None, lease=None):
+        """The blob under its digest; an ``Ingested``.  ``lease`` holds it
+        from before it is looked for (see ContentStore.ingest)."""
+        store = self.store
+        created = False
+        try:
+            self.out.flush()
+            os.fsync(self.out.fileno())
+            self.out.close()
+            digest = 'sha256:' + self.h.hexdigest()
+            if expected_digest is not None and digest != expected_digest:
+                raise errors.ContentError(
+                    'digest mismatch: expected %s, got %s'
+                    % (expected_digest, digest))
+            final = store.path(digest)
+            with store._lease_lock:
+                if lease is not None:
+                    lease._add_locked(digest)
+                if os.path.exists(final):
+                    os.unlink(self.tmp)
+                else:
+                    os.chmod(self.tmp, 0o644)
+                    os.rename(self.tmp, final)
+                    created = True
+                self.tmp = None
+            if created:
+                util.fsync_dir(store.blob_dir)
+        except BaseException as e:
+            self._fail(e)
+        return Ingested(digest, self.size, created)
+
+    def abort(self):
+        """Drop what was written (nothing once committed)."""
+        if self.tmp is None:
+            return
+        try:
+            self.out.close()
+        except (OSError, AttributeError):
+            pass
+        try:
+            os.unlink(self.tmp)
+        except FileNotFoundError:
+            pass
+        self.tmp = None
 
 
 def _mkstemp(directory):

@@ -321,28 +321,59 @@ class Engine:
 
     def commit(self, ref, repo=None, tag=None, comment='', author='', pause=True,
                changes=(), config=None):
+        """``docker commit``.  The container's lock is held (and a running
+        container paused, by default) until its changes are captured in
+        the layer blob; the image is then registered while the container
+        is unpaused beside it."""
         c = self.containers.get(ref)
-        paused_here = False
-        with c.lock:
+        state = {'locked': True, 'paused': False, 'unpausing': None}
+        c.lock.acquire()
+
+        def captured():
+            if state['paused']:
+                state['unpausing'] = threading.Thread(
+                    target=self._unpause_after_commit, args=(c, state),
+                    name='commit-unpause', daemon=True)
+                state['unpausing'].start()
+            state['locked'] = False
+            c.lock.release()
+
+        try:
             if c.removed:
                 raise errors.NoSuchContainer(ref)
             if pause and c.status == containers_mod.RUNNING:
                 self.containers.pause(c.id)
-                paused_here = True
-            try:
-                container_config = dict(c.config)
-                if config:
-                    container_config.update({k: v for k, v in config.items() if v is not None})
-                image_id = self.images.commit(
-                    c.id, c.record['Image'], container_config, changes=list(changes or ()),
-                    author=author, comment=comment, repo=repo, tag=tag, container_id=c.id)
-            finally:
-                if paused_here:
-                    self.containers.unpause(c.id)
+                state['paused'] = True
+            container_config = dict(c.config)
+            if config:
+                container_config.update({k: v for k, v in config.items() if v is not None})
+            image_id = self.images.commit(
+                c.id, c.record['Image'], container_config, changes=list(changes or ()),
+                author=author, comment=comment, repo=repo, tag=tag, container_id=c.id,
+                captured=captured)
+        finally:
+            if state['locked']:
+                # Failed before the capture: unpause here, under the lock.
+                try:
+                    if state['paused']:
+                        self.containers.unpause(c.id)
+                finally:
+                    c.lock.release()
+            elif state['unpausing'] is not None:
+                state['unpausing'].join()
+        if state.get('unpause_error') is not None:
+            raise state['unpause_error']
         self.events.publish('container', 'commit', c.id, self.containers._event_attrs(
             c, comment=comment, imageID=image_id,
             imageRef=events_mod.reference_text(repo, tag)))
         return image_id
+
+    def _unpause_after_commit(self, c, state):
+        try:
+            self.containers.unpause(c.id)
+        except Exception as exc:
+            LOG.warning('Could not unpause container %s after committing it: %s', c.id, exc)
+            state['unpause_error'] = exc
 
     @contextlib.contextmanager
     def _private_tree(self, c, prefix):

@@ -471,10 +471,19 @@ class ImageStore(object):
             return [self._image(self._records[cid])
                     for cid in self._children(image_id) if cid in self._configs]
 
-    def ingest_layer_blob(self, fileobj, lease=None):
-        """Store a layer tar (a build step's diff) as a blob; returns
-        (layer descriptor, new blob digests) as _ingest_layer_blob."""
-        return self._ingest_layer_blob(fileobj, lease=lease)
+    def ingest_diff(self, snapshot_key, lease, what='the diff of the container'):
+        """The changes of the active snapshot ``snapshot_key`` (a commit, a
+        build step) as a layer blob, written straight into the content
+        store and hashed on the way (no copy of it elsewhere); returns
+        (layer descriptor, new blob digests) as _ingest_layer_blob.
+        ``lease`` holds the blob from its commit on."""
+        guard = self.space_guard(self.content.ingest_dir, what)
+        with self.content.writer(self.max_layer_size, guard, HINT_LAYER) as w:
+            self.snapshotter.diff(snapshot_key, w)
+            got = w.commit(lease=lease)
+        # A diff is a plain tar: its digest is its diff ID.
+        return ({'digest': got.digest, 'media_type': MEDIA_TAR,
+                 'diff_id': got.digest}, [got.digest] if got.created else [])
 
     def _children(self, image_id):
         return [r['id'] for r in self._records.values()
@@ -1072,8 +1081,12 @@ class ImageStore(object):
 
     def commit(self, snapshot_key, parent_image_id, container_config,
                changes=(), author='', comment='', repo=None, tag=None,
-               container_id='', pause=None):
-        """``docker commit``: one new layer with the container's changes."""
+               container_id='', captured=None):
+        """``docker commit``: one new layer with the container's changes.
+
+        ``captured`` is called once the changes are in the layer blob,
+        before the image is registered: the container may run on from
+        there (the caller unpauses it)."""
         ref = _target_reference(repo, tag)
         parent = self.resolve(parent_image_id) if parent_image_id else None
         base = parent.config if parent else {}
@@ -1081,14 +1094,9 @@ class ImageStore(object):
                                                         container_config))
         lease = self.lease()
         try:
-            with self.tempdir('commit-') as tmp:
-                diff_path = os.path.join(tmp, 'diff.tar')
-                guard = self.space_guard(tmp, 'the diff of the container')
-                with open(diff_path, 'wb') as out:
-                    self.snapshotter.diff(snapshot_key, GuardedWriter(
-                        out, guard, self.max_layer_size, HINT_LAYER))
-                with open(diff_path, 'rb') as f:
-                    layer, new = self._ingest_layer_blob(f, lease=lease)
+            layer, new = self.ingest_diff(snapshot_key, lease)
+            if captured is not None:
+                captured()
             return self._commit_image(lease, layer, new, parent, base,
                                       new_cfg, container_config, author,
                                       comment, ref, container_id)

@@ -117,15 +117,7 @@ class Executor:
         """The diff of the active snapshot ``key`` as the step's layer."""
         lease = self.images.lease()
         try:
-            with self.images.tempdir('build-') as tmp:
-                diff_path = os.path.join(tmp, 'diff.tar')
-                guard = self.images.space_guard(tmp, 'the diff of the build step')
-                with open(diff_path, 'wb') as out:
-                    self.snapshotter.diff(key, images_mod.GuardedWriter(
-                        out, guard, self.images.max_layer_size,
-                        images_mod.HINT_LAYER))
-                with open(diff_path, 'rb') as f:
-                    layer, new = self.images.ingest_layer_blob(f, lease=lease)
+            layer, new = self.images.ingest_diff(key, lease, 'the diff of the build step')
             return self.make_image(parent_id, config, container_config, layer,
                                    new_blobs=new, lease=lease,
                                    container_id=container_id)

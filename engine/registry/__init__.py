@@ -56,13 +56,24 @@ class Distribution(object):
         self.last_pull_bytes = 0
         self._lock = threading.Lock()
         self._endpoints = {}
+        self._sessions = {}
 
     # -- plumbing ------------------------------------------------------------
 
     def client(self, domain, credentials):
-        session = self.session_factory() if self.session_factory else None
-        return transport.Client(self.settings, self.tls,
-                                transport.registry_host(domain),
+        host = transport.registry_host(domain)
+        if self.session_factory:
+            session = self.session_factory()
+        else:
+            # One connection pool per registry, kept between operations:
+            # a push or pull finds its connections (and TLS sessions)
+            # open.  Credentials travel per request, never in the session.
+            with self._lock:
+                session = self._sessions.get(host)
+                if session is None:
+                    session = self._sessions[host] = transport.new_session(
+                        self.settings)
+        return transport.Client(self.settings, self.tls, host,
                                 credentials, session=session,
                                 known_endpoints=self._endpoints)
 

@@ -7,14 +7,21 @@ uploading, and to find the gzip blob it made of a local layer before.
 Pull records downloads in progress so that the blob GC at start-up keeps
 them for a while: a pull killed half way reuses its finished layers.
 
-One JSON file, written atomically; small (a few entries per layer).
+One JSON file, written atomically (rename) but not synced: it is a cache
+that only saves work.  After a crash it may be lost or cut short; then the
+engine starts with an empty one (a layer is compressed again to the same
+blob, a registry is asked again what it has).
 """
 
 import os
 import threading
 import time
 
+from oslo_log import log as logging
+
 from engine import util
+
+LOG = logging.getLogger(__name__)
 
 # A download of a pull that never finished is kept this long for the next.
 PENDING_TTL = 24 * 3600
@@ -27,13 +34,21 @@ class V2Metadata(object):
         self.root = util.makedirs(root)
         self.path = os.path.join(root, 'v2metadata.json')
         self._lock = threading.Lock()
-        data = util.read_json(self.path, default={}) or {}
-        self._layers = dict(data.get('layers') or {})
-        self._pending = dict(data.get('pending') or {})
+        try:
+            data = util.read_json(self.path, default={}) or {}
+            if not isinstance(data, dict):
+                raise ValueError('not a JSON object')
+            self._layers = dict(data.get('layers') or {})
+            self._pending = dict(data.get('pending') or {})
+        except (ValueError, TypeError) as exc:
+            LOG.warning('%s is unreadable (%s); starting with empty layer '
+                        'metadata', self.path, exc)
+            self._layers, self._pending = {}, {}
 
     def _save(self):
         util.atomic_write_json(self.path, {'layers': self._layers,
-                                           'pending': self._pending})
+                                           'pending': self._pending},
+                               sync=False)
 
     def blobs(self, diff_id):
         """``[{'digest','size','media_type','repos': ['host/path', ...]}]``."""

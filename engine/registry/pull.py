@@ -40,6 +40,7 @@ MT_SCHEMA1 = ('application/vnd.docker.distribution.manifest.v1+json',
 MT_DOCKER_CONFIG = 'application/vnd.docker.container.image.v1+json'
 MT_OCI_CONFIG = 'application/vnd.oci.image.config.v1+json'
 MT_DOCKER_LAYER = 'application/vnd.docker.image.rootfs.diff.tar.gzip'
+MT_DOCKER_LAYER_TAR = 'application/vnd.docker.image.rootfs.diff.tar'
 MANIFEST_TYPES = (MT_DOCKER_MANIFEST, MT_OCI_MANIFEST)
 INDEX_TYPES = (MT_DOCKER_LIST, MT_OCI_INDEX)
 ACCEPT = ', '.join((MT_DOCKER_MANIFEST, MT_DOCKER_LIST, MT_OCI_MANIFEST,
@@ -47,7 +48,7 @@ ACCEPT = ', '.join((MT_DOCKER_MANIFEST, MT_DOCKER_LIST, MT_OCI_MANIFEST,
 # Layer media types we unpack, and their compression.
 LAYER_TYPES = {
     MT_DOCKER_LAYER: 'gzip',
-    'application/vnd.docker.image.rootfs.diff.tar': None,
+    MT_DOCKER_LAYER_TAR: None,
     images_mod.MEDIA_TAR: None,
     images_mod.MEDIA_TAR_GZIP: 'gzip',
     images_mod.MEDIA_TAR_ZSTD: 'zstd',

@@ -1,16 +1,16 @@
 """Push, login, search and tag listing.
 
-Push sends each layer as a compressed blob.  A layer pulled from a registry
-keeps the compressed blob it came as (same digest everywhere); a layer made
-here (commit, load, import) is gzip-compressed once, deterministically
-(level 6, no name, mtime 0; with pigz, whose output does not depend on
-its thread count, where installed: a layer compresses on every core, and
-engines that all have pigz, or all lack it, make the same blob; a layer
-whose samples do not compress, random or already compressed data, is
-wrapped in gzip's stored blocks instead, which costs only a CRC), and that
-blob is kept in the content store
-and recorded in the v2 metadata, so pushing it again gives the same digest
-and the registry's HEAD finds it.  Before uploading, the registry is asked
+Push sends each layer as a blob.  A layer pulled from a registry keeps the
+blob it came as (same digest everywhere).  A layer made here (commit, load,
+import) whose samples do not compress (random or already compressed data)
+is sent as the plain tar it is (``[registry] incompressible_layers``: or
+wrapped in gzip's stored blocks, which costs only a CRC); any other is
+gzip-compressed once, deterministically (level 6, no name, mtime 0; with
+pigz, whose output does not depend on its thread count, where installed: a
+layer compresses on every core, and engines that all have pigz, or all lack
+it, make the same blob), and that blob is kept in the content store.  The
+choice is recorded in the v2 metadata, so pushing it again gives the same
+digest and the registry's HEAD finds it.  Before uploading, the registry is asked
 whether it has the blob (HEAD); a blob the metadata knows in another
 repository of the same registry is mounted from there.  Small blobs go in
 one PUT, big ones in PATCH chunks.  Only then is the manifest (Docker
@@ -40,6 +40,8 @@ CHUNK = 1 << 20
 MAX_MOUNT_TRIES = 3
 MAX_PAGES = 1000
 GZIP_TYPES = (pull_mod.MT_DOCKER_LAYER, images_mod.MEDIA_TAR_GZIP)
+# Blobs the v2 metadata may name for a local layer.
+PUSHED_TYPES = GZIP_TYPES + (pull_mod.MT_DOCKER_LAYER_TAR,)
 
 
 class _GzipReader(object):
@@ -93,23 +95,25 @@ class _PigzReader(object):
 
 # Samples that decide whether a layer is worth compressing.
 SAMPLES = 4
-SAMPLE_SIZE = 64 * 1024
+SAMPLE_SIZE = 16 * 1024
 INCOMPRESSIBLE = 0.97
 
 
 def incompressible(f):
-    """True when every sample of the file, spread over its length, shrinks
-    by less than 3% at gzip level 1: the layer holds random or already
-    compressed data, so deflate would burn CPU for nothing.  The decision
-    depends only on the content, so every engine makes the same blob."""
+    """True when every sample of the file shrinks by less than 3% at gzip
+    level 1: the layer holds random or already compressed data, so deflate
+    would burn CPU for nothing.  The samples are spread over the inside of
+    the file, away from both ends: a tar starts with headers and ends with
+    up to 10 KiB of zero padding, which say nothing about the data.  The
+    decision depends only on the content, so every engine makes the same
+    blob."""
     f.seek(0, 2)
     size = f.tell()
     try:
         if size < SAMPLE_SIZE * 2:
             return False
-        step = (size - SAMPLE_SIZE) // (SAMPLES - 1)
-        for i in range(SAMPLES):
-            f.seek(i * step)
+        for i in range(1, SAMPLES + 1):
+            f.seek((size - SAMPLE_SIZE) * i // (SAMPLES + 1))
             data = f.read(SAMPLE_SIZE)
             if len(zlib.compress(data, 1)) < INCOMPRESSIBLE * len(data):
                 return False
@@ -118,11 +122,12 @@ def incompressible(f):
         f.seek(0)
 
 
-def _compressor(f):
+def _compressor(f, stored=None):
     """A deterministic gzip stream of the layer file ``f``: stored blocks
     (gzip level 0, CRC only) for an incompressible layer, else level 6 by
-    pigz on every core where installed, else zlib."""
-    if incompressible(f):
+    pigz on every core where installed, else zlib.  ``stored``: whether the
+    layer is incompressible, when the caller knows."""
+    if incompressible(f) if stored is None else stored:
         return _GzipReader(f, level=0)
     pigz = shutil.which('pigz')
     return _PigzReader(f, pigz) if pigz else _GzipReader(f)
@@ -156,18 +161,27 @@ class Pusher(pull_mod.RegistryJob):
                                        self.content.size(digest))
         diff_id = layer['diff_id']
         for b in self.dist.metadata.blobs(diff_id):
-            if b['media_type'] not in GZIP_TYPES:
+            if b['media_type'] not in PUSHED_TYPES:
                 continue
             lease.add(b['digest'])
             if self.content.has(b['digest']):
-                return pull_mod.Descriptor(pull_mod.MT_DOCKER_LAYER,
-                                           b['digest'],
-                                           self.content.size(b['digest']))
+                return pull_mod.Descriptor(
+                    pull_mod.MT_DOCKER_LAYER_TAR
+                    if b['media_type'] == pull_mod.MT_DOCKER_LAYER_TAR
+                    else pull_mod.MT_DOCKER_LAYER,
+                    b['digest'], self.content.size(b['digest']))
             lease.drop(b['digest'])
+        with self.content.open(digest) as f:
+            stored = incompressible(f)
+        if stored and digest == diff_id and \
+                self.dist.settings.incompressible_layers == 'tar':
+            # The layer blob itself: nothing to compute, nothing to store.
+            return pull_mod.Descriptor(pull_mod.MT_DOCKER_LAYER_TAR, digest,
+                                       self.content.size(digest))
         guard = self.images.space_guard(self.content.ingest_dir,
                                         'the compressed layer')
         with self.content.open(digest) as f:
-            reader = _compressor(f)
+            reader = _compressor(f, stored)
             try:
                 got = self.content.ingest(reader, lease=lease, guard=guard)
             finally:
@@ -283,22 +297,27 @@ class Pusher(pull_mod.RegistryJob):
         known = [b for b in self.dist.metadata.blobs(diff_id)
                  if b['digest'] == desc.digest]
         repos = known[0]['repos'] if known else []
-        if self.exists(desc):
+        prefix = self.ref.domain + '/'
+        others = [r[len(prefix):] for r in reversed(repos)
+                  if r.startswith(prefix) and r != self.repo]
+        # Known in another repository of this registry and not (as far as
+        # we know) in this one: mount at once, the registry answers the
+        # mount as a HEAD would (one round trip less); else HEAD first.
+        source = location = None
+        if others and self.repo not in repos:
+            source, location = self.mount(desc, others)
+        elif self.exists(desc):
             self.say({'status': 'Layer already exists', 'id': short,
                       'progressDetail': {}})
-        else:
-            prefix = self.ref.domain + '/'
-            others = [r[len(prefix):] for r in reversed(repos)
-                      if r.startswith(prefix) and r != self.repo]
-            source, location = self.mount(desc, others) if others \
-                else (None, None)
-            if source is not None:
-                self.say({'status': 'Mounted from %s' % source, 'id': short,
-                          'progressDetail': {}})
-            else:
-                self.upload(desc, short, location)
-                self.say({'status': 'Pushed', 'id': short,
-                          'progressDetail': {}})
+            source = self.repo
+        elif others:
+            source, location = self.mount(desc, others)
+        if source is None:
+            self.upload(desc, short, location)
+            self.say({'status': 'Pushed', 'id': short, 'progressDetail': {}})
+        elif source != self.repo:
+            self.say({'status': 'Mounted from %s' % source, 'id': short,
+                      'progressDetail': {}})
         self.dist.metadata.add(diff_id, desc.digest, desc.size,
                                desc.media_type, repo=self.repo)
         return desc
@@ -323,12 +342,20 @@ class Pusher(pull_mod.RegistryJob):
         with self.images.lease() as lease:
             for l in layers:
                 lease.add(l['digest'])
-            descs = self._push_layers(layers, lease)
             config = self.content.read(img.id, images_mod.MAX_CONFIG_SIZE)
             cdesc = pull_mod.Descriptor(pull_mod.MT_DOCKER_CONFIG, img.id,
                                         len(config))
-            if not self.exists(cdesc):
-                self.upload(cdesc, data=config)
+            # The config goes up beside the layers (the manifest, which
+            # names them all, goes last).
+            with concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix='push-config') as one:
+                config_done = one.submit(self._push_config, cdesc, config)
+                try:
+                    descs = self._push_layers(layers, lease)
+                finally:
+                    config_error = config_done.exception()
+            if config_error is not None:
+                raise config_error
             manifest = {
                 'schemaVersion': 2,
                 'mediaType': pull_mod.MT_DOCKER_MANIFEST,
@@ -353,6 +380,10 @@ class Pusher(pull_mod.RegistryJob):
                           'Size': len(body)}})
         self.dist.publish_image_event('push', ref.familiar(), img.id)
         return digest
+
+    def _push_config(self, cdesc, config):
+        if not self.exists(cdesc):
+            self.upload(cdesc, data=config)
 
     def _push_layers(self, layers, lease):
         """Push layers concurrently (as Docker, a few at a time); the

@@ -9,6 +9,7 @@ timeouts and 5xx; redirects are followed up to a limit (a loop is an
 error); JSON answers are read with a size limit.
 """
 
+import http.cookiejar
 import json
 import re
 import threading
@@ -42,6 +43,7 @@ class Settings(object):
         'retry_backoff': 0.5, 'max_redirects': 10,
         'max_manifest_size': 4 << 20, 'upload_chunk_size': 32 << 20,
         'max_concurrent_downloads': 3, 'max_concurrent_uploads': 5,
+        'incompressible_layers': 'tar',
     }
 
     def __init__(self, conf=None, **overrides):
@@ -88,6 +90,23 @@ def describe_errors(resp, limit=4096):
     return '; '.join(p for p in parts if p)
 
 
+def new_session(settings):
+    """A requests session for registry traffic: nothing from the
+    environment (proxies, netrc, CA paths: what the engine trusts is
+    configured), no cookies (a session may serve several users), a pool
+    big enough for the concurrent transfers of a few operations."""
+    session = requests.Session()
+    session.trust_env = False
+    session.cookies.set_policy(http.cookiejar.DefaultCookiePolicy(
+        allowed_domains=[]))
+    size = 2 * max(settings.max_concurrent_uploads,
+                   settings.max_concurrent_downloads) + 2
+    for prefix in ('http://', 'https://'):
+        session.mount(prefix, requests.adapters.HTTPAdapter(
+            pool_connections=4, pool_maxsize=size))
+    return session
+
+
 class Client(object):
     """One registry, one user, one operation."""
 
@@ -97,7 +116,7 @@ class Client(object):
         self.tls = tls
         self.host = host
         self.creds = credentials or auth_mod.Credentials()
-        self.session = session or requests.Session()
+        self.session = session or new_session(settings)
         # No proxies, netrc or CA paths from the environment: what the
         # engine trusts is configured, not inherited.
         self.session.trust_env = False

@@ -39,6 +39,8 @@ class FakeRegistry(object):
         self.loop = set()                 # digests redirected forever
         self.redirect_to = None           # where redirects go (default ours)
         self.page = 2                     # default page size (tags, catalog)
+        self.set_cookie = None            # a Set-Cookie for every answer
+        self.cookies_seen = []            # Cookie headers clients sent
         self.lock = threading.Lock()
         self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
                                                       self._handler())
@@ -83,6 +85,8 @@ class FakeRegistry(object):
 
             def send(self, status, body=b'', headers=None, ctype=None):
                 self.send_response(status)
+                if reg.set_cookie:
+                    self.send_header('Set-Cookie', reg.set_cookie)
                 for k, v in (headers or {}).items():
                     self.send_header(k, v)
                 if ctype:
@@ -157,6 +161,8 @@ class FakeRegistry(object):
                 path, query = u.path, urllib.parse.parse_qs(u.query)
                 with reg.lock:
                     reg.requests.append((self.command, path, query))
+                    if self.headers.get('Cookie'):
+                        reg.cookies_seen.append(self.headers['Cookie'])
                     for (m, rx), statuses in reg.fail.items():
                         if m == self.command and re.search(rx, path) and \
                                 statuses:

@@ -622,6 +622,57 @@ class TestPush(RegistryTestBase):
                          self.store.last_push_bytes)
         self.assertLess(self.store.last_push_bytes, base_bytes)
 
+    def test_incompressible_layer_travels_as_the_plain_tar(self):
+        data = os.urandom(300000)
+        image_id = self.local_image([{'random.bin': data}, {'small': b'x' * 999}],
+                                    self.ref('rnd'))
+        layers = self.store.images.resolve(self.ref('rnd')).record['layers']
+        blobs_before = set(self.store.content.list())
+        digest = self.store.push(self.ref('rnd'))
+        manifest = json.loads(self.reg.manifests[('rnd', 'latest')][0])
+        # The random layer is its own blob (digest = diff ID); the other
+        # one compresses, so it goes as gzip.
+        self.assertEqual([pull_mod.MT_DOCKER_LAYER_TAR, pull_mod.MT_DOCKER_LAYER],
+                         [l['mediaType'] for l in manifest['layers']])
+        self.assertEqual(layers[0]['diff_id'], manifest['layers'][0]['digest'])
+        self.assertEqual(layers[0]['digest'], manifest['layers'][0]['digest'])
+        # No second copy of it stored: only the gzip of the small layer
+        # (and the manifest).
+        self.assertEqual({manifest['layers'][1]['digest'], digest},
+                         set(self.store.content.list()) - blobs_before)
+        other = self.make_store('two')
+        self.assertEqual(image_id, other.pull(self.ref('rnd')))
+        # Pushed again, the registry has it: only the manifest travels.
+        self.store.push(self.ref('rnd'))
+        self.assertEqual(len(self.reg.manifests[('rnd', 'latest')][0]),
+                         self.store.last_push_bytes)
+
+    def test_incompressible_layer_as_gzip_stored_blocks(self):
+        self.store.settings.incompressible_layers = 'gzip'
+        data = os.urandom(300000)
+        self.local_image([{'random.bin': data}], self.ref('rndgz'))
+        self.store.push(self.ref('rndgz'))
+        layer = json.loads(self.reg.manifests[('rndgz', 'latest')][0])['layers'][0]
+        self.assertEqual(pull_mod.MT_DOCKER_LAYER, layer['mediaType'])
+        blob = self.reg.blobs[layer['digest']]
+        tar = gzip.decompress(blob)
+        self.assertIn(data, tar)
+        # Stored blocks: a few bytes of framing per 64 KiB over the tar.
+        self.assertLess(len(blob), len(tar) + 64)
+
+    def test_operations_share_a_pool_but_never_cookies(self):
+        self.reg.set_cookie = 'sid=user-one; Path=/'
+        self.local_image([{'f': b'one' * 100}], self.ref('c1'))
+        self.store.push(self.ref('c1'))
+        self.store.push(self.ref('c1'))
+        self.assertEqual(self.store.images.resolve(self.ref('c1')).id,
+                         self.make_store('two').pull(self.ref('c1')))
+        self.assertEqual([], self.reg.cookies_seen)
+        creds = auth_mod.Credentials()
+        one = self.store.client(self.reg.host, creds)
+        self.assertIs(one.session, self.store.client(self.reg.host, creds).session)
+        self.assertIsNot(one.session, self.store.client('other.example:5000', creds).session)
+
     def test_pulled_layers_keep_their_blobs(self):
         img = RegImage([{'a': b'pulled' * 500}, {'b': b'top'}])
         img.publish(self.reg, 'src', 'latest')

@@ -3,8 +3,10 @@ cores, same bytes whatever the thread count), zlib otherwise; a failed
 compression never becomes a blob."""
 
 import gzip
+import io
 import os
 import shutil
+import tarfile
 import tempfile
 import unittest
 
@@ -103,6 +105,20 @@ class IncompressibleTest(unittest.TestCase):
         self.assertEqual(data, gzip.decompress(outs[0]))
         # Stored blocks: a few bytes of framing per 64 KiB, no more.
         self.assertLess(len(outs[0]), len(data) * 1.001 + 64)
+
+    def test_tar_of_a_random_file_is_stored(self):
+        # A layer as the engine writes it: a tar header first, zero padding
+        # to a 10 KiB record at the end; neither may decide for the data.
+        buf = io.BytesIO()
+        data = os.urandom(5 * 1024 * 1024)
+        with tarfile.open(fileobj=buf, mode='w') as tar:
+            ti = tarfile.TarInfo('snap.bin')
+            ti.size = len(data)
+            tar.addfile(ti, io.BytesIO(data))
+        path = self.write(buf.getvalue())
+        with open(path, 'rb') as f:
+            self.assertTrue(push.incompressible(f))
+            self.assertIsInstance(push._compressor(f), push._GzipReader)
 
     def test_any_compressible_sample_keeps_deflate(self):
         for data in (os.urandom(600000) + b'x' * 200000,
