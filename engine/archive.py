@@ -918,13 +918,16 @@ class _ExactReader(object):
 
 
 class _TarWriter(object):
-    """Writes entries of a tree into a PAX tar, hardlinks by inode."""
+    """Writes entries of a tree into a PAX tar, hardlinks by inode.
+    ``data_bytes``: the file data written (what unpacking the tar counts
+    as the layer's size)."""
 
     def __init__(self, out):
         self._tar = tarfile.open(fileobj=out, mode='w|',
                                  format=tarfile.PAX_FORMAT, encoding='utf-8',
                                  errors='surrogateescape')
         self._links = {}
+        self.data_bytes = 0
 
     def close(self):
         self._tar.close()
@@ -1001,6 +1004,7 @@ class _TarWriter(object):
             if info.type == tarfile.REGTYPE:
                 reader = _ExactReader(fd, info.size)
                 self._tar.addfile(info, reader)
+                self.data_bytes += info.size
                 if reader.short:
                     LOG.warning('%s shrank while archiving; padded',
                                 info.name)
@@ -1065,7 +1069,7 @@ def diff_overlay_upper(upper_dir, out):
 
     0/0 char devices become ``.wh.NAME`` files and opaque directories get a
     ``.wh..wh..opq`` entry after their own; overlayfs' trusted xattrs are
-    never copied.
+    never copied.  Returns the bytes of file data written.
     """
     root = _open_root(upper_dir)
     writer = _TarWriter(out)
@@ -1080,6 +1084,7 @@ def diff_overlay_upper(upper_dir, out):
             if stat.S_ISDIR(st.st_mode) and _is_opaque(dir_fd, name):
                 writer.add_marker(rel + '/' + WHITEOUT_OPAQUE, st)
         writer.close()
+        return writer.data_bytes
     finally:
         os.close(root)
 
@@ -1191,7 +1196,7 @@ def diff_trees(lower_dir, upper_dir, out):
     deleted entries become ``.wh.NAME`` (one for a whole deleted directory).
     Like Docker, a file counts as changed when its type, mode, owner,
     device, size, mtime, symlink target or file capability differ; contents
-    are not compared.
+    are not compared.  Returns the bytes of file data written.
     """
     root = _open_root(upper_dir)
     writer = _TarWriter(out)
@@ -1219,6 +1224,7 @@ def diff_trees(lower_dir, upper_dir, out):
                 _write_deletions(writer, pending, lower_dir, rel,
                                  _upper_children(dir_fd, name))
         writer.close()
+        return writer.data_bytes
     finally:
         os.close(root)
 

@@ -189,6 +189,8 @@ class ContainerService:
             self._creating[image.id] += 1
         try:
             image = self.images.resolve(image.id)  # still there now that it is held
+            # A committed image's newest layer may still be a blob only.
+            image = self.images.unpack(image)
             return self._create(config, host_config, image, name,
                                 body.get('NetworkingConfig') if isinstance(body, dict) else None)
         finally:

@@ -479,11 +479,13 @@ class ImageStore(object):
         ``lease`` holds the blob from its commit on."""
         guard = self.space_guard(self.content.ingest_dir, what)
         with self.content.writer(self.max_layer_size, guard, HINT_LAYER) as w:
-            self.snapshotter.diff(snapshot_key, w)
+            data_bytes = self.snapshotter.diff(snapshot_key, w)
             got = w.commit(lease=lease)
-        # A diff is a plain tar: its digest is its diff ID.
+        # A diff is a plain tar: its digest is its diff ID.  Its sizes are
+        # known without unpacking it (create_image's ``unpack``).
         return ({'digest': got.digest, 'media_type': MEDIA_TAR,
-                 'diff_id': got.digest}, [got.digest] if got.created else [])
+                 'diff_id': got.digest, 'usage': data_bytes,
+                 'diff_size': got.size}, [got.digest] if got.created else [])
 
     def _children(self, image_id):
         return [r['id'] for r in self._records.values()
@@ -911,13 +913,18 @@ class ImageStore(object):
 
     def create_image(self, config_bytes, layers, repo_tags=(),
                      repo_digests=(), parent=None, manifests=(),
-                     new_blobs=(), event=None, lease=None):
+                     new_blobs=(), event=None, lease=None, unpack=True):
         """Register an image from blobs already in the content store.
 
         ``layers`` is a list of ``{'digest', 'media_type'}`` (optionally
         ``'diff_id'``) in rootfs order; the layer blobs are unpacked into
         snapshots (verified against the config's diff IDs) unless the chain
-        exists.  ``repo_tags``/``repo_digests`` are reference strings.
+        exists.  With ``unpack`` False, a layer whose chain does not exist
+        and whose sizes are given (``'usage'``, ``'diff_size'``: a commit's
+        diff) stays a blob, marked ``lazy``, until something needs its
+        snapshot (``unpack``): an image that is only pushed, saved or
+        inspected never costs the disk and time of unpacking it.
+        ``repo_tags``/``repo_digests`` are reference strings.
         Returns ``(image_id, moved)`` where moved lists ``(ref, old_id)`` of
         references taken from another image.  On failure nothing is
         registered and ``new_blobs`` plus any new snapshots are removed.
@@ -965,14 +972,23 @@ class ImageStore(object):
                              'media_type': layer.get('media_type') or MEDIA_TAR,
                              'size': self.content.size(layer['digest']),
                              'diff_id': diff_id})
+                if not unpack and layer.get('usage') is not None and \
+                        layer.get('diff_size') is not None:
+                    recs[-1].update(usage=layer['usage'],
+                                    diff_size=layer['diff_size'], lazy=True)
             with self._hold(chains):
                 for i, layer in enumerate(recs):
+                    if layer.get('lazy'):
+                        if not self.snapshotter.exists(chains[i]):
+                            continue
+                        del layer['lazy']
                     self._ensure_snapshot(layer, chains[i],
                                           chains[i - 1] if i else None,
                                           created)
                 with self._lock:
-                    for c in chains:
-                        if not self.snapshotter.exists(c):
+                    for c, layer in zip(chains, recs):
+                        if not layer.get('lazy') and \
+                                not self.snapshotter.exists(c):
                             raise errors.ContentError(
                                 'layer snapshot %s vanished' % c)
                     rec = self._records.get(image_id)
@@ -1004,6 +1020,42 @@ class ImageStore(object):
         if event and event != 'commit':
             self._emit(event, image_id, name=image_id)
         return image_id, moved
+
+    def unpack(self, image):
+        """``image`` (an Image) with every layer unpacked into its
+        snapshot: the layers ``create_image`` left packed are unpacked now
+        (verified against their diff IDs) and the record says so.  Call
+        before using the image's chains (a container, a build step)."""
+        if not any(l.get('lazy') for l in image.record['layers']):
+            return image
+        chains = image.chain_ids
+        created = []
+        with self._hold(chains):
+            layers = copy.deepcopy(image.record['layers'])
+            try:
+                with self.lease() as lease:
+                    for i, layer in enumerate(layers):
+                        if layer.pop('lazy', None):
+                            lease.add(layer['digest'])
+                            if not self.content.has(layer['digest']):
+                                raise errors.ContentError(
+                                    'image %s: layer blob %s is missing'
+                                    % (image.id, layer['digest']))
+                            self._ensure_snapshot(layer, chains[i],
+                                                  chains[i - 1] if i else None,
+                                                  created)
+                    with self._lock:
+                        rec = self._records.get(image.id)
+                        if rec is None:
+                            raise errors.NoSuchImage(image.id)
+                        rec = copy.deepcopy(rec)
+                        rec['layers'] = layers
+                        self._save_record(rec)
+                        self._records[image.id] = rec
+                        return self._image(rec)
+            except BaseException:
+                self._undo(created, [])
+                raise
 
     def _ingest_layer_blob(self, fileobj, expected_digest=None, lease=None,
                            max_size=None, hint=HINT_LAYER):
@@ -1132,10 +1184,12 @@ class ImageStore(object):
         layers = [dict(digest=l['digest'], media_type=l['media_type'])
                   for l in (parent.record['layers'] if parent else [])]
         layers.append(layer)
+        # The new layer is not unpacked until something runs on it: a
+        # snapshot is mostly pushed, not run here.
         image_id, _ = self.create_image(
             _dump(config), layers, repo_tags=[str(ref)] if ref else (),
             parent=parent.id if parent else None, new_blobs=new,
-            event='commit', lease=lease)
+            event='commit', lease=lease, unpack=False)
         return image_id
 
     # -- archives (implemented in engine.imagearchive) ---------------------------
@@ -1212,8 +1266,9 @@ class ImageStore(object):
                     elif self.content.size(l['digest']) != l['size']:
                         problems.append('image %s: layer blob %s has the wrong '
                                         'size' % (image_id, l['digest']))
-                for c in rec['chain_ids']:
-                    if not self.snapshotter.exists(c):
+                for c, l in zip(rec['chain_ids'], rec['layers']):
+                    # A lazy layer is unpacked when first needed.
+                    if not l.get('lazy') and not self.snapshotter.exists(c):
                         problems.append('image %s: layer snapshot %s is '
                                         'missing' % (image_id, c))
                 cfg = self._configs.get(image_id)

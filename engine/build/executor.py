@@ -198,7 +198,7 @@ class Executor:
         commit what it changed as the step's image; ``work`` returning
         False means no layer is needed (None is returned).  The snapshot is
         removed either way."""
-        parent = self.images.resolve(parent_id) if parent_id else None
+        parent = self.images.unpack(self.images.resolve(parent_id)) if parent_id else None
         key = 'build-' + util.new_id()
         with self.images.tempdir('build-mnt-') as mnt:
             self.snapshotter.prepare(key, parent.top_chain_id if parent else None)
@@ -240,7 +240,7 @@ class Executor:
     def image_view(self, image_id):
         """The root filesystem of ``image_id``, mounted read-only for the
         time of the ``with`` (COPY --from), unmounted even on error."""
-        img = self.images.resolve(image_id) if image_id else None
+        img = self.images.unpack(self.images.resolve(image_id)) if image_id else None
         with self.images.tempdir('build-from-') as mnt:
             if img is None or img.top_chain_id is None:
                 # A stage FROM scratch with nothing in it yet, or an image

@@ -51,7 +51,9 @@ class Snapshotter(metaclass=abc.ABCMeta):
     @abc.abstractmethod
     def diff(self, key, out):
         """Write to ``out`` an uncompressed tar of what the active snapshot
-        ``key`` changed against its parent, deletions as whiteouts."""
+        ``key`` changed against its parent, deletions as whiteouts; return
+        the bytes of file data in it (what ``apply_layer`` of that tar
+        returns)."""
 
     @abc.abstractmethod
     def remove(self, key):

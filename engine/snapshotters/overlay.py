@@ -114,7 +114,7 @@ class OverlaySnapshotter(local.LocalSnapshotter):
     def diff(self, key, out):
         with self._lock:
             upper = self._fs(key)
-        archive.diff_overlay_upper(upper, out)
+        return archive.diff_overlay_upper(upper, out)
 
     def change_dirs(self, key):
         """(own dir, image's layers top first, own dir is a full copy)

@@ -57,7 +57,7 @@ class VfsSnapshotter(local.LocalSnapshotter):
             own = self._fs(key)
             lower = self._fs(rec['parent']) if rec['parent'] \
                 else self.empty_dir
-        archive.diff_trees(lower, own, out)
+        return archive.diff_trees(lower, own, out)
 
     def change_dirs(self, key):
         """(own dir, image's layers, own dir is a full copy) for docker

@@ -590,6 +590,22 @@ def test_commit(env, tmp_path):
     rows = env.store.history(new)
     assert [r['Id'] for r in rows] == [new, base]
     assert rows[0]['Size'] == 4
+    # The new layer is a blob until something needs its snapshot: the
+    # store is consistent meanwhile, and survives a restart so.
+    assert out.record['layers'][-1]['lazy'] is True
+    assert not env.snap.exists(out.chain_ids[-1])
+    assert env.store.check() == []
+    size = info['Size']
+    env.open()
+    assert env.store.check() == []
+    out = env.store.unpack(env.store.resolve(new))
+    assert env.snap.exists(out.chain_ids[-1])
+    assert 'lazy' not in out.record['layers'][-1]
+    assert 'lazy' not in env.open().resolve(new).record['layers'][-1]
+    # The sizes known from the diff are those the unpacking measured.
+    assert env.store.inspect(new)['Size'] == size
+    assert env.store.history(new)[0]['Size'] == 4
+    assert env.store.unpack(out) is out
     files = mounted_files(env, out, tmp_path, ['new.txt', 'etc/hostname',
                                                'etc/passwd'])
     assert files == {'new.txt': True, 'etc/hostname': False,
@@ -606,6 +622,67 @@ def test_commit(env, tmp_path):
     out = env.store.remove('committed:v1')
     assert {'Deleted': base} in out and {'Deleted': new} in out
     env.assert_empty()
+
+
+def _committed(e, tmp_path, files, repo='lazy'):
+    base = e.store.import_rootfs(io.BytesIO(rootfs_tar()), repo='base')
+    img = e.store.resolve(base)
+    key = 'c' * 64
+    e.snap.prepare(key, img.top_chain_id)
+    mnt = tmp_path / ('m-' + repo)
+    mnt.mkdir()
+    e.snap.mount(key, str(mnt))
+    try:
+        for name, data in files.items():
+            (mnt / name).write_bytes(data)
+    finally:
+        e.snap.unmount(str(mnt))
+    new = e.store.commit(key, base, images.full_config({}), repo=repo)
+    e.snap.remove(key)
+    return new
+
+
+def test_lazy_layer_removed_before_it_was_ever_unpacked(env, tmp_path):
+    new = _committed(env, tmp_path, {'a.bin': b'a' * 5000})
+    env.store.remove(new)
+    env.store.remove('base')
+    env.assert_empty()
+
+
+def test_lazy_layer_unpacks_when_the_blob_is_right_only(env, tmp_path):
+    new = _committed(env, tmp_path, {'a.bin': b'a' * 5000})
+    img = env.store.resolve(new)
+    blob = env.content.path(img.record['layers'][-1]['digest'])
+    os.chmod(blob, 0o644)
+    with open(blob, 'r+b') as f:
+        f.seek(1024)
+        f.write(b'X')
+    with pytest.raises(errors.ContentError) as ei:
+        env.store.unpack(img)
+    assert 'does not match its diff ID' in str(ei.value)
+    # Nothing half-made stays; the record still says it is packed.
+    assert not env.snap.exists(img.chain_ids[-1])
+    assert env.store.resolve(new).record['layers'][-1]['lazy'] is True
+
+
+def test_an_image_on_a_lazy_layer_unpacks_it(env, tmp_path):
+    """Another image registered eagerly on the committed one (a build FROM
+    it, a load) unpacks the shared layer; the first image's record then
+    only says lazy, which unpack and check both accept."""
+    new = _committed(env, tmp_path, {'b.bin': b'b' * 3000})
+    img = env.store.resolve(new)
+    cfg = dict(img.config)
+    cfg['config'] = dict(img.config.get('config') or {}, Labels={'x': '1'})
+    layers = [dict(digest=l['digest'], media_type=l['media_type'])
+              for l in img.record['layers']]
+    other, _ = env.store.create_image(images.dump_config(cfg), layers,
+                                      repo_tags=['other:1'])
+    assert env.snap.exists(img.chain_ids[-1])
+    assert env.store.check() == []
+    assert env.store.resolve(new).record['layers'][-1]['lazy'] is True
+    again = env.store.unpack(env.store.resolve(new))
+    assert 'lazy' not in again.record['layers'][-1]
+    assert env.store.inspect(new)['Size'] == env.store.inspect(other)['Size']
 
 
 # -- hostile archives -------------------------------------------------------------------

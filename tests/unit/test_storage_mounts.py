@@ -511,6 +511,7 @@ class TestCreateRollback(unittest.TestCase):
         image = mock.Mock(id='sha256:' + 'a' * 64, top_chain_id='chain')
         images = mock.Mock()
         images.resolve.return_value = image
+        images.unpack.side_effect = lambda img: img
         images.image_config_for_container.return_value = {'Cmd': ['sh'],
                                                           'Volumes': {'/img': {}}}
         self.snap = mock.Mock()
