@@ -520,8 +520,10 @@ class SnapshotBench:
                         got['time_s'], got['bytes_sent'], ', '.join(
                             '%s %.3f' % kv for kv in got['phases_s'].items())))
                     if counted:
-                        r.update({k: v for k, v in got.items() if k != 'time_s'},
-                                 time_proxied_s=got['time_s'])
+                        r.update({k: v for k, v in got.items()
+                                  if k not in ('time_s', 'phases_s')},
+                                 time_proxied_s=got['time_s'],
+                                 phases_proxied_s=got['phases_s'])
                     else:
                         r.update(time_s=got['time_s'], phases_s=got['phases_s'])
                     time.sleep(self.args.settle)

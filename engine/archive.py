@@ -917,15 +917,38 @@ class _ExactReader(object):
         return data
 
 
+class _Appender(object):
+    """A write-only stream with the ``tell`` tarfile's plain write mode
+    asks for (the bytes written so far)."""
+
+    def __init__(self, out):
+        self._out = out
+        self._n = 0
+
+    def write(self, data):
+        self._out.write(data)
+        self._n += len(data)
+        return len(data)
+
+    def tell(self):
+        return self._n
+
+
 class _TarWriter(object):
     """Writes entries of a tree into a PAX tar, hardlinks by inode.
     ``data_bytes``: the file data written (what unpacking the tar counts
     as the layer's size)."""
 
+    # File data moves in pieces of this size straight to ``out`` (tarfile's
+    # stream mode would copy every piece through its own buffer).  The
+    # tar's bytes do not depend on it: records are padded to RECORDSIZE.
+    PIECE = 1 << 20
+
     def __init__(self, out):
-        self._tar = tarfile.open(fileobj=out, mode='w|',
+        self._tar = tarfile.open(fileobj=_Appender(out), mode='w',
                                  format=tarfile.PAX_FORMAT, encoding='utf-8',
                                  errors='surrogateescape')
+        self._tar.copybufsize = self.PIECE
         self._links = {}
         self.data_bytes = 0
 

@@ -471,15 +471,20 @@ class ImageStore(object):
             return [self._image(self._records[cid])
                     for cid in self._children(image_id) if cid in self._configs]
 
-    def ingest_diff(self, snapshot_key, lease, what='the diff of the container'):
+    def ingest_diff(self, snapshot_key, lease, what='the diff of the container',
+                    captured=None):
         """The changes of the active snapshot ``snapshot_key`` (a commit, a
         build step) as a layer blob, written straight into the content
         store and hashed on the way (no copy of it elsewhere); returns
         (layer descriptor, new blob digests) as _ingest_layer_blob.
-        ``lease`` holds the blob from its commit on."""
+        ``lease`` holds the blob from its commit on.  ``captured`` is
+        called once every byte of the diff is written (before the blob is
+        synced and stored): the snapshot may change from then on."""
         guard = self.space_guard(self.content.ingest_dir, what)
         with self.content.writer(self.max_layer_size, guard, HINT_LAYER) as w:
             data_bytes = self.snapshotter.diff(snapshot_key, w)
+            if captured is not None:
+                captured()
             got = w.commit(lease=lease)
         # A diff is a plain tar: its digest is its diff ID.  Its sizes are
         # known without unpacking it (create_image's ``unpack``).
@@ -1136,9 +1141,9 @@ class ImageStore(object):
                container_id='', captured=None):
         """``docker commit``: one new layer with the container's changes.
 
-        ``captured`` is called once the changes are in the layer blob,
-        before the image is registered: the container may run on from
-        there (the caller unpauses it)."""
+        ``captured`` is called once the changes are written to the layer
+        blob, before it is synced and the image registered: the container
+        may run on from there (the caller unpauses it)."""
         ref = _target_reference(repo, tag)
         parent = self.resolve(parent_image_id) if parent_image_id else None
         base = parent.config if parent else {}
@@ -1146,9 +1151,7 @@ class ImageStore(object):
                                                         container_config))
         lease = self.lease()
         try:
-            layer, new = self.ingest_diff(snapshot_key, lease)
-            if captured is not None:
-                captured()
+            layer, new = self.ingest_diff(snapshot_key, lease, captured=captured)
             return self._commit_image(lease, layer, new, parent, base,
                                       new_cfg, container_config, author,
                                       comment, ref, container_id)

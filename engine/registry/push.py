@@ -203,16 +203,24 @@ class Pusher(pull_mod.RegistryJob):
         return True
 
     def mount(self, desc, candidates):
-        """Try mounting from other repositories: (source, upload location)."""
+        """Try mounting from other repositories: (source, upload location);
+        source '' for an anonymous mount.  A candidate None asks for a mount from wherever the registry has
+        the blob (OCI distribution 1.1: ``mount`` without ``from``); a
+        registry that cannot opens an upload session instead, as for any
+        refused mount."""
         location = None
         for source in candidates[:MAX_MOUNT_TRIES]:
+            params = {'mount': desc.digest}
+            if source is not None:
+                params['from'] = source
             resp = self.client.request(
                 'POST', '/v2/%s/blobs/uploads/' % self.name, self.scope,
-                ok=(201, 202), params={'mount': desc.digest, 'from': source},
-                what='mounting blob %s from %s' % (desc.digest, source))
+                ok=(201, 202), params=params,
+                what='mounting blob %s from %s' % (desc.digest,
+                                                   source or 'the registry'))
             resp.close()
             if resp.status_code == 201:
-                return source, None
+                return source or '', None
             # 202: no mount, but an upload session the registry opened.
             location = urllib.parse.urljoin(resp.url,
                                             resp.headers.get('Location', ''))
@@ -302,20 +310,26 @@ class Pusher(pull_mod.RegistryJob):
                   if r.startswith(prefix) and r != self.repo]
         # Known in another repository of this registry and not (as far as
         # we know) in this one: mount at once, the registry answers the
-        # mount as a HEAD would (one round trip less); else HEAD first.
+        # mount as a HEAD would (one round trip less).  Known here: HEAD.
+        # Never pushed to this registry (a new commit, mostly): no HEAD (as
+        # Docker), an upload session that asks the registry to mount the
+        # blob should it have it from elsewhere.
         source = location = None
         if others and self.repo not in repos:
             source, location = self.mount(desc, others)
-        elif self.exists(desc):
-            self.say({'status': 'Layer already exists', 'id': short,
-                      'progressDetail': {}})
+        elif self.repo in repos and self.exists(desc):
             source = self.repo
         elif others:
             source, location = self.mount(desc, others)
+        else:
+            source, location = self.mount(desc, [None])
         if source is None:
             self.upload(desc, short, location)
             self.say({'status': 'Pushed', 'id': short, 'progressDetail': {}})
-        elif source != self.repo:
+        elif source in (self.repo, ''):
+            self.say({'status': 'Layer already exists', 'id': short,
+                      'progressDetail': {}})
+        else:
             self.say({'status': 'Mounted from %s' % source, 'id': short,
                       'progressDetail': {}})
         self.dist.metadata.add(diff_id, desc.digest, desc.size,
@@ -349,7 +363,10 @@ class Pusher(pull_mod.RegistryJob):
             # names them all, goes last).
             with concurrent.futures.ThreadPoolExecutor(
                     max_workers=1, thread_name_prefix='push-config') as one:
-                config_done = one.submit(self._push_config, cdesc, config)
+                pushed_before = any(r.split('@')[0] == ref.name
+                                    for r in img.repo_digests)
+                config_done = one.submit(self._push_config, cdesc, config,
+                                         pushed_before)
                 try:
                     descs = self._push_layers(layers, lease)
                 finally:
@@ -381,27 +398,47 @@ class Pusher(pull_mod.RegistryJob):
         self.dist.publish_image_event('push', ref.familiar(), img.id)
         return digest
 
-    def _push_config(self, cdesc, config):
-        if not self.exists(cdesc):
-            self.upload(cdesc, data=config)
+    def _push_config(self, cdesc, config, pushed_before):
+        """The config blob.  An image pushed to this repository before:
+        HEAD (the registry has it).  Else an upload session that asks the
+        registry to mount it should it have it (one round trip where a
+        HEAD and then a session would take two)."""
+        if pushed_before:
+            if not self.exists(cdesc):
+                self.upload(cdesc, data=config)
+            return
+        source, location = self.mount(cdesc, [None])
+        if source is None:
+            self.upload(cdesc, location=location, data=config)
 
     def _push_layers(self, layers, lease):
-        """Push layers concurrently (as Docker, a few at a time); the
-        descriptors come back in the image's order."""
+        """Push layers concurrently (as Docker, a few at a time), those
+        never pushed to this registry first (they have bytes to send, the
+        others a round trip); the descriptors come back in the image's
+        order."""
+        prefix = self.ref.domain + '/'
+
+        def known_here(layer):
+            return any(r.startswith(prefix) for b in
+                       self.dist.metadata.blobs(layer['diff_id'])
+                       for r in b['repos'])
+        order = sorted(range(len(layers)), key=lambda i: known_here(layers[i]))
         workers = max(1, min(len(layers),
                              self.dist.settings.max_concurrent_uploads))
-        for l in layers[workers:]:
-            self.say({'status': 'Waiting', 'id': l['diff_id'][7:19],
+        for i in order[workers:]:
+            self.say({'status': 'Waiting', 'id': layers[i]['diff_id'][7:19],
                       'progressDetail': {}})
         if workers == 1:
-            return [self.push_layer(l, lease) for l in layers]
+            done = {i: self.push_layer(layers[i], lease) for i in order}
+            return [done[i] for i in range(len(layers))]
         with concurrent.futures.ThreadPoolExecutor(
                 max_workers=workers, thread_name_prefix='push') as pool:
-            futures = [pool.submit(self.push_layer, l, lease) for l in layers]
+            futures = {i: pool.submit(self.push_layer, layers[i], lease)
+                       for i in order}
             try:
-                return [f.result() for f in futures]
+                return [futures[i].result() for i in range(len(layers))]
             except BaseException:
-                for f in futures:
+                for f in futures.values():
                     f.cancel()
                 raise
 

@@ -40,6 +40,7 @@ class FakeRegistry(object):
         self.redirect_to = None           # where redirects go (default ours)
         self.page = 2                     # default page size (tags, catalog)
         self.set_cookie = None            # a Set-Cookie for every answer
+        self.anonymous_mounts = False     # mount= without from= (OCI 1.1)
         self.cookies_seen = []            # Cookie headers clients sent
         self.lock = threading.Lock()
         self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0),
@@ -266,7 +267,9 @@ class FakeRegistry(object):
                 if self.command == 'POST':
                     mount = query.get('mount', [None])[0]
                     src = query.get('from', [None])[0]
-                    if mount and src and mount in reg.repo_blobs.get(src, ()):
+                    if mount and src and mount in reg.repo_blobs.get(src, ()) or \
+                            mount and not src and reg.anonymous_mounts and \
+                            mount in reg.blobs:
                         reg.repo_blobs.setdefault(repo, set()).add(mount)
                         return self.send(201, headers={
                             'Location': '/v2/%s/blobs/%s' % (repo, mount)})
