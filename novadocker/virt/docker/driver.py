@@ -391,7 +391,7 @@ class DockerDriver(driver.ComputeDriver):
         found = self._engine.inspect(containers.container_name(instance))
         if found is None:
             raise exception.InstanceNotRunning(instance_id=instance.uuid)
-        self._snapshot_store.snapshot(context, instance, found['Id'], image_id, update_task_state)
+        self._snapshot_store.snapshot(context, instance, found, image_id, update_task_state)
 
     # -- networking --------------------------------------------------------------
 

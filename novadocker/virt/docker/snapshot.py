@@ -96,13 +96,16 @@ class SnapshotStore:
             self._raise(instance, exc, 'committing the container')
         return out['Id']
 
-    def snapshot(self, context, instance, container_id, image_id, update_task_state):
+    def snapshot(self, context, instance, container, image_id, update_task_state):
         """Nova's task states around a commit of the container (paused by
         the engine for it) tagged ``<repo>:latest``; ``_store`` sends it
-        where it goes; the local tag is removed whatever happens."""
+        where it goes; the local tag is removed whatever happens.
+        ``container``: its id, or what the engine's inspect said of it (a
+        container gone since fails the commit: InstanceNotFound)."""
         self._check_ready(instance)
         update_task_state(task_state=task_states.IMAGE_PENDING_UPLOAD)
-        container = self._check_container(instance, container_id)
+        if not isinstance(container, dict):
+            container = self._check_container(instance, container)
         repo = self._repo(image_id)
         committed = False
         try:

@@ -288,6 +288,22 @@ class RegistrySnapshotStoreTest(unittest.TestCase):
         self.client.delete.assert_called_once_with(
             '/images/reg.example.com%3A5000%2Fnova%2Fimg%3Alatest')
 
+    def test_inspected_container_is_not_inspected_again(self):
+        found = self.client.inspect_container.return_value
+        self.store.snapshot('ctx', instance(), found, 'img', self.update_task_state)
+        self.assertEqual(['update_task_state', 'client.post', 'update_task_state',
+                          'client.stream_json', 'glance.update', 'client.delete'],
+                         self.names())
+
+    def test_container_gone_before_the_commit_is_instance_not_found(self):
+        found = self.client.inspect_container.return_value
+        self.client.post.side_effect = engine_client.EngineNotFound(
+            'No such container: cid', 404)
+        with self.assertRaises(exception.InstanceNotFound):
+            self.store.snapshot('ctx', instance(), found, 'img', self.update_task_state)
+        self.glance.update.assert_not_called()
+        self.client.delete.assert_not_called()
+
     @ddt.data(({}, {}),
               ({'registry_username': 'u', 'registry_password': 'p'},
                {'username': 'u', 'password': 'p', 'serveraddress': 'reg:5000'}))
