@@ -259,12 +259,29 @@ def unmount_under(base):
                        stderr=subprocess.DEVNULL)
 
 
+def engine_roots_under(base, depth=3):
+    """Engine state directories at most ``depth`` levels under ``base``."""
+    found = []
+    for dirpath, dirnames, _files in os.walk(base):
+        rel = os.path.relpath(dirpath, base)
+        if rel != '.' and rel.count(os.sep) + 1 >= depth:
+            dirnames[:] = []
+        if {'networks', 'containers'} <= set(dirnames):
+            found.append(dirpath)
+            dirnames[:] = []
+    return found
+
+
 def scrub(base, remove=True):
-    """Kill everything that lives under ``base``, unmount it, remove it."""
+    """Kill everything that lives under ``base``, remove the bridges and
+    rules of the engines whose roots are there, unmount it, remove it."""
     if not os.path.isdir(base):
         return
     runtime_delete_all(base)
     kill_pids(pids_mentioning(base))
+    for root in engine_roots_under(base):
+        subprocess.run([engine_binary(), '--root', root, 'purge-networks'],
+                       capture_output=True, timeout=120)
     unmount_under(base)
     if remove:
         for _ in range(3):

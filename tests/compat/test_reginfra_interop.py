@@ -205,3 +205,35 @@ def test_cli_push_prints_digest_line(peers):
     res = ours(['push', ref])
     _, digest = reg.manifest('interop/digest-line', 'v1')
     assert pushed_digest(res.stdout, 'v1')[0] == digest
+
+
+@pytest.mark.parametrize('peers', ['registry'], indirect=True)
+def test_incompressible_layer_pushed_as_plain_tar_is_read_by_peers(peers, tmp_path):
+    """A layer of random bytes goes as the plain tar it is (no gzip work):
+    skopeo verifies the blob, Docker 20.10 pulls and runs it."""
+    reg, ours, theirs = peers
+    ref = '%s/interop/random:v1' % reg.host
+    name = 'interop-' + uuid.uuid4().hex[:10]
+    ours.containers.append(name)
+    ours(['run', '--name', name, '--network', 'none', 'busybox:latest', 'sh', '-c',
+          'head -c 3000000 /dev/urandom > /random.bin && sha256sum /random.bin > /sum'])
+    ours(['commit', name, ref])
+    ours.images.append(ref)
+    want = ours.run_cat(ref, '/sum')
+    digest, _ = pushed_digest(ours(['push', ref]).stdout, 'v1')
+    manifest, _ = reg.manifest('interop/random', 'v1')
+    top = manifest['layers'][-1]
+    assert top['mediaType'] == 'application/vnd.docker.image.rootfs.diff.tar'
+    # The blob is the layer itself: its digest is the image's last diff ID.
+    config = regs.skopeo_inspect(reg, 'interop/random:v1', config=True)
+    assert top['digest'] == config['rootfs']['diff_ids'][-1]
+    assert top['size'] >= 3000000
+    dest = tmp_path / 'copy'
+    regs.skopeo('copy', *reg.skopeo_args('src'), 'docker://%s' % ref, 'dir:%s' % dest)
+    data = (dest / top['digest'].split(':')[1]).read_bytes()
+    assert 'sha256:' + hashlib.sha256(data).hexdigest() == top['digest']
+    by_digest = '%s/interop/random@%s' % (reg.host, digest)
+    theirs.images.append(by_digest)
+    theirs(['pull', by_digest])
+    assert theirs(['run', '--rm', '--network', 'none', by_digest, 'sh', '-c',
+                   'sha256sum /random.bin']).stdout.strip() == want

@@ -7,6 +7,7 @@ import ipaddress
 import json
 import os
 import subprocess
+import shutil
 import tempfile
 import unittest
 from unittest import mock
@@ -27,6 +28,7 @@ def _proc(rc=0, out=b'', err=b''):
 class CNIRunnerTest(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.dir, ignore_errors=True)
         for name in ('bridge', 'portmap'):
             path = os.path.join(self.dir, name)
             with open(path, 'w') as f:
@@ -189,6 +191,7 @@ class FirewallTest(unittest.TestCase):
 class StoreTest(unittest.TestCase):
     def setUp(self):
         self.root = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.root, ignore_errors=True)
         self.store = store.NetworkStore(self.root)
 
     def _rec(self, name, nid):
@@ -271,6 +274,7 @@ class BridgeDriverTest(unittest.TestCase):
                     'Window\tIRTT\n'
                     'eth0\t00000000\t010200C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n'
                     'eth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\t0\t0\t0\n')
+        self.addCleanup(os.unlink, f.name)
         routes = drivers.host_routes(f.name)
         self.assertEqual([('eth0', ipaddress.ip_network('192.0.2.0/24'))], routes)
 

@@ -29,6 +29,7 @@ import base64
 import io
 import json
 import tempfile
+import threading
 import urllib.parse
 
 from nova.compute import task_states
@@ -108,14 +109,15 @@ class SnapshotStore:
             container = self._check_container(instance, container)
         repo = self._repo(image_id)
         committed = False
+        untagged = []
         try:
             image = self._commit(instance, container, repo, 'latest')
             committed = True
             update_task_state(task_state=task_states.IMAGE_UPLOADING,
                               expected_state=task_states.IMAGE_PENDING_UPLOAD)
-            self._store(context, instance, image_id, repo, image)
+            self._store(context, instance, image_id, repo, image, untagged)
         finally:
-            if committed:
+            if committed and not untagged:
                 self._untag('%s:latest' % repo)
 
     def _check_ready(self, instance):
@@ -124,7 +126,9 @@ class SnapshotStore:
     def _repo(self, image_id):
         return '%s/%s' % (LOCAL_SNAPSHOT_REPO, image_id)
 
-    def _store(self, context, instance, image_id, repo, image):
+    def _store(self, context, instance, image_id, repo, image, untagged):
+        """Send the committed ``repo:latest`` where it goes; a store that
+        removes the local tag itself appends to ``untagged``."""
         raise NotImplementedError()
 
     def _untag(self, ref):
@@ -187,12 +191,21 @@ class RegistrySnapshotStore(SnapshotStore):
     def _repo(self, image_id):
         return self.repository(image_id)
 
-    def _store(self, context, instance, image_id, repo, image):
+    def _store(self, context, instance, image_id, repo, image, untagged):
         digest = self._push(instance, repo)
         properties = {PROP_REF: '%s@%s' % (repo, digest), PROP_ID: image}
         # A file object: glanceclient uploads data by reading it in chunks.
         pointer = io.BytesIO(json.dumps(properties, sort_keys=True).encode())
-        self._update_glance(context, instance, image_id, properties, pointer)
+        # Pushed: the local tag goes while Glance is told (a green thread
+        # under eventlet, which nova-compute patches threading with).
+        untag = threading.Thread(target=self._untag, args=('%s:latest' % repo,),
+                                 name='snapshot-untag', daemon=True)
+        untag.start()
+        untagged.append(untag)
+        try:
+            self._update_glance(context, instance, image_id, properties, pointer)
+        finally:
+            untag.join()
 
     def _push(self, instance, repo):
         """Push ``repo:latest``; the manifest digest the engine reports."""
@@ -226,7 +239,7 @@ class GlanceSnapshotStore(SnapshotStore):
 
     name = 'glance'
 
-    def _store(self, context, instance, image_id, repo, image):
+    def _store(self, context, instance, image_id, repo, image, untagged):
         # The archive is spooled to a temporary file (removed on close)
         # in this thread: Nova uploads in a native thread under eventlet
         # (tpool), which must not read the engine's (green) socket.
