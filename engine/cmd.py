@@ -25,9 +25,12 @@ def _add_actions(subparsers):
     subparsers.add_parser('purge-networks', help='remove the bridges, iptables rules, leases '
                                                  'and namespaces this engine made on the host '
                                                  '(no container may be running)')
+    subparsers.add_parser('purge-orphans', help='remove the bridges and iptables rules of '
+                                                'engines whose root directory is gone (deleted '
+                                                'without purge-networks); --root is ignored')
 
 
-ACTIONS = ('serve', 'check', 'purge-networks')
+ACTIONS = ('serve', 'check', 'purge-networks', 'purge-orphans')
 
 
 def parse_args(argv):
@@ -85,6 +88,21 @@ def purge_networks():
     return 0
 
 
+def purge_orphans():
+    from engine.networks import drivers
+    from engine.networks import firewall
+    removed = drivers.purge_orphans(firewall.Firewall())
+    for tag, bridge, root in removed:
+        if root:
+            print('removed network %s (bridge %s) of the vanished root %s'
+                  % (tag, bridge or '-', root))
+        else:
+            print('removed the rules of network %s: no engine accounts for them and '
+                  'their interfaces are gone' % tag)
+    print('%d orphaned network(s) removed' % len(removed))
+    return 0
+
+
 def serve():
     import grp
 
@@ -127,6 +145,8 @@ def main(argv=None):
             return check()
         if CONF.action.name == 'purge-networks':
             return purge_networks()
+        if CONF.action.name == 'purge-orphans':
+            return purge_orphans()
         return serve()
     except errors.EngineError as exc:
         print('novadocker-engine: %s' % exc, file=sys.stderr)

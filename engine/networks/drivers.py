@@ -24,6 +24,11 @@ LOG = logging.getLogger(__name__)
 
 SUBNETS_LOCK = '/run/novadocker/subnets.lock'
 BRIDGE_OWNERS = '/run/novadocker/bridges'
+# Host-wide, one JSON file per network with host state (a bridge, rules):
+# which engine root made it.  An engine whose root is deleted without
+# ``purge-networks`` leaves these, and ``purge-orphans`` finds its bridges
+# and rules by them.  /run is emptied at boot, as the bridges are.
+NETWORK_OWNERS = '/run/novadocker/networks'
 _IFNAME = re.compile(r'^(?!\.\.?$)[a-zA-Z0-9_.-]{1,15}$')  # Linux refuses . and ..
 MAC_RE = re.compile(r'^([0-9a-fA-F]{2}[:-]){5}[0-9a-fA-F]{2}$')
 
@@ -34,22 +39,31 @@ OPT_MTU = 'com.docker.network.driver.mtu'
 class Context:
     """What drivers share: configuration, the CNI runner, the firewall."""
 
-    def __init__(self, conf, root, exec_root, tag, cni, firewall, ipam_dir, rules_dir=None):
+    def __init__(self, conf, root, exec_root, tag, cni, firewall, ipam_dir, rules_dir=None,
+                 owners_dir=NETWORK_OWNERS):
         self.conf, self.root, self.exec_root, self.tag = conf, root, exec_root, tag
         self.cni, self.firewall, self.ipam_dir = cni, firewall, ipam_dir
         self.rules_dir = rules_dir
+        self.owners_dir = owners_dir
 
     # Which networks' rules this engine installed (marker files): rules
     # whose network record is gone are found and removed from these.
-    def remember_rules(self, tag):
+    def remember_rules(self, tag, bridge=None):
         if self.rules_dir:
             util.makedirs(self.rules_dir, 0o700)
             util.atomic_write(os.path.join(self.rules_dir, tag), '', mode=0o600, sync=False)
+        util.makedirs(self.owners_dir, 0o755)
+        util.atomic_write_json(os.path.join(self.owners_dir, tag),
+                               {'root': self.root, 'bridge': bridge or ''},
+                               mode=0o644, sync=False)
 
     def forget_rules(self, tag):
+        paths = [os.path.join(self.owners_dir, tag)]
         if self.rules_dir:
+            paths.append(os.path.join(self.rules_dir, tag))
+        for path in paths:
             try:
-                os.unlink(os.path.join(self.rules_dir, tag))
+                os.unlink(path)
             except FileNotFoundError:
                 pass
 
@@ -58,6 +72,72 @@ class Context:
             return sorted(os.listdir(self.rules_dir)) if self.rules_dir else []
         except FileNotFoundError:
             return []
+
+
+def purge_orphans(firewall, owners_dir=NETWORK_OWNERS):
+    """Remove the bridges and rules of networks whose engine root is gone
+    (deleted without ``purge-networks``); returns what was removed, as
+    ``(tag, bridge, root)``.  A network of a root that exists is never
+    touched."""
+    removed = []
+    try:
+        names = sorted(os.listdir(owners_dir))
+    except FileNotFoundError:
+        return removed
+    with subnet_lock():
+        records = {}
+        for tag in names:
+            try:
+                rec = util.read_json(os.path.join(owners_dir, tag)) or {}
+                records[tag] = (rec.get('root') or '', rec.get('bridge') or '')
+            except (OSError, ValueError, AttributeError):
+                continue
+        # A bridge name comes back (the default bridge's, above all): one a
+        # live root's network names now is that network's, not the orphan's.
+        live_bridges = {b for r, b in records.values() if r and os.path.isdir(r)}
+        for tag, (root, bridge) in records.items():
+            path = os.path.join(owners_dir, tag)
+            if not root or os.path.isdir(root):
+                continue
+            firewall.remove_network(tag)
+            if bridge and bridge not in live_bridges and not _claimed_by_live(bridge) \
+                    and is_bridge(bridge):
+                try:
+                    ip_cmd('link del dev %s' % bridge)
+                except errors.RuntimeFailure as exc:
+                    LOG.warning('removing bridge %s of the vanished root %s: %s',
+                                bridge, root, exc)
+                    continue
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
+            removed.append((tag, bridge, root))
+        # Rules no record accounts for (made before records were kept, or
+        # their record lost) whose interfaces are all gone: nothing of
+        # theirs is left to filter.  A network being made has its bridge
+        # before its rules, under this lock.
+        live_tags = {t for t, (r, _b) in records.items() if r and os.path.isdir(r)}
+        for tag, devs in sorted(firewall.tag_devices().items()):
+            if tag in live_tags or tag in records or not devs or \
+                    any(link_exists(d) for d in devs):
+                continue
+            firewall.remove_network(tag)
+            removed.append((tag, '', ''))
+    if removed:
+        firewall.remove_chains_if_empty()
+    return removed
+
+
+def _claimed_by_live(bridge):
+    """Whether an engine whose root exists claims ``bridge`` as its default
+    bridge (BRIDGE_OWNERS)."""
+    try:
+        with open(os.path.join(BRIDGE_OWNERS, bridge)) as f:
+            owner = f.read().strip()
+    except OSError:
+        return False
+    return bool(owner) and os.path.isdir(owner)
 
 
 def ip_cmd(*commands):
@@ -325,7 +405,7 @@ class BridgeDriver(NetworkDriver):
         cmds.append('addr replace %s/%d dev %s' % (net['_gateway'], prefix, br))
         cmds.append('link set dev %s up' % br)
         ip_cmd(*cmds)
-        self.ctx.remember_rules(net['Id'][:12])
+        self.ctx.remember_rules(net['Id'][:12], br)
         self.ctx.firewall.add_network(net['Id'][:12], br, net['_subnet'],
                                       internal=net.get('Internal', False))
 

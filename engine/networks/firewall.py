@@ -134,6 +134,24 @@ class Firewall:
                 out |= {_comment(line) for line in text.splitlines() if _comment(line)}
         return out
 
+    def tag_devices(self):
+        """{tag: the interfaces its rules name (-i/-o)} for every network
+        with rules in our chains (any engine's)."""
+        out = {}
+        for table, _, chain in _JUMPS + _ISOLATION:
+            rc, text = self._ipt('-t', table, '-S', chain, check=False)
+            if rc != 0:
+                continue
+            for line in text.splitlines():
+                tag = _comment(line)
+                if not tag:
+                    continue
+                parts = line.split()
+                devs = out.setdefault(tag, set())
+                devs.update(parts[i + 1] for i, p in enumerate(parts[:-1])
+                            if p in ('-i', '-o'))
+        return out
+
     def remove_chains_if_empty(self):
         """Drop our chains and jumps when no network of any engine uses them."""
         with self._lock:

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import socket
 import subprocess
 import time
@@ -858,6 +859,48 @@ def test_purge_networks_after_crash_leaves_nothing(engine_factory,
         assert not found, format_leaks(found)
     finally:
         _remove_portmap_rules(cid)
+
+
+@engine_only
+@pytest.mark.no_engine_check
+def test_purge_orphans_after_the_root_was_deleted(engine_factory, docker_config_dir):
+    """Engine SIGKILLed and its whole root deleted, so purge-networks has
+    nothing to read: ``novadocker-engine purge-orphans`` finds its bridges
+    and rules by the host-wide owner records and removes them; another
+    engine's networks stay."""
+    other = engine_factory()
+    other_net = 'keep-' + uuid.uuid4().hex[:6]
+    assert run_docker(['network', 'create', other_net], other.url,
+                      docker_config=docker_config_dir).returncode == 0
+    eng = engine_factory()
+    checker = LeakChecker([eng])
+    before = checker.snapshot()
+    net = 'gone-' + uuid.uuid4().hex[:6]
+    res = run_docker(['network', 'create', net], eng.url, docker_config=docker_config_dir)
+    assert res.returncode == 0, res.stderr
+    res = run_docker(['run', '--rm', '--network', net, 'busybox', 'true'], eng.url,
+                     docker_config=docker_config_dir)
+    assert res.returncode == 0, res.stderr
+    eng.kill()
+    daemons.runtime_delete_all(eng.base)
+    daemons.kill_pids(daemons.pids_mentioning(eng.base))
+    for _ in range(20):
+        daemons.unmount_under(eng.base)
+        shutil.rmtree(eng.root, ignore_errors=True)
+        if not os.path.exists(eng.root):
+            break
+        time.sleep(0.2)
+    assert not os.path.exists(eng.root)
+    res = subprocess.run([daemons.engine_binary(), 'purge-orphans'], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert 'of the vanished root %s' % eng.root in res.stdout
+    found = checker.leaks(before)
+    assert not found, format_leaks(found)
+    # The other engine's network is whole: it still runs containers.
+    res = run_docker(['run', '--rm', '--network', other_net, 'busybox', 'true'], other.url,
+                     docker_config=docker_config_dir)
+    assert res.returncode == 0, res.stderr
 
 
 # --------------------------------------------------------------------------

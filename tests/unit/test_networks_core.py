@@ -631,3 +631,72 @@ class DrainingTest(unittest.TestCase):
         c.record['NetworkSettings']['SandboxKey'] = ''
         self.svc.draining(c)
         self.assertEqual(self.svc._draining, {})
+
+
+class OrphanTest(unittest.TestCase):
+    """Networks of an engine root deleted without purge-networks: found by
+    the host-wide owner records, their rules and bridge removed; a live
+    root's networks are never touched."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, self.tmp, ignore_errors=True)
+        self.owners = os.path.join(self.tmp, 'owners')
+        self.live_root = os.path.join(self.tmp, 'live')
+        os.makedirs(self.live_root)
+        self.gone_root = os.path.join(self.tmp, 'gone')
+        self.fw = mock.Mock()
+        self.fw.tag_devices.return_value = {}
+
+    def ctx(self, root):
+        return drivers.Context(_Conf, root, root + '/run', 'tag', mock.Mock(), self.fw,
+                               root + '/ipam', owners_dir=self.owners)
+
+    def test_only_networks_of_vanished_roots_go(self):
+        os.makedirs(self.gone_root)
+        self.ctx(self.live_root).remember_rules('aaaaaaaaaaaa', 'br-live')
+        self.ctx(self.gone_root).remember_rules('bbbbbbbbbbbb', 'br-gone')
+        gone = self.ctx(self.gone_root)
+        gone.remember_rules('cccccccccccc', 'br-gone2')
+        gone.forget_rules('cccccccccccc')
+        shutil.rmtree(self.gone_root)
+        with mock.patch.object(drivers, 'subnet_lock', mock.MagicMock()), \
+                mock.patch.object(drivers, 'is_bridge', return_value=True), \
+                mock.patch.object(drivers, 'ip_cmd') as ip:
+            removed = drivers.purge_orphans(self.fw, self.owners)
+        self.assertEqual([('bbbbbbbbbbbb', 'br-gone', self.gone_root)], removed)
+        self.fw.remove_network.assert_called_once_with('bbbbbbbbbbbb')
+        ip.assert_called_once_with('link del dev br-gone')
+        self.fw.remove_chains_if_empty.assert_called_once_with()
+        self.assertEqual(['aaaaaaaaaaaa'], os.listdir(self.owners))
+
+    def test_a_bridge_name_a_live_root_uses_again_stays(self):
+        os.makedirs(self.gone_root)
+        self.ctx(self.gone_root).remember_rules('bbbbbbbbbbbb', 'novadocker0')
+        shutil.rmtree(self.gone_root)
+        self.ctx(self.live_root).remember_rules('aaaaaaaaaaaa', 'novadocker0')
+        with mock.patch.object(drivers, 'subnet_lock', mock.MagicMock()), \
+                mock.patch.object(drivers, 'is_bridge', return_value=True), \
+                mock.patch.object(drivers, 'ip_cmd') as ip:
+            removed = drivers.purge_orphans(self.fw, self.owners)
+        # The orphan's rules go; the bridge is the live network's now.
+        self.assertEqual([('bbbbbbbbbbbb', 'novadocker0', self.gone_root)], removed)
+        self.fw.remove_network.assert_called_once_with('bbbbbbbbbbbb')
+        ip.assert_not_called()
+
+    def test_unaccounted_rules_of_vanished_interfaces_go(self):
+        self.ctx(self.live_root).remember_rules('aaaaaaaaaaaa', 'br-live')
+        self.fw.tag_devices.return_value = {
+            'aaaaaaaaaaaa': {'br-live'},            # a live engine's: stays
+            'dddddddddddd': {'br-dead'},            # nothing left: goes
+            'eeeeeeeeeeee': {'br-up', 'br-dead'},   # one interface still there
+            'ffffffffffff': set()}                  # names no interface
+        with mock.patch.object(drivers, 'subnet_lock', mock.MagicMock()), \
+                mock.patch.object(drivers, 'link_exists', lambda d: d in ('br-up', 'br-live')):
+            removed = drivers.purge_orphans(self.fw, self.owners)
+        self.assertEqual([('dddddddddddd', '', '')], removed)
+        self.fw.remove_network.assert_called_once_with('dddddddddddd')
+
+    def test_nothing_recorded_is_nothing_to_do(self):
+        self.assertEqual([], drivers.purge_orphans(self.fw, self.owners))
+        self.fw.remove_network.assert_not_called()
