@@ -10,10 +10,12 @@ pigz, whose output does not depend on its thread count, where installed: a
 layer compresses on every core, and engines that all have pigz, or all lack
 it, make the same blob), and that blob is kept in the content store.  The
 choice is recorded in the v2 metadata, so pushing it again gives the same
-digest and the registry's HEAD finds it.  Before uploading, the registry is asked
-whether it has the blob (HEAD); a blob the metadata knows in another
-repository of the same registry is mounted from there.  Small blobs go in
-one PUT, big ones in PATCH chunks.  Only then is the manifest (Docker
+digest.  A blob the metadata knows in the target repository is looked for
+there (HEAD); one it knows in another repository of the registry is mounted
+from there; one never pushed to the registry gets an upload session that
+asks the registry to mount it from wherever it has it (OCI distribution
+1.1; older registries open a plain session).  Small blobs go in one PUT,
+big ones in PATCH chunks.  Only then is the manifest (Docker
 schema 2, as Docker 20.10 pushes) PUT.
 """
 
@@ -203,11 +205,11 @@ class Pusher(pull_mod.RegistryJob):
         return True
 
     def mount(self, desc, candidates):
-        """Try mounting from other repositories: (source, upload location);
-        source '' for an anonymous mount.  A candidate None asks for a mount from wherever the registry has
-        the blob (OCI distribution 1.1: ``mount`` without ``from``); a
-        registry that cannot opens an upload session instead, as for any
-        refused mount."""
+        """Try mounting from other repositories: (source, upload location).
+        A candidate None asks for a mount from wherever the registry has the
+        blob (OCI distribution 1.1: ``mount`` without ``from``; source ''
+        when it worked); a registry that cannot opens an upload session
+        instead, as for any refused mount."""
         location = None
         for source in candidates[:MAX_MOUNT_TRIES]:
             params = {'mount': desc.digest}
