@@ -272,14 +272,15 @@ def engine_roots_under(base, depth=3):
     return found
 
 
-def scrub(base, remove=True):
+def scrub(base, remove=True, purge=True):
     """Kill everything that lives under ``base``, remove the bridges and
-    rules of the engines whose roots are there, unmount it, remove it."""
+    rules of the engines whose roots are there (``purge``: callers that
+    purge their engine themselves say False), unmount it, remove it."""
     if not os.path.isdir(base):
         return
     runtime_delete_all(base)
     kill_pids(pids_mentioning(base))
-    for root in engine_roots_under(base):
+    for root in engine_roots_under(base) if purge else ():
         subprocess.run([engine_binary(), '--root', root, 'purge-networks'],
                        capture_output=True, timeout=120)
     unmount_under(base)
@@ -450,10 +451,10 @@ class Engine(_ApiDaemon):
         then remove the bridges and rules the engine made on the host."""
         if self.running():
             self.stop(10)
-        scrub(self.base, remove=False)
+        scrub(self.base, remove=False, purge=False)
         self.purge_networks()
         if remove:
-            scrub(self.base, remove=True)
+            scrub(self.base, remove=True, purge=False)
 
     def purge_networks(self, timeout=120):
         """``novadocker-engine --root ROOT purge-networks`` (no container runs)."""
@@ -539,7 +540,7 @@ class Dockerd(_ApiDaemon):
     def scrub(self, remove=True):
         self.remove_all_containers()
         self.stop()
-        scrub(self.base, remove=remove)
+        scrub(self.base, remove=remove, purge=False)
 
 
 def short_tmpdir(prefix):
