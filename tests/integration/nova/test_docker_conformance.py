@@ -379,3 +379,57 @@ def test_load_compute_driver_through_the_installed_shim(tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert res.stdout.split()[-3:] == ['novadocker.virt.docker.driver', 'DockerDriver',
                                        'True'], res.stdout
+
+
+def test_wheel_install_loads_through_its_shim(tmp_path):
+    """The wheel, installed into a fresh virtualenv (no editable install, no
+    copied .pth): its data files put novadocker-nova.pth in site-packages,
+    and nova's loader finds the driver through it.  Nova and the other
+    dependencies come from the project's venv as a plain path entry, whose
+    own .pth files (the editable install's, the copied shim's) never run."""
+    import site
+    import sysconfig
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__)))))
+    wheels = tmp_path / 'wheels'
+    res = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '-q',
+                          '--no-build-isolation', '-w', str(wheels), repo],
+                         capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    wheel, = [str(p) for p in wheels.iterdir() if p.name.endswith('.whl')]
+    import zipfile
+    names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith('.data/data/lib/python3.11/site-packages/novadocker-nova.pth')
+               for n in names), names
+    venv = tmp_path / 'venv'
+    res = subprocess.run([sys.executable, '-m', 'venv', '--without-pip', str(venv)],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    res = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
+                          '--ignore-installed', '--prefix', str(venv), wheel],
+                         capture_output=True, text=True, timeout=600, cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    purelib = sysconfig.get_paths(vars={'base': str(venv), 'platbase': str(venv)})['purelib']
+    assert os.path.exists(os.path.join(purelib, 'novadocker-nova.pth'))
+    with open(os.path.join(purelib, 'zz-project-deps.pth'), 'w') as f:
+        f.write('\n'.join(site.getsitepackages()) + '\n')
+    script = textwrap.dedent('''
+        import sys
+        import novadocker
+        from nova.virt import driver, fake
+        import nova.conf
+        CONF = nova.conf.CONF
+        CONF([], project='nova', default_config_files=[])
+        CONF.set_override('compute_driver', 'novadocker.DockerDriver')
+        d = driver.load_compute_driver(fake.FakeVirtAPI())
+        print(novadocker.__file__)
+        print(type(d).__module__, type(d).__name__, isinstance(d, driver.ComputeDriver))
+    ''')
+    env = dict(os.environ, OS_NOVA_DISABLE_EVENTLET_PATCHING='1')
+    res = subprocess.run([str(venv / 'bin' / 'python'), '-I', '-c', script],
+                         capture_output=True, text=True, timeout=120, env=env,
+                         cwd=str(tmp_path))
+    assert res.returncode == 0, res.stderr[-3000:]
+    lines = res.stdout.strip().splitlines()
+    assert lines[-2].startswith(str(venv)), lines      # the wheel's, not the repo's
+    assert lines[-1].split() == ['novadocker.virt.docker.driver', 'DockerDriver', 'True'], lines
