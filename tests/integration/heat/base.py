@@ -13,6 +13,8 @@ point the two template resources where setUp would have.
 
 import os
 import sysconfig
+import time
+import urllib.request
 
 from oslo_config import cfg
 
@@ -40,3 +42,17 @@ class HeatTestCase(common.HeatTestCase):
                 base = os.path.basename(info.template_name)
                 info.template_name = 'file://' + os.path.join(TEMPLATE_DIR,
                                                               base)
+
+
+def http_get(url, timeout=15.0):
+    """The body at ``url``; retried while the server inside the container
+    is starting."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=3) as resp:
+                return resp.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

@@ -6,7 +6,6 @@ EngineService are in test_stacks_engine.py.
 """
 
 import os
-import socket
 import time
 import urllib.request
 
@@ -21,6 +20,7 @@ from heat.tests import utils
 
 from heat_plugin import container
 from novadocker import client as engine_client
+from tests import registries
 from tests.integration.heat import base
 from tests.integration.heat import realengine
 
@@ -30,24 +30,6 @@ TYPE = 'DockerInc::Docker::Container'
 HTTPD = ['sh', '-c', 'echo first line; mkdir -p /www; echo hello-heat > '
          '/www/index.html; echo serving; trap "exit 0" TERM; '
          'httpd -f -p 80 -h /www & wait']
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def get(url, deadline=10.0):
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.read().decode()
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
 
 
 class TestContainerOnEngine(base.HeatTestCase):
@@ -89,7 +71,7 @@ class TestContainerOnEngine(base.HeatTestCase):
         return self.api.inspect_container(res.resource_id)
 
     def test_create_attributes_published_port_and_delete(self):
-        port = free_port()
+        port = registries.free_port()
         res = self.make(cmd=HTTPD, hostname='web1', env=['GREETING=hi'],
                         port_bindings={'80/tcp': '127.0.0.1:%d' % port},
                         memory=64 * 1024 * 1024, cap_drop=['MKNOD'],
@@ -109,7 +91,7 @@ class TestContainerOnEngine(base.HeatTestCase):
         self.assertEqual({'Name': 'on-failure', 'MaximumRetryCount': 2},
                          host['RestartPolicy'])
         self.assertEqual('hello-heat\n',
-                         get('http://127.0.0.1:%d/index.html' % port))
+                         base.http_get('http://127.0.0.1:%d/index.html' % port))
 
         self.assertEqual(info['NetworkSettings']['IPAddress'],
                          res.FnGetAtt('network_ip'))
@@ -223,7 +205,7 @@ class TestContainerOnEngine(base.HeatTestCase):
                           scheduler.TaskRunner(res.update, new))
 
     def test_replacement_frees_name_and_port_and_rollback_restores(self):
-        port = free_port()
+        port = registries.free_port()
         props = dict(cmd=HTTPD, name='heat-web-fixed',
                      port_bindings={'80': '127.0.0.1:%d' % port})
         old = self.make(**props)
@@ -241,7 +223,7 @@ class TestContainerOnEngine(base.HeatTestCase):
         scheduler.TaskRunner(new.create)()
         self.assertEqual('/heat-web-fixed', self.inspect(new)['Name'])
         self.assertEqual('hello-heat\n',
-                         get('http://127.0.0.1:%d/index.html' % port))
+                         base.http_get('http://127.0.0.1:%d/index.html' % port))
         # A rollback drops the new one and brings the old one back.
         scheduler.TaskRunner(new.delete)()
         old.restore_prev_rsrc(convergence=True)
@@ -249,7 +231,7 @@ class TestContainerOnEngine(base.HeatTestCase):
         self.assertEqual('/heat-web-fixed', info['Name'])
         self.assertTrue(info['State']['Running'])
         self.assertEqual('hello-heat\n',
-                         get('http://127.0.0.1:%d/index.html' % port))
+                         base.http_get('http://127.0.0.1:%d/index.html' % port))
 
     def test_nonzero_exit_fails_with_logs_and_delete_leaves_nothing(self):
         res = self.make(cmd=['sh', '-c', 'echo cannot open config >&2; '

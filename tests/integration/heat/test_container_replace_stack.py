@@ -5,29 +5,9 @@ move the old one aside (prepare_for_replace) or the engine refuses the
 name and the port.
 """
 
-import socket
-import time
-import urllib.request
-
+from tests import registries
+from tests.integration.heat import base
 from tests.integration.heat import stackharness
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, deadline=10.0):
-    end = time.monotonic() + deadline
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                return resp.read().decode()
-        except OSError:
-            if time.monotonic() > end:
-                raise
-            time.sleep(0.2)
 
 
 def template(port, message):
@@ -49,11 +29,11 @@ def template(port, message):
 class TestReplaceFixedNameAndPort(stackharness.RealEngineStackTestCase):
 
     def test_same_name_and_port_across_replacement(self):
-        port = free_port()
+        port = registries.free_port()
         self.assertState(('CREATE', 'COMPLETE'),
                          self.create_stack('fixed', template(port, 'one')))
         old_id = self.load_stack('fixed')['web'].resource_id
-        self.assertEqual('one\n', http_get('http://127.0.0.1:%d/' % port))
+        self.assertEqual('one\n', base.http_get('http://127.0.0.1:%d/' % port))
 
         self.assertState(('UPDATE', 'COMPLETE'),
                          self.update_stack('fixed', template(port, 'two')))
@@ -63,7 +43,7 @@ class TestReplaceFixedNameAndPort(stackharness.RealEngineStackTestCase):
                                             '/containers/%s/json' % new_id)
         self.assertEqual(200, status, info)
         self.assertEqual('/heat-fixed-web', info['Name'])
-        self.assertEqual('two\n', http_get('http://127.0.0.1:%d/' % port))
+        self.assertEqual('two\n', base.http_get('http://127.0.0.1:%d/' % port))
         status, _info = self.engine.api_json('GET',
                                              '/containers/%s/json' % old_id)
         self.assertEqual(404, status)

@@ -6,14 +6,14 @@ are looked up by the stack-id label the plugin sets, and by name.
 
 import os
 import random
-import socket
-import time
 import urllib.request
 import uuid
 
 from heat.common import template_format
 
 from heat_plugin import network
+from tests import registries
+from tests.integration.heat import base
 from tests.integration.heat import realengine
 from tests.integration.heat import stackharness
 
@@ -31,25 +31,6 @@ def example(name):
 # The /16 the tests' subnets come from, random per run: several engines on
 # this host (other test runs) must not be asked for the same range.
 P = '10.%d' % random.randint(200, 250)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
-
-
-def http_get(url, timeout=15):
-    """The body at ``url``; retried while the server inside is starting."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=3) as resp:
-                return resp.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def net_template(subnet=None, gateway=None, name=None, internal=False,
@@ -218,7 +199,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         return info
 
     def test_web_linked(self):
-        port = free_port()
+        port = registries.free_port()
         db_stack = self.create_stack('web', example('web-linked.yaml'),
                                      params={'web_port': port})
         self.assertState(('CREATE', 'COMPLETE'), db_stack)
@@ -231,7 +212,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         # The published port answers on 127.0.0.1 with the page the web
         # container fetched from the backend through the link.
         self.assertEqual('web in front of: hello from the backend\n',
-                         http_get('http://127.0.0.1:%d/' % port))
+                         base.http_get('http://127.0.0.1:%d/' % port))
         # Attributes are the engine's own values.
         self.assertEqual(web['NetworkSettings']['IPAddress'],
                          stk['web'].FnGetAtt('network_ip'))
@@ -257,7 +238,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
             self.assertFalse(state['Paused'], (res, state))
             self.assertTrue(state['Running'], (res, state))
         self.assertIn('hello from the backend',
-                      http_get('http://127.0.0.1:%d/' % port))
+                      base.http_get('http://127.0.0.1:%d/' % port))
 
         # In place: memory changes on the running web container.
         db_stack = self.update_stack('web', example('web-linked.yaml'),
@@ -284,7 +265,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         self.assertNotEqual(backend['Id'], stk['backend'].resource_id)
         self.assertNotEqual(web['Id'], stk['web'].resource_id)
         self.assertEqual('web in front of: second edition\n',
-                         http_get('http://127.0.0.1:%d/' % port))
+                         base.http_get('http://127.0.0.1:%d/' % port))
         self.assertEqual(404, self.engine.api_json(
             'GET', '/containers/%s/json' % web['Id'])[0])
         ids = {c['Id'] for c in self.stack_containers('web')}
@@ -297,7 +278,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
                           'http://127.0.0.1:%d/' % port, timeout=1)
 
     def test_app_network(self):
-        port = free_port()
+        port = registries.free_port()
         db_stack = self.create_stack('appnet', example('app-network.yaml'),
                                      params={'app_port': port,
                                              'subnet': P + '.20.0/24'})
@@ -318,7 +299,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
                              stk[res].FnGetAtt('network_ip'))
         # app found db by its alias on the network and serves what it read.
         self.assertEqual('app read: record from db\n',
-                         http_get('http://127.0.0.1:%d/' % port))
+                         base.http_get('http://127.0.0.1:%d/' % port))
         self.assertIn('app up, db says: record from db', self.outputs('appnet')['app_logs'])
 
         self.assertIsNone(self.delete_stack('appnet'))
@@ -334,7 +315,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
         tmpl['resources']['web']['properties']['image'] = \
             '127.0.0.1:9/missing/web:1.0'
         db_stack = self.create_stack('broken', tmpl,
-                                     params={'web_port': free_port()})
+                                     params={'web_port': registries.free_port()})
         self.assertState(('CREATE', 'FAILED'), db_stack)
         self.assertIn('resources.web: could not pull image '
                       '127.0.0.1:9/missing/web:1.0', db_stack.status_reason)
@@ -346,7 +327,7 @@ class TestExampleTemplates(stackharness.RealEngineStackTestCase):
 class TestImageStacks(stackharness.RealEngineStackTestCase):
 
     def test_built_image_runs_and_goes_with_the_stack(self):
-        port = free_port()
+        port = registries.free_port()
         db_stack = self.create_stack('imgstack', example('built-image.yaml'),
                                      params={'port': port})
         self.assertState(('CREATE', 'COMPLETE'), db_stack)
@@ -363,8 +344,8 @@ class TestImageStacks(stackharness.RealEngineStackTestCase):
         self.assertEqual(info['Id'], cinfo['Image'])
         # The COPY'd file over the published port; the RUN's over the logs.
         self.assertEqual('baked into the image\n',
-                         http_get('http://127.0.0.1:%d/' % port))
-        self.assertEqual('hello from RUN\n', http_get(
+                         base.http_get('http://127.0.0.1:%d/' % port))
+        self.assertEqual('hello from RUN\n', base.http_get(
             'http://127.0.0.1:%d/built.txt' % port))
         self.assertIn('hello from RUN', stk['site'].FnGetAtt('logs'))
         outputs = self.outputs('imgstack')
