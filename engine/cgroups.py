@@ -130,7 +130,9 @@ class Mounts:
         return set(text.split())
 
 
-def _join(mount, path):
+def hierarchy_path(mount, path):
+    """Directory of cgroup ``path`` (as /proc/PID/cgroup names it) in the
+    hierarchy ``mount`` ((mountpoint, root) from Mounts)."""
     mountpoint, mroot = mount
     path = '/' + path.strip('/')
     # A hierarchy mounted from a sub-tree (inside a container) names groups
@@ -181,12 +183,12 @@ def locate(cgroups_path, mounts=None, pid=None, root='/'):
                     paths[ctrl] = parts[2]
     if mounts.version == V2:
         rel = paths.get('', cgroups_path)
-        return Cgroup(V2, {'': _join(mounts.v2, rel)} if mounts.v2 else {})
+        return Cgroup(V2, {'': hierarchy_path(mounts.v2, rel)} if mounts.v2 else {})
     dirs = {}
     for ctrl in V1_CONTROLLERS:
         mount = mounts.v1.get(ctrl)
         if mount:
-            dirs[ctrl] = _join(mount, paths.get(ctrl, cgroups_path))
+            dirs[ctrl] = hierarchy_path(mount, paths.get(ctrl, cgroups_path))
     return Cgroup(V1, dirs)
 
 

@@ -41,6 +41,15 @@ engine_opts = [
     cfg.StrOpt('conmon_path',
                default='conmon',
                help='The conmon binary that monitors each container.'),
+    cfg.BoolOpt('warm_cgroup_lock',
+                default=True,
+                help='Before a container is created or started, or an exec '
+                     'runs, keep the kernel\'s cgroup migration lock warm by '
+                     'moving the engine into its own cgroup every few '
+                     'milliseconds for a quarter of a second (a move that '
+                     'changes nothing). runc then does not wait the RCU grace '
+                     'period (7-12 ms) that the first cgroup move after a '
+                     'quiet spell costs. False leaves that wait to runc.'),
     cfg.StrOpt('socket_group',
                default='',
                help='Group owning the API socket (mode 0660). Empty keeps the '

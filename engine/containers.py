@@ -185,6 +185,9 @@ class ContainerService:
     def create(self, body, name=None):
         config, host_config = containerconfig.validate_create(body)
         image = self.images.resolve(config['Image'])
+        # A start usually follows (docker run): runc's cgroup move finds
+        # the kernel's lock warm (engine/runtime/cgwarm.py).
+        self._warm_cgroup_lock()
         with self._lock:
             self._creating[image.id] += 1
         try:
@@ -331,7 +334,12 @@ class ContainerService:
             raise failure
         self.events.publish('container', 'start', c.id, self._event_attrs(c))
 
+    def _warm_cgroup_lock(self):
+        if self.tasks is not None:
+            self.tasks.warmer.kick()
+
     def _start_locked(self, c):
+        self._warm_cgroup_lock()
         cfg = c.config
         mode = c.host_config.get('NetworkMode') or 'default'
         netns = None

@@ -32,6 +32,7 @@ from engine import util
 from engine import volumes as volumes_mod
 from engine.api import http
 from engine.api import views
+from engine.runtime import cgwarm
 from engine.runtime import monitor
 from engine.runtime import oci
 from engine.runtime import spec as spec_mod
@@ -135,8 +136,10 @@ class Engine:
         """Pick the OCI runtime and start watching containers (the serving half)."""
         self.runtime = oci.choose_runtime(self.conf.engine.runtime,
                                           os.path.join(self.exec_root, 'runtime'))
+        warmer = cgwarm.MigrationWarmer() if self.conf.engine.warm_cgroup_lock else None
         self.tasks = monitor.TaskService(self.runtime, self.exec_root,
-                                         conmon_path=self.conf.engine.conmon_path)
+                                         conmon_path=self.conf.engine.conmon_path,
+                                         warmer=warmer)
         self.containers.tasks = self.tasks
         self.containers.watcher = exits.ExitWatcher(self.containers.handle_exit)
         self.execs = execs_mod.ExecService(self.containers, self.tasks,

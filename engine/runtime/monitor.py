@@ -49,6 +49,7 @@ from oslo_log import log as logging
 from engine import cgroups
 from engine import errors
 from engine import util
+from engine.runtime import cgwarm
 from engine.runtime import execs
 from engine.runtime import oci
 
@@ -205,8 +206,11 @@ class TaskService:
     (usually the 64-hex container id).
     """
 
-    def __init__(self, runtime, exec_root, conmon_path='conmon', no_sync_log=True):
+    def __init__(self, runtime, exec_root, conmon_path='conmon', no_sync_log=True,
+                 warmer=None):
         self.runtime = runtime
+        # Kicked before runc moves a process into a cgroup (see cgwarm).
+        self.warmer = warmer if warmer is not None else cgwarm.NoWarmer()
         self.exec_root = os.path.abspath(exec_root)
         self.conmon_path = shutil.which(conmon_path) or conmon_path
         self.no_sync_log = no_sync_log
@@ -256,6 +260,7 @@ class TaskService:
         ``log_path``: k8s-file log (default BUNDLE/ctr.log).  Raises
         RuntimeFailure with the runtime's message when creation fails.
         """
+        self.warmer.kick()
         try:
             return self._create(cid, bundle_dir, spec, tty, stdin, stdin_once, log_path,
                                 log_size_max)
@@ -594,6 +599,7 @@ class TaskService:
         tdir = self.task_dir(cid)
         if not os.path.isdir(tdir):
             raise errors.Conflict('container %s is not running' % cid)
+        self.warmer.kick()
         workdir = os.path.join(tdir, 'x-' + secrets.token_hex(6))
         os.mkdir(workdir, 0o700)
         process = dict(process, terminal=bool(tty))

@@ -97,3 +97,32 @@ def test_root_keeps_its_snapshotter(engine_factory):
     # The check command follows the root, whatever the configuration says.
     assert eng.check().returncode == 0
     eng.start()
+
+
+def _cgroup_of(pid):
+    with open('/proc/%d/cgroup' % pid) as f:
+        return f.read()
+
+
+@pytest.mark.parametrize('warm', [True, False])
+def test_cgroup_lock_warming_leaves_the_engine_where_it_was(engine_factory, docker_cli, warm):
+    """Warming (engine/runtime/cgwarm.py) moves the engine into its own
+    cgroup on this host, around runs and execs, and never anywhere else;
+    ``warm_cgroup_lock = false`` switches it off."""
+    eng = engine_factory(config='[engine]\nwarm_cgroup_lock = %s\n' % warm)
+    before = _cgroup_of(eng.pid)
+    res = _docker(eng, docker_cli, ['run', '--rm', 'busybox', 'true'])
+    assert res.returncode == 0, res.stderr
+    res = _docker(eng, docker_cli, ['run', '-d', '--name', 'warm', 'busybox', 'sleep', '30'])
+    assert res.returncode == 0, res.stderr
+    cid = res.stdout.strip()
+    res = _docker(eng, docker_cli, ['exec', 'warm', 'cat', '/proc/self/cgroup'])
+    assert res.returncode == 0, res.stderr
+    # runc moved the exec into the container's cgroups.
+    assert cid in res.stdout
+    assert _docker(eng, docker_cli, ['rm', '-f', 'warm']).returncode == 0
+    assert _cgroup_of(eng.pid) == before
+    with open(eng.log_path) as f:
+        log = f.read()
+    assert 'Not warming the cgroup migration lock' not in log
+    assert ('Warming the cgroup migration lock through' in log) == warm
