@@ -12,6 +12,7 @@ from unittest import mock
 
 from engine.runtime import cgwarm
 from engine.runtime import monitor
+from tests.unit.test_limits_cgroups import write
 
 HYBRID = """\
 25 30 0:23 / /sys/fs/cgroup ro,nosuid shared:9 - tmpfs tmpfs ro,mode=755
@@ -25,13 +26,6 @@ V1_ONLY = """\
 32 25 0:30 /lxc/box /sys/fs/cgroup/pids rw shared:16 - cgroup cgroup rw,pids
 """
 
-
-def write(root, rel, text):
-    path = os.path.join(root, rel.lstrip('/'))
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, 'w') as f:
-        f.write(text)
-    return path
 
 
 class OwnProcsFileTest(unittest.TestCase):
