@@ -881,6 +881,15 @@ def test_purge_orphans_after_the_root_was_deleted(engine_factory, docker_config_
     res = run_docker(['run', '--rm', '--network', net, 'busybox', 'true'], eng.url,
                      docker_config=docker_config_dir)
     assert res.returncode == 0, res.stderr
+    # `run --rm` returns once the container is gone for clients; the engine
+    # still runs CNI DEL, whose host-local IPAM would make its directory
+    # under the root again if the kill came in the middle of it. The
+    # container's directory goes last.
+    containers = os.path.join(eng.root, 'containers')
+    deadline = time.monotonic() + 30
+    while os.listdir(containers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not os.listdir(containers)
     eng.kill()
     daemons.runtime_delete_all(eng.base)
     daemons.kill_pids(daemons.pids_mentioning(eng.base))
