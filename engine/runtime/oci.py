@@ -14,6 +14,7 @@ import shutil
 import signal as _signal
 import subprocess
 import threading
+import time
 
 from oslo_log import log as logging
 from stevedore import driver as sd_driver
@@ -257,17 +258,24 @@ class OciRuntime:
 class Runc(OciRuntime):
     """runc (https://github.com/opencontainers/runc).
 
-    Two operations on the hot path of every ``docker run`` are done here
-    instead of by a runc process, each saving the start of a Go binary
-    (about 8 ms): ``start`` of a freshly created container and ``delete`` of
-    one whose processes are gone.  Both follow runc's own on-disk protocol
-    (stable since runc 1.0) and fall back to the command when anything
-    differs from what they expect.
+    Four operations are done here instead of by a runc process, each saving
+    the start of a Go binary (3 to 8 ms): ``start`` of a freshly created
+    container and ``delete`` of one whose processes are gone, on the hot
+    path of every ``docker run``, and ``pause`` and ``resume`` of a live
+    one, twice in every commit and Nova snapshot.  They follow runc's own
+    on-disk protocol (stable since runc 1.0) and fall back to the command
+    when anything differs from what they expect.
     """
 
     name = 'runc'
     default_path = '/usr/sbin/runc'
     fifo_timeout = 10.0
+    # Where runc's cgroup paths must lead for the engine to touch them.
+    cgroup_root = '/sys/fs/cgroup/'
+    # Freezing: attempts as runc 1.1 makes them, and how long a v2 group
+    # may take to report itself frozen.
+    freeze_attempts = 1000
+    freeze_timeout = 10.0
 
     def start(self, cid):
         """What ``runc start`` does: read the byte ``runc init`` writes to the
@@ -293,14 +301,24 @@ class Runc(OciRuntime):
         if not self._delete_stopped(cid):
             super().delete(cid, force=force)
 
-    def _delete_stopped(self, cid):
-        state_dir = os.path.join(self.state_root, cid)
+    def _load_state(self, cid):
+        """runc's state.json of ``cid``: a dict, None when there is none,
+        False when it cannot be read."""
         try:
-            with open(os.path.join(state_dir, 'state.json'), 'rb') as f:
+            with open(os.path.join(self.state_root, cid, 'state.json'), 'rb') as f:
                 state = json.load(f)
         except FileNotFoundError:
+            return None
+        except (OSError, ValueError):
+            return False
+        return state if isinstance(state, dict) else False
+
+    def _delete_stopped(self, cid):
+        state_dir = os.path.join(self.state_root, cid)
+        state = self._load_state(cid)
+        if state is None:
             return not os.path.isdir(state_dir)  # gone already: nothing to do
-        except ValueError:
+        if state is False:
             return False
         if _process_alive(state.get('init_process_pid'), state.get('init_process_start')):
             return False
@@ -308,7 +326,7 @@ class Runc(OciRuntime):
         if not isinstance(paths, dict):
             return False
         for path in paths.values():
-            if not isinstance(path, str) or not path.startswith('/sys/fs/cgroup/'):
+            if not isinstance(path, str) or not path.startswith(self.cgroup_root):
                 return False
             try:
                 os.rmdir(path)
@@ -318,6 +336,115 @@ class Runc(OciRuntime):
                 return False  # still populated (a straggler): runc --force copes
         shutil.rmtree(state_dir, ignore_errors=True)
         return True
+
+
+    def pause(self, cid):
+        """What ``runc pause`` does: freeze the container's cgroup.  runc
+        keeps nothing else: ``runc state`` reads the freezer."""
+        if not self._freeze(cid, True):
+            super().pause(cid)
+
+    def resume(self, cid):
+        """What ``runc resume`` does: thaw the container's cgroup."""
+        if not self._freeze(cid, False):
+            super().resume(cid)
+
+    def _freezer(self, cid):
+        """('v1' or 'v2', directory) of the freezer runc uses for a live
+        ``cid``, or None: then runc itself must do it (and say why not)."""
+        state = self._load_state(cid)
+        if not state or not _process_alive(state.get('init_process_pid'),
+                                           state.get('init_process_start')):
+            return None
+        paths = state.get('cgroup_paths')
+        if not isinstance(paths, dict):
+            return None
+        # runc's v1 manager (v1 and hybrid hosts) uses the v1 freezer; on a
+        # unified host its only path is the v2 group.
+        for key, kind, name in (('freezer', 'v1', 'freezer.state'),
+                                ('', 'v2', 'cgroup.freeze')):
+            path = paths.get(key)
+            if isinstance(path, str) and path.startswith(self.cgroup_root) \
+                    and '/../' not in path + '/' and os.path.exists(os.path.join(path, name)):
+                return kind, path
+            if key == 'freezer' and path is not None:
+                return None  # a v1 freezer runc knows but we cannot see
+        return None
+
+    def _freeze(self, cid, frozen):
+        where = self._freezer(cid)
+        if where is None:
+            return False
+        kind, path = where
+        try:
+            if kind == 'v1':
+                self._freeze_v1(path, frozen)
+            else:
+                self._freeze_v2(path, frozen)
+        except OSError as exc:
+            raise errors.RuntimeFailure('%s %s failed: %s' % (
+                self.name, 'pause' if frozen else 'resume', exc))
+        return True
+
+    def _freeze_v1(self, path, frozen):
+        state_file = os.path.join(path, 'freezer.state')
+        if not frozen:
+            _write_file(state_file, 'THAWED')
+            return
+        # As runc 1.1 does: a v1 group may stay FREEZING while processes
+        # appear in it (an exec joining), so write again, and now and then
+        # thaw and let it settle.
+        try:
+            for attempt in range(self.freeze_attempts):
+                if attempt % 50 == 49:
+                    _write_file(state_file, 'THAWED')
+                    time.sleep(0.01)
+                _write_file(state_file, 'FROZEN')
+                state = _read_file(state_file).strip()
+                if state == 'FROZEN':
+                    return
+                if state != 'FREEZING':
+                    raise OSError('freezer state is %r after writing FROZEN' % state)
+            raise OSError('unable to freeze')
+        except BaseException:
+            try:
+                _write_file(state_file, 'THAWED')  # never leave it half frozen
+            except OSError:
+                pass
+            raise
+
+    def _freeze_v2(self, path, frozen):
+        want = '1' if frozen else '0'
+        _write_file(os.path.join(path, 'cgroup.freeze'), want)
+        events = os.path.join(path, 'cgroup.events')
+        deadline = time.monotonic() + self.freeze_timeout
+        while True:
+            for line in _read_file(events).splitlines():
+                key, _, value = line.partition(' ')
+                if key == 'frozen' and value.strip() == want:
+                    return
+            if time.monotonic() > deadline:
+                if frozen:
+                    try:
+                        _write_file(os.path.join(path, 'cgroup.freeze'), '0')
+                    except OSError:
+                        pass
+                raise OSError('the cgroup did not report itself %s' % (
+                    'frozen' if frozen else 'thawed'))
+            time.sleep(0.001)
+
+
+def _write_file(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CLOEXEC)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _read_file(path):
+    with open(path) as f:
+        return f.read()
 
 
 class Crun(OciRuntime):
