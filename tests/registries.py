@@ -459,6 +459,10 @@ class RecordingProxy:
                 client.close()
                 continue
             upstream.settimeout(None)
+            # Forward each piece as it comes: with Nagle on, a piece written
+            # behind an unacknowledged one waits for a delayed ACK (40 ms).
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
                 self.connections += 1
                 self._socks.update((client, upstream))
