@@ -80,7 +80,7 @@ class MigrationWarmer:
     def __init__(self, locate=own_procs_file, pid=None, interval=0.005, hold=0.25,
                  clock=time.monotonic):
         self.locate = locate
-        self.pid = str(pid or os.getpid()).encode()
+        self.pid = pid  # None: this process, read at each move (a fork may follow)
         self.interval = interval
         self.hold = hold
         self.clock = clock
@@ -130,7 +130,7 @@ class MigrationWarmer:
                 raise OSError('this process is in no cgroup we can find')
             fd = os.open(procs, os.O_WRONLY | os.O_CLOEXEC)
             try:
-                os.write(fd, self.pid)
+                os.write(fd, str(self.pid or os.getpid()).encode())
             finally:
                 os.close(fd)
         except OSError as exc:

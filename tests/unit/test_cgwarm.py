@@ -115,6 +115,13 @@ class MigrationWarmerTest(unittest.TestCase):
         w.kick()
         self.wait_for(lambda: w.moves > moves)
 
+    def test_without_a_pid_it_moves_the_process_it_runs_in(self):
+        w = cgwarm.MigrationWarmer(locate=self.locate, interval=0.001, hold=0.05)
+        self.addCleanup(w.stop)
+        self.assertTrue(w.move())
+        with open(self.procs) as f:
+            self.assertEqual(str(os.getpid()), f.read())
+
     def test_one_thread_for_many_kicks(self):
         w = self.warmer(hold=0.2)
         before = threading.active_count()
