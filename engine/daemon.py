@@ -2,7 +2,6 @@
 
 import contextlib
 import fcntl
-import hashlib
 import os
 import platform
 import re
@@ -57,8 +56,8 @@ class Engine:
         self.exec_root = util.makedirs(exec_root, 0o711)
         self.exports_dir = util.makedirs(os.path.join(self.exec_root, 'exports'))
         # A tag unique to this root keeps cgroups of side-by-side engines apart.
-        self.tag = hashlib.sha256(self.root.encode()).hexdigest()[:8]
-        self.cgroup_parent = 'novadocker-' + self.tag
+        self.tag = util.root_tag(self.root)
+        self.cgroup_parent = oci.engine_cgroup_parent(self.root)
         self.events = events_mod.EventBus()
         self.content = content_mod.ContentStore(os.path.join(self.root, 'content'))
         name = self._bind_snapshotter(conf.engine.snapshotter, follow_root)

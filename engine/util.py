@@ -1,6 +1,7 @@
 """Small helpers shared by the engine's parts."""
 
 import datetime
+import hashlib
 import json
 import os
 import secrets
@@ -49,6 +50,13 @@ def read_json(path, default=None):
             return json.load(f)
     except FileNotFoundError:
         return default
+
+
+def root_tag(root):
+    """Eight hex digits naming the engine at ``root`` on the host: its
+    cgroup parent, its default bridge when another engine owns
+    novadocker0, its firewall rules."""
+    return hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:8]
 
 
 def new_id():

@@ -49,24 +49,45 @@ def pytest_configure(config):
         config.addinivalue_line('markers', line)
 
 
+_CGROUP_PROBE = '/sys/fs/cgroup/pids'
+
+
+def _engine_cgroup_parents():
+    try:
+        return {n for n in os.listdir(_CGROUP_PROBE) if n.startswith('novadocker-')}
+    except OSError:
+        return set()
+
+
+def pytest_sessionstart(session):
+    session.config._novadocker_cgroups = _engine_cgroup_parents()
+
+
 def pytest_sessionfinish(session, exitstatus):
     """Bridges and rules of engine roots deleted without purge-networks
-    (a test or helper that skipped its cleanup) go, and are named in the
-    summary: visible, but not left on the host for the next run."""
+    (a test or helper that skipped its cleanup) go, and so do engines'
+    parent cgroups the run left; both are named in the summary: visible,
+    but not left on the host for the next run."""
     if hasattr(session.config, 'workerinput'):
         return
+    leaks = []
+    from engine.runtime import oci
+    for name in sorted(_engine_cgroup_parents() - session.config._novadocker_cgroups):
+        oci.cleanup_cgroup_parent(name)
+        gone = not os.path.isdir(os.path.join(_CGROUP_PROBE, name))
+        leaks.append('%s cgroup %s' % ('removed' if gone else 'left (busy)', name))
     try:
         res = subprocess.run([daemons.engine_binary(), 'purge-orphans'],
                              capture_output=True, text=True, timeout=120)
+        leaks += [line for line in res.stdout.splitlines() if line.startswith('removed ')]
     except (OSError, subprocess.SubprocessError):
-        return
-    session.config._novadocker_orphans = [
-        line for line in res.stdout.splitlines() if line.startswith('removed ')]
+        pass
+    session.config._novadocker_orphans = leaks
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for line in getattr(config, '_novadocker_orphans', ()):
-        terminalreporter.write_line('WARNING: leaked by this run, cleaned up: %s' % line,
+        terminalreporter.write_line('WARNING: leaked by this run: %s' % line,
                                     yellow=True)
 
 

@@ -280,9 +280,14 @@ def scrub(base, remove=True, purge=True):
         return
     runtime_delete_all(base)
     kill_pids(pids_mentioning(base))
-    for root in engine_roots_under(base) if purge else ():
+    roots = engine_roots_under(base)
+    for root in roots if purge else ():
         subprocess.run([engine_binary(), '--root', root, 'purge-networks'],
                        capture_output=True, timeout=120)
+    # A killed engine leaves its (now empty) parent cgroup behind.
+    from engine.runtime import oci
+    for root in roots:
+        oci.cleanup_cgroup_parent(oci.engine_cgroup_parent(root))
     unmount_under(base)
     if remove:
         for _ in range(3):

@@ -29,7 +29,6 @@ engine by default; a module may override it).
 """
 
 import glob
-import hashlib
 import ipaddress
 import json
 import os
@@ -39,6 +38,7 @@ import time
 
 import pytest
 
+from engine import util
 from tests import daemons
 
 # Bridges that engines make: the default one, per-engine defaults, Docker-
@@ -243,8 +243,7 @@ class Watched:
         # What identifies this daemon's things on the host: the default
         # bridge nd<tag> (tag as engine/daemon.py derives it), the ids of
         # every network and container it had while watched.
-        self.tag = (hashlib.sha256(os.path.abspath(self.root).encode())
-                    .hexdigest()[:8] if self.is_engine else None)
+        self.tag = util.root_tag(self.root) if self.is_engine else None
         self.ids = set()
         self.bridges = set()
         self.since = None

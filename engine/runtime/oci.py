@@ -20,6 +20,7 @@ from oslo_log import log as logging
 from stevedore import driver as sd_driver
 
 from engine import errors
+from engine import util
 
 LOG = logging.getLogger(__name__)
 
@@ -86,6 +87,12 @@ def is_hybrid_cgroups():
     except OSError:
         return False
     return v1 and v2
+
+
+def engine_cgroup_parent(root):
+    """The cgroup (in every hierarchy) under which the engine at ``root``
+    puts its containers."""
+    return 'novadocker-' + util.root_tag(root)
 
 
 def cleanup_cgroup_parent(parent):

@@ -13,6 +13,7 @@ import uuid
 
 import pytest
 
+from engine import util
 from engine.networks import netns
 from tests import daemons
 from tests import netfree
@@ -295,7 +296,6 @@ def test_purge_after_crash_removes_portmap_rules(engine_factory):
 
 
 def test_engine_refused_at_start_leaves_no_bridge(tmp_path):
-    import hashlib
     conf = tmp_path / 'engine.conf'
     conf.write_text('[engine]\nruntime = no-such-runtime\n'
                     '[network]\ndefault_bridge = ndnotmine0\n')
@@ -304,7 +304,7 @@ def test_engine_refused_at_start_leaves_no_bridge(tmp_path):
                            'unix://%s/e.sock' % tmp_path, '--config-file', str(conf)],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode != 0 and 'no-such-runtime' in proc.stderr
-    tag = hashlib.sha256(os.path.abspath(root).encode()).hexdigest()[:8]
+    tag = util.root_tag(root)
     for dev in ('ndnotmine0', 'nd' + tag):
         assert not os.path.exists('/sys/class/net/' + dev)
 
