@@ -34,14 +34,15 @@ from engine import cgroups
 LOG = logging.getLogger(__name__)
 
 
-def own_procs_file(root='/'):
+def own_procs_file(root='/', mounts=None):
     """The ``cgroup.procs`` of the cgroup this process is in, or None.
 
     The v2 tree when one is mounted (a hybrid host's has no controllers,
     so nothing there depends on where the engine sits), else the engine's
-    group in the first mounted v1 hierarchy.
+    group in the first mounted v1 hierarchy.  ``mounts``: the host's
+    cgroups.Mounts, when the caller has them already.
     """
-    mounts = cgroups.Mounts.probe(root)
+    mounts = mounts or cgroups.Mounts.probe(root)
     text = cgroups.read_text(os.path.join(root, 'proc/self/cgroup')) or ''
     v2_path, v1_paths = None, {}
     for line in text.splitlines():
@@ -68,6 +69,21 @@ def own_procs_file(root='/'):
     return None
 
 
+class OwnCgroup:
+    """A ``locate`` for MigrationWarmer: the hierarchies are read once (the
+    engine's mountinfo grows with every running container), the engine's
+    place in them at every call."""
+
+    def __init__(self, root='/'):
+        self.root = root
+        self._mounts = None
+
+    def __call__(self):
+        if self._mounts is None:
+            self._mounts = cgroups.Mounts.probe(self.root)
+        return own_procs_file(self.root, self._mounts)
+
+
 class MigrationWarmer:
     """Moves this process into its own cgroup while ``kick()`` was recent.
 
@@ -77,9 +93,9 @@ class MigrationWarmer:
     cgroup.procs file to write to (None: nothing to do).
     """
 
-    def __init__(self, locate=own_procs_file, pid=None, interval=0.005, hold=0.25,
+    def __init__(self, locate=None, pid=None, interval=0.005, hold=0.25,
                  clock=time.monotonic):
-        self.locate = locate
+        self.locate = locate or OwnCgroup()
         self.pid = pid  # None: this process, read at each move (a fork may follow)
         self.interval = interval
         self.hold = hold

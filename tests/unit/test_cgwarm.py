@@ -53,6 +53,20 @@ class OwnProcsFileTest(unittest.TestCase):
         want = write(self.root, 'sys/fs/cgroup/pids/engine/cgroup.procs', '')
         self.assertEqual(want, cgwarm.own_procs_file(self.root))
 
+    def test_the_locator_reads_the_mounts_once_and_the_group_every_time(self):
+        write(self.root, 'proc/self/mountinfo', HYBRID)
+        write(self.root, 'proc/self/cgroup', '0::/a\n')
+        first = write(self.root, 'sys/fs/cgroup/unified/a/cgroup.procs', '')
+        second = write(self.root, 'sys/fs/cgroup/unified/b/cgroup.procs', '')
+        locate = cgwarm.OwnCgroup(self.root)
+        with mock.patch.object(cgwarm.cgroups.Mounts, 'probe',
+                               wraps=cgwarm.cgroups.Mounts.probe) as probe:
+            self.assertEqual(first, locate())
+            # Moved by its supervisor: the next move follows it.
+            write(self.root, 'proc/self/cgroup', '0::/b\n')
+            self.assertEqual(second, locate())
+        self.assertEqual(1, probe.call_count)
+
     def test_no_cgroups(self):
         write(self.root, 'proc/self/mountinfo', '')
         write(self.root, 'proc/self/cgroup', '')
