@@ -72,10 +72,15 @@ def pytest_sessionfinish(session, exitstatus):
         return
     leaks = []
     from engine.runtime import oci
+    by_parent = {oci.engine_cgroup_parent(root).strip('/'): (root, test)
+                 for root, test in daemons.STARTED_ROOTS.items()}
     for name in sorted(_engine_cgroup_parents() - session.config._novadocker_cgroups):
         oci.cleanup_cgroup_parent(name)
         gone = not os.path.isdir(os.path.join(_CGROUP_PROBE, name))
-        leaks.append('%s cgroup %s' % ('removed' if gone else 'left (busy)', name))
+        root, test = by_parent.get(name, ('', ''))
+        made_by = ' (engine root %s, started by %s)' % (root, test or 'no test') if root else \
+            ' (not an engine started through tests/daemons.Engine)'
+        leaks.append('%s cgroup %s%s' % ('removed' if gone else 'left (busy)', name, made_by))
     try:
         res = subprocess.run([daemons.engine_binary(), 'purge-orphans'],
                              capture_output=True, text=True, timeout=120)

@@ -371,6 +371,9 @@ class _ApiDaemon:
         return _log_tail(self.log_path, n)
 
 
+STARTED_ROOTS = {}  # engine root -> the test that first started an engine on it
+
+
 class Engine(_ApiDaemon):
     """One private novadocker-engine: its own root, socket and log file.
 
@@ -416,6 +419,9 @@ class Engine(_ApiDaemon):
     def start(self, timeout=60):
         if self.running():
             return self
+        # Who started which root: a leak found at the end of a test session
+        # (tests/conftest.py) is named with the test that made it.
+        STARTED_ROOTS.setdefault(self.root, os.environ.get('PYTEST_CURRENT_TEST', ''))
         log = open(self.log_path, 'ab')
         try:
             log.write(('\n==== start %s: %s\n' % (
