@@ -99,6 +99,18 @@ def purge_orphans():
         else:
             print('removed the rules of network %s: no engine accounts for them and '
                   'their interfaces are gone' % tag)
+    # The engine of a vanished root runs no more containers: its parent
+    # cgroup, empty, goes too (a busy one stays and is named).
+    from engine.runtime import oci
+    for root in sorted({root for _tag, _bridge, root in removed if root}):
+        parent = oci.engine_cgroup_parent(root)
+        if not oci.cgroup_parent_paths(parent):
+            continue
+        oci.cleanup_cgroup_parent(parent)
+        if oci.cgroup_parent_paths(parent):
+            print('left the cgroup %s of the vanished root %s: it is not empty' % (parent, root))
+        else:
+            print('removed the cgroup %s of the vanished root %s' % (parent, root))
     print('%d orphaned network(s) removed' % len(removed))
     return 0
 

@@ -50,6 +50,16 @@ engine_opts = [
                      'changes nothing). runc then does not wait the RCU grace '
                      'period (7-12 ms) that the first cgroup move after a '
                      'quiet spell costs. False leaves that wait to runc.'),
+    cfg.BoolOpt('runtime_sealed_copy',
+                default=True,
+                help='Run runc from a sealed in-memory copy of its binary '
+                     'made once at engine start. runc 1.1 otherwise copies '
+                     'its whole binary (about 9 MB) into a new sealed memfd '
+                     'in every container start and exec, its defence against '
+                     'CVE-2019-5736; from a sealed copy it skips that, with '
+                     'the same protection (nothing can write to the copy). '
+                     'False runs runc from its file. Other runtimes are '
+                     'always run from their file.'),
     cfg.StrOpt('socket_group',
                default='',
                help='Group owning the API socket (mode 0660). Empty keeps the '

@@ -34,6 +34,7 @@ from engine.api import views
 from engine.runtime import cgwarm
 from engine.runtime import monitor
 from engine.runtime import oci
+from engine.runtime import sealed
 from engine.runtime import spec as spec_mod
 
 LOG = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ class Engine:
         self.root = os.path.abspath(conf.root)
         util.makedirs(self.root, 0o711)
         self._lock_fd = self._lock_root()
+        self._runtime_copy_fd = None  # sealed copy of the runtime binary
         exec_root = conf.engine.exec_root or os.path.join(self.root, 'run')
         self.exec_root = util.makedirs(exec_root, 0o711)
         self.exports_dir = util.makedirs(os.path.join(self.exec_root, 'exports'))
@@ -135,6 +137,8 @@ class Engine:
         """Pick the OCI runtime and start watching containers (the serving half)."""
         self.runtime = oci.choose_runtime(self.conf.engine.runtime,
                                           os.path.join(self.exec_root, 'runtime'))
+        if self.runtime.clones_itself and self.conf.engine.runtime_sealed_copy:
+            self._runtime_copy_fd = sealed.run_from_sealed_copy(self.runtime)
         warmer = cgwarm.MigrationWarmer() if self.conf.engine.warm_cgroup_lock else None
         self.tasks = monitor.TaskService(self.runtime, self.exec_root,
                                          conmon_path=self.conf.engine.conmon_path,
@@ -545,6 +549,9 @@ class Engine:
             self.containers.watcher.stop()
             # Empty when no container runs; running ones keep theirs.
             oci.cleanup_cgroup_parent(self.cgroup_parent)
+        if self._runtime_copy_fd is not None:
+            os.close(self._runtime_copy_fd)
+            self._runtime_copy_fd = None
         os.close(self._lock_fd)
 
 

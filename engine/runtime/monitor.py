@@ -302,7 +302,7 @@ class TaskService:
             'stdin_once': bool(stdin_once), 'log_path': log_path}, sync=False)
 
         cmd = [self.conmon_path, '--api-version', '1',
-               '-r', self.runtime.path,
+               '-r', self.runtime.exec_path,
                '-b', bundle_dir, '-c', cid, '-u', cid, '-n', cid,
                '-p', os.path.join(tdir, 'pid'),
                '-P', os.path.join(tdir, 'conmon.pid'),

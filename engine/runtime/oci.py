@@ -95,25 +95,27 @@ def engine_cgroup_parent(root):
     return 'novadocker-' + util.root_tag(root)
 
 
+def cgroup_parent_paths(parent, base='/sys/fs/cgroup'):
+    """The directories of the cgroup ``parent`` that exist, in every hierarchy."""
+    parent = parent.strip('/')
+    if not parent:
+        return []
+    candidates = [os.path.join(base, parent)]
+    try:
+        for entry in sorted(os.listdir(base)):
+            candidates.append(os.path.join(base, entry, parent))
+    except OSError:
+        pass
+    return [path for path in candidates if os.path.isdir(path)]
+
+
 def cleanup_cgroup_parent(parent):
     """Remove the (empty) per-engine parent cgroup in every hierarchy.
 
     Runtimes remove a container's own cgroup on delete but never the parent
     they created for it.  Non-empty or busy groups are left alone.
     """
-    parent = parent.strip('/')
-    if not parent:
-        return
-    base = '/sys/fs/cgroup'
-    candidates = [os.path.join(base, parent)]
-    try:
-        for entry in os.listdir(base):
-            candidates.append(os.path.join(base, entry, parent))
-    except OSError:
-        pass
-    for path in candidates:
-        if not os.path.isdir(path):
-            continue
+    for path in cgroup_parent_paths(parent):
         # Deepest first: a parent may be several levels deep.
         for dirpath, _dirs, _files in sorted(os.walk(path), key=lambda t: -len(t[0])):
             try:
@@ -136,9 +138,15 @@ class OciRuntime:
     _probe_cache = {}
     _probe_lock = threading.Lock()
 
+    # Copies its own binary on every container start unless it runs from
+    # a sealed copy (engine/runtime/sealed.py).
+    clones_itself = False
+
     def __init__(self, state_root, path=None):
         self.state_root = state_root
         self.path = path or shutil.which(self.name) or self.default_path
+        # What is executed: ``path`` itself, or a sealed copy of it.
+        self.exec_path = self.path
         os.makedirs(state_root, mode=0o700, exist_ok=True)
 
     def __repr__(self):
@@ -182,7 +190,7 @@ class OciRuntime:
         return ['--root=%s' % self.state_root]
 
     def _run(self, args, cid=None, input=None, ok_missing=False):
-        cmd = [self.path] + self.base_args() + list(args)
+        cmd = [self.exec_path] + self.base_args() + list(args)
         try:
             proc = subprocess.run(cmd, input=input, capture_output=True,
                                   stdin=None if input is not None else subprocess.DEVNULL)
@@ -256,7 +264,7 @@ class OciRuntime:
 
     def exec_command(self, cid, process_file, pid_file, log_file=None):
         """The argv of a foreground ``exec`` of ``process_file`` (used by execs)."""
-        args = [self.path] + self.base_args()
+        args = [self.exec_path] + self.base_args()
         if log_file:
             args += ['--log', log_file, '--log-format', 'json']
         return args + ['exec', '--process', process_file, '--pid-file', pid_file, cid]
@@ -276,6 +284,7 @@ class Runc(OciRuntime):
 
     name = 'runc'
     default_path = '/usr/sbin/runc'
+    clones_itself = True  # runc 1.1's CVE-2019-5736 defence (see sealed.py)
     fifo_timeout = 10.0
     # Where runc's cgroup paths must lead for the engine to touch them.
     cgroup_root = '/sys/fs/cgroup/'

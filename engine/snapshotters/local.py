@@ -228,11 +228,7 @@ class LocalSnapshotter(base.Snapshotter):
             if kind == COMMITTED:
                 syncfs(tmp)
             else:
-                # An active snapshot starts as empty directories: making
-                # their entries durable is enough, and much cheaper than
-                # flushing the whole filesystem on every container create.
-                for dirpath, _, _ in os.walk(tmp):
-                    util.fsync_dir(dirpath)
+                self._sync_active(tmp)
             with self._lock:
                 self._check_new(key, parent)
                 n = self._allocate_id()
@@ -294,6 +290,13 @@ class LocalSnapshotter(base.Snapshotter):
 
     def _fill_active(self, tmp, parent):
         raise NotImplementedError
+
+    def _sync_active(self, tmp):
+        """Make a new active snapshot durable before it is published: the
+        entries of each of its directories.  Much cheaper than flushing
+        the whole filesystem on every container create."""
+        for dirpath, _, _ in os.walk(tmp):
+            util.fsync_dir(dirpath)
 
     # -- queries -----------------------------------------------------------
 

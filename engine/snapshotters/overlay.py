@@ -12,6 +12,7 @@ from oslo_log import log as logging
 
 from engine import archive
 from engine import errors
+from engine import util
 from engine.snapshotters import local
 from engine.snapshotters import lowerview
 
@@ -55,6 +56,13 @@ class OverlaySnapshotter(local.LocalSnapshotter):
         # image's.
         self._new_fs(tmp, parent)
         os.mkdir(os.path.join(tmp, 'work'), 0o700)
+
+    def _sync_active(self, tmp):
+        # Two empty directories: one fsync of their parent makes both
+        # entries durable, and with them the directories themselves (owner
+        # and mode included: ``work``, made last, follows every change to
+        # ``fs`` in the journal).  fsync of an empty directory adds nothing.
+        util.fsync_dir(tmp)
 
     # -- mounting ----------------------------------------------------------
 

@@ -126,3 +126,45 @@ def test_cgroup_lock_warming_leaves_the_engine_where_it_was(engine_factory, dock
         log = f.read()
     assert 'Not warming the cgroup migration lock' not in log
     assert ('Warming the cgroup migration lock through' in log) == warm
+
+
+def _conmon_runtime(cid):
+    """The runtime path (-r) of the conmon watching container ``cid``."""
+    for pid in daemons.pids_mentioning(cid):
+        argv = daemons._cmdline(pid).split()
+        if argv and os.path.basename(argv[0]) == 'conmon' and '-r' in argv:
+            return argv[argv.index('-r') + 1]
+    raise AssertionError('no conmon found for %s' % cid)
+
+
+@pytest.mark.parametrize('sealed', [True, False])
+def test_runc_runs_from_a_sealed_copy(engine_factory, docker_cli, sealed):
+    """``runtime_sealed_copy`` (engine/runtime/sealed.py): conmon runs runc
+    from the engine's sealed in-memory copy of it, which nothing can write,
+    and containers and execs work from it; false runs runc from its file."""
+    eng = engine_factory(config='[engine]\nruntime_sealed_copy = %s\n' % sealed)
+    res = _docker(eng, docker_cli, ['run', '-d', 'busybox', 'sleep', '30'])
+    assert res.returncode == 0, res.stderr
+    cid = res.stdout.strip()
+    runtime = _conmon_runtime(cid)
+    if sealed:
+        assert runtime.startswith('/proc/%d/fd/' % eng.pid)
+        assert os.readlink(runtime) == '/memfd:novadocker:runc (deleted)'
+        fd = os.open(runtime, os.O_WRONLY)
+        try:
+            with pytest.raises(PermissionError):
+                os.write(fd, b'\x7fELF')
+        finally:
+            os.close(fd)
+        with open(runtime, 'rb') as copy, open('/usr/sbin/runc', 'rb') as orig:
+            assert copy.read() == orig.read()
+    else:
+        assert runtime == '/usr/sbin/runc'
+    res = _docker(eng, docker_cli, ['exec', cid, 'echo', 'from-exec'])
+    assert res.returncode == 0 and res.stdout.strip() == 'from-exec', res.stderr
+    res = _docker(eng, docker_cli, ['run', '--rm', 'busybox', 'echo', 'ran'])
+    assert res.returncode == 0 and res.stdout.strip() == 'ran', res.stderr
+    assert _docker(eng, docker_cli, ['rm', '-f', cid]).returncode == 0
+    with open(eng.log_path) as f:
+        log = f.read()
+    assert ('Running /usr/sbin/runc from a sealed in-memory copy' in log) == sealed

@@ -32,6 +32,8 @@ import uuid
 
 import pytest
 
+from engine.runtime import oci
+
 from tests import daemons, netdocker
 from tests.compat.conftest import wait_for
 from tests.conftest import run_docker
@@ -904,6 +906,10 @@ def test_purge_orphans_after_the_root_was_deleted(engine_factory, docker_config_
                          text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert 'of the vanished root %s' % eng.root in res.stdout
+    # The killed engine's parent cgroup (its container ran under it) goes too.
+    parent = oci.engine_cgroup_parent(eng.root)
+    assert 'removed the cgroup %s of the vanished root %s' % (parent, eng.root) in res.stdout
+    assert oci.cgroup_parent_paths(parent) == []
     found = checker.leaks(before)
     assert not found, format_leaks(found)
     # The other engine's network is whole: it still runs containers.

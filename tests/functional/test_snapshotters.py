@@ -443,3 +443,32 @@ def test_root_metadata_follows_the_layers(snap, mounter):
     for key in ('l2', 'c'):
         st = os.stat(mounter(snap, key))
         assert (stat.S_IMODE(st.st_mode), st.st_uid) == (0o700, 3), key
+
+
+def test_a_container_snapshot_is_durable_before_it_is_published(snap, monkeypatch):
+    """Before the rename that publishes a new active snapshot, its directory
+    entries are fsynced: for overlay one fsync of the directory holding the
+    (empty) fs and work, for vfs every directory of the copied tree."""
+    snap.apply_layer('base', None, layer1())
+    synced = []
+    real = local.util.fsync_dir
+
+    def fsync_dir(path):
+        synced.append((path, sorted(os.listdir(path))))
+        real(path)
+
+    monkeypatch.setattr(local.util, 'fsync_dir', fsync_dir)
+    snap.prepare('c1', 'base')
+    tmp = [(p, names) for p, names in synced
+           if os.path.basename(os.path.dirname(p)) == 'snapshots'
+           and os.path.basename(p).startswith(local.TMP_PREFIX)]
+    assert len(tmp) == 1  # the snapshot's own directory, still under its temporary name
+    published = [p for p, _ in synced].index(snap.snapshots_dir)
+    assert [p for p, _ in synced].index(tmp[0][0]) < published
+    if isinstance(snap, overlay.OverlaySnapshotter):
+        assert tmp[0][1] == ['fs', 'work']
+        # Not the two empty directories themselves: their parent's fsync
+        # covers them.
+        assert not any(os.path.basename(p) in ('fs', 'work') for p, _ in synced)
+    else:
+        assert any(p.startswith(tmp[0][0] + os.sep) for p, _ in synced[:published])
