@@ -383,8 +383,6 @@ class ContainerService:
             info = self.tasks.create(
                 c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
                 stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
-            if log_max_size is not None:
-                self.logs.watch(c.id, c.log_path, c.host_config)
             if join_network is not None:
                 join_network, join = None, join_network
                 join()
@@ -423,6 +421,10 @@ class ContainerService:
             self._kill_quietly(c)
             self._cleanup_runtime(c)
             raise
+        # Log rotation is followed from here: watching adopts any rotation
+        # made before it, and the process has only just begun to write.
+        if log_max_size is not None:
+            self.logs.watch(c.id, c.log_path, c.host_config)
         c.record['State'] = self._state(RUNNING, Pid=info.pid, StartedAt=util.rfc3339())
         c.save()
         if pidfd is not None:

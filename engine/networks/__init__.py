@@ -458,12 +458,12 @@ class NetworkService:
 
         Returns (netns path or None for the host's, join): ``join()`` waits
         for the attachments (CNI ADD, run while ``runc create`` runs) and
-        raises their error.
+        raises their error; ``join`` is None when nothing is attached.
         """
         settings = self.ensure_settings(c)
         mode = mode_of(c.host_config)
         if mode == 'host':
-            return None, lambda: None
+            return None, None
         self._link_targets(c, must_run=True)
         for name, ep in settings['Networks'].items():
             try:
@@ -488,7 +488,7 @@ class NetworkService:
         todo = [(name, ep) for name, ep in settings['Networks'].items()
                 if ep.get('NetworkID')]
         if not any(self._attachable(ep) for _, ep in todo):
-            return path, lambda: None
+            return path, None
         failure = []
 
         def work():
