@@ -545,6 +545,8 @@ class Engine:
     def close(self):
         self.containers.restarts.close()
         self.containers.logs.close()
+        if self.tasks is not None:
+            self.tasks.warmer.stop()
         if self.containers.watcher is not None:
             self.containers.watcher.stop()
             # Empty when no container runs; running ones keep theirs.
