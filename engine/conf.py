@@ -60,6 +60,16 @@ engine_opts = [
                      'the same protection (nothing can write to the copy). '
                      'False runs runc from its file. Other runtimes are '
                      'always run from their file.'),
+    cfg.BoolOpt('stream_spec',
+                default=True,
+                help='Start conmon and runc as soon as a container start '
+                     'begins, with the bundle\'s config.json a FIFO that the '
+                     'engine writes the spec into once it is built (runc reads '
+                     'it once, as a stream); their start-up then overlaps the '
+                     'mount, network namespace and spec. config.json is a '
+                     'plain file again once runc has created the container. '
+                     'False writes config.json first. Runtimes other than runc '
+                     'always get a plain file.'),
     cfg.StrOpt('socket_group',
                default='',
                help='Group owning the API socket (mode 0660). Empty keeps the '

@@ -369,20 +369,23 @@ class ContainerService:
                 os.close(netns_owner)
 
     def _start_with_netns(self, c, cfg, mode, netns, netns_owner):
-        self.snapshotter.mount(c.id, c.rootfs)
+        log_max_size = logrotate.container_limits(c.host_config)[0]
+        self.logs.prepare_start(c.log_path, log_max_size)
+        # conmon and runc start now and wait for the spec, which is built
+        # meanwhile (engine/runtime/monitor.py, PendingCreate).
+        creating = self.tasks.begin_create(
+            c.id, c.bundle, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
+            stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
         join_network = None
         try:
+            self.snapshotter.mount(c.id, c.rootfs)
             if netns is None and self.networks is not None:
                 # CNI ADD runs while runc creates the container: both only
                 # need the namespace file.
                 netns, join_network = self.networks.sandbox_up(c)
             etc = self.networks.write_etc(c) if self.networks is not None else {}
             spec = self.spec_builder(c, etc, netns)
-            log_max_size = logrotate.container_limits(c.host_config)[0]
-            self.logs.prepare_start(c.log_path, log_max_size)
-            info = self.tasks.create(
-                c.id, c.bundle, spec, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
-                stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
+            info = creating.finish(spec)
             if join_network is not None:
                 join_network, join = None, join_network
                 join()
@@ -391,6 +394,8 @@ class ContainerService:
                 raise errors.Conflict('the container whose network this one joins exited '
                                       'while it was being created')
         except BaseException:
+            if not creating.done:
+                creating.abort()
             if join_network is not None:
                 try:
                     join_network()
@@ -550,6 +555,8 @@ class ContainerService:
                 if c.status == REMOVING:
                     self._finish_remove(c, runtime_clean=False)
                     continue
+                # A start cut short while runc read its spec from a FIFO.
+                self.tasks.settle_spec(c.bundle)
                 if c.status == CREATED and self._adopt_started(c):
                     continue
                 if not c.is_running():

@@ -142,7 +142,8 @@ class Engine:
         warmer = cgwarm.MigrationWarmer() if self.conf.engine.warm_cgroup_lock else None
         self.tasks = monitor.TaskService(self.runtime, self.exec_root,
                                          conmon_path=self.conf.engine.conmon_path,
-                                         warmer=warmer)
+                                         warmer=warmer,
+                                         stream_spec=self.conf.engine.stream_spec)
         self.containers.tasks = self.tasks
         self.containers.watcher = exits.ExitWatcher(self.containers.handle_exit)
         self.execs = execs_mod.ExecService(self.containers, self.tasks,

@@ -59,6 +59,24 @@ def _engine_cgroup_parents():
         return set()
 
 
+def _live_engine_roots():
+    """The --root of every novadocker-engine process on the host."""
+    roots = []
+    for entry in os.listdir('/proc'):
+        if not entry.isdigit():
+            continue
+        try:
+            with open('/proc/%s/cmdline' % entry, 'rb') as f:
+                argv = f.read().decode(errors='replace').split('\0')
+        except OSError:
+            continue
+        if any(a.endswith('novadocker-engine') for a in argv[:2]) and '--root' in argv:
+            i = argv.index('--root')
+            if i + 1 < len(argv):
+                roots.append(os.path.abspath(argv[i + 1]))
+    return roots
+
+
 def pytest_sessionstart(session):
     session.config._novadocker_cgroups = _engine_cgroup_parents()
 
@@ -74,7 +92,9 @@ def pytest_sessionfinish(session, exitstatus):
     from engine.runtime import oci
     by_parent = {oci.engine_cgroup_parent(root).strip('/'): (root, test)
                  for root, test in daemons.STARTED_ROOTS.items()}
-    for name in sorted(_engine_cgroup_parents() - session.config._novadocker_cgroups):
+    # Engines still running (another test session on this host) keep theirs.
+    alive = {oci.engine_cgroup_parent(root) for root in _live_engine_roots()}
+    for name in sorted(_engine_cgroup_parents() - session.config._novadocker_cgroups - alive):
         oci.cleanup_cgroup_parent(name)
         gone = not os.path.isdir(os.path.join(_CGROUP_PROBE, name))
         root, test = by_parent.get(name, ('', ''))

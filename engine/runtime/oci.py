@@ -141,6 +141,10 @@ class OciRuntime:
     # Copies its own binary on every container start unless it runs from
     # a sealed copy (engine/runtime/sealed.py).
     clones_itself = False
+    # Reads config.json as a stream, once, without waiting for its end: it
+    # can be handed a FIFO the spec is written to while it starts
+    # (engine/runtime/monitor.py, PendingCreate).
+    streams_spec = False
 
     def __init__(self, state_root, path=None):
         self.state_root = state_root
@@ -285,6 +289,7 @@ class Runc(OciRuntime):
     name = 'runc'
     default_path = '/usr/sbin/runc'
     clones_itself = True  # runc 1.1's CVE-2019-5736 defence (see sealed.py)
+    streams_spec = True   # one json.Decoder.Decode of config.json
     fifo_timeout = 10.0
     # Where runc's cgroup paths must lead for the engine to touch them.
     cgroup_root = '/sys/fs/cgroup/'

@@ -144,3 +144,38 @@ def test_kill_during_commit(engine_factory, docker_cli):
     assert res.returncode == 0, res.stderr
     res = docker_cli(['run', '--rm', 'committed:1', 'sh', '-c', 'wc -c < /big'], host=eng.url)
     assert res.stdout.strip() == str(BIG), res.stderr
+
+
+@pytest.mark.parametrize('spec_written', [False, True])
+def test_start_cut_short_while_runc_read_its_spec(engine_factory, docker_cli, spec_written):
+    """A kill while runc waits for its spec in the bundle's FIFO (see
+    engine/runtime/monitor.py, PendingCreate) leaves config.json a FIFO,
+    with the plain copy beside it once the spec was written: the restarted
+    engine puts the plain file back (or drops the FIFO), so nothing ever
+    blocks reading it, and the container starts."""
+    from engine.runtime import monitor
+    import stat
+    eng = engine_factory()
+    res = docker_cli(['create', '--name', 'cut', 'busybox', 'echo', 'started'], host=eng.url)
+    assert res.returncode == 0, res.stderr
+    cid = res.stdout.strip()
+    bundle = os.path.join(eng.root, 'containers', cid, 'bundle')
+    config = os.path.join(bundle, 'config.json')
+    eng.kill()
+    os.makedirs(bundle, exist_ok=True)
+    if os.path.lexists(config):
+        os.unlink(config)
+    os.mkfifo(config)
+    if spec_written:
+        with open(os.path.join(bundle, monitor.SPEC_NEXT), 'w') as f:
+            f.write('{"ociVersion": "1.0.2"}')
+    eng.start()
+    if spec_written:
+        assert stat.S_ISREG(os.lstat(config).st_mode)
+        with open(config) as f:
+            assert json.load(f) == {'ociVersion': '1.0.2'}
+    else:
+        assert not os.path.lexists(config)
+    assert not os.path.lexists(os.path.join(bundle, monitor.SPEC_NEXT))
+    res = docker_cli(['start', '-a', 'cut'], host=eng.url, timeout=60)
+    assert res.returncode == 0 and res.stdout.strip() == 'started', res.stderr

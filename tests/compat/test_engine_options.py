@@ -168,3 +168,30 @@ def test_runc_runs_from_a_sealed_copy(engine_factory, docker_cli, sealed):
     with open(eng.log_path) as f:
         log = f.read()
     assert ('Running /usr/sbin/runc from a sealed in-memory copy' in log) == sealed
+
+
+@pytest.mark.parametrize('stream', [True, False])
+def test_starts_with_and_without_the_streamed_spec(engine_factory, docker_cli, stream):
+    """``stream_spec`` (engine/runtime/monitor.py, PendingCreate): conmon and
+    runc start before the spec exists and read it from a FIFO; either way
+    containers run, exec, fail to start with runc's own message and leave
+    nothing behind, and config.json ends up a plain file."""
+    eng = engine_factory(config='[engine]\nstream_spec = %s\n' % stream)
+    res = _docker(eng, docker_cli, ['run', '--rm', 'busybox', 'echo', 'streamed'])
+    assert res.returncode == 0 and res.stdout.strip() == 'streamed', res.stderr
+    res = _docker(eng, docker_cli, ['run', '-d', '-e', 'X=' + 'y' * 3000, 'busybox',
+                                    'sleep', '30'])
+    assert res.returncode == 0, res.stderr
+    cid = res.stdout.strip()
+    config = os.path.join(eng.root, 'containers', cid, 'bundle', 'config.json')
+    assert os.path.isfile(config) and not os.path.islink(config)
+    res = _docker(eng, docker_cli, ['exec', cid, 'sh', '-c', 'echo ${#X}'])
+    assert res.returncode == 0 and res.stdout.strip() == '3000', res.stderr
+    assert _docker(eng, docker_cli, ['rm', '-f', cid]).returncode == 0
+    res = _docker(eng, docker_cli, ['run', '--rm', '--name', 'nostart', 'busybox',
+                                    'no-such-command'])
+    assert res.returncode == 127
+    assert 'executable file not found' in res.stderr
+    assert _docker(eng, docker_cli, ['ps', '-aq']).stdout.strip() == ''
+    assert not [p for p in daemons.pids_mentioning(eng.root)
+                if 'conmon' in daemons._cmdline(p)]

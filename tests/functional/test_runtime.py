@@ -7,6 +7,7 @@ import secrets
 import select
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,7 @@ from engine import errors
 from engine.runtime import oci
 from engine.runtime import monitor
 from engine.runtime import spec
+from tests import daemons
 
 pytestmark = pytest.mark.functional
 
@@ -612,3 +614,109 @@ def test_user_from_image(env):
         out = read_all(stream)['stdout']
     assert out.startswith(b'uid=65534(nobody) gid=65534(nogroup) groups=')
     assert b'50(staff)' in out
+
+
+# -- the spec streamed to a runtime that is already starting (PendingCreate) --
+
+def _config(env, cid):
+    return os.path.join(env.bundle(cid), 'config.json')
+
+
+@needs_tools
+def test_streamed_spec_creates_the_container_and_leaves_a_plain_config(env):
+    cid = 'st' + secrets.token_hex(6)
+    env.cids.append(cid)
+    pending = env.tasks.begin_create(cid, env.bundle(cid))
+    # conmon and runc are started and wait for the spec in a FIFO.
+    assert stat.S_ISFIFO(os.lstat(_config(env, cid)).st_mode)
+    deadline = time.monotonic() + 5
+    while not any('runc' in daemons._cmdline(p) for p in daemons.pids_mentioning(cid)):
+        assert time.monotonic() < deadline, 'runc did not start before the spec was there'
+        time.sleep(0.01)
+    time.sleep(0.2)
+    assert env.tasks.state(cid) is None
+    s = env.spec(['sh', '-c', 'exit 7'], cid)
+    info = pending.finish(s)
+    assert info.pid > 0 and env.tasks.state(cid)['status'] == 'created'
+    # What runc read is kept as a plain file (exec reads it).
+    assert stat.S_ISREG(os.lstat(_config(env, cid)).st_mode)
+    with open(_config(env, cid)) as f:
+        assert json.load(f) == json.loads(json.dumps(s))
+    assert not os.path.lexists(os.path.join(env.bundle(cid), monitor.SPEC_NEXT))
+    env.tasks.start(cid)
+    assert env.tasks.wait(cid, timeout=30)[0] == 7
+
+
+@needs_tools
+@pytest.mark.parametrize('delay', [0, 0.3])
+def test_aborted_streamed_create_leaves_nothing(env, delay):
+    """Given up right away (runc may not have opened the FIFO yet) or once
+    runc waits in it: no hang, no process, no runtime state, no FIFO."""
+    cid = 'ab' + secrets.token_hex(6)
+    env.cids.append(cid)
+    pending = env.tasks.begin_create(cid, env.bundle(cid))
+    time.sleep(delay)
+    started = time.monotonic()
+    pending.abort()
+    assert time.monotonic() - started < 10
+    assert env.tasks.state(cid) is None
+    assert cid not in env.tasks.known_tasks()
+    assert not os.path.lexists(_config(env, cid))
+    deadline = time.monotonic() + 5
+    while daemons.pids_mentioning(cid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not daemons.pids_mentioning(cid)
+
+
+@needs_tools
+def test_failed_streamed_create_reports_the_runtime_message(env):
+    cid = 'sf' + secrets.token_hex(6)
+    env.cids.append(cid)
+    pending = env.tasks.begin_create(cid, env.bundle(cid))
+    with pytest.raises(errors.RuntimeFailure, match='executable file not found'):
+        pending.finish(env.spec(['nosuchbinary'], cid))
+    assert env.tasks.state(cid) is None
+    assert cid not in env.tasks.known_tasks()
+    assert stat.S_ISREG(os.lstat(_config(env, cid)).st_mode)
+
+
+@needs_tools
+def test_a_spec_larger_than_the_pipe_goes_through_a_file(env, monkeypatch):
+    monkeypatch.setattr(monitor, 'SPEC_PIPE_SIZE', 4096)
+    cid = 'lg' + secrets.token_hex(6)
+    env.cids.append(cid)
+    pending = env.tasks.begin_create(cid, env.bundle(cid))
+    s = env.spec(['sh', '-c', 'test ${#BIG} = 8000'], cid,
+                 env=['PATH=/usr/sbin:/usr/bin:/sbin:/bin', 'BIG=' + 'x' * 8000])
+    pending.finish(s)
+    assert stat.S_ISREG(os.lstat(_config(env, cid)).st_mode)
+    env.tasks.start(cid)
+    assert env.tasks.wait(cid, timeout=30)[0] == 0
+
+
+@needs_tools
+def test_streamed_create_replaces_a_stopped_leftover(env):
+    cid, _ = env.run(['true'])
+    assert env.tasks.wait(cid, timeout=30)[0] == 0
+    pending = env.tasks.begin_create(cid, env.bundle(cid))
+    pending.finish(env.spec(['sh', '-c', 'exit 5'], cid))
+    env.tasks.start(cid)
+    assert env.tasks.wait(cid, timeout=30)[0] == 5
+
+
+def test_settle_spec_puts_the_plain_file_back(tmp_path):
+    tasks = monitor.TaskService(oci.Runc(str(tmp_path / 'runc')), str(tmp_path / 'run'))
+    bundle = tmp_path / 'b'
+    bundle.mkdir()
+    config = bundle / 'config.json'
+    os.mkfifo(config)
+    (bundle / monitor.SPEC_NEXT).write_text('{"ociVersion": "1.0.2"}')
+    tasks.settle_spec(str(bundle))
+    assert config.read_text() == '{"ociVersion": "1.0.2"}'
+    assert not (bundle / monitor.SPEC_NEXT).exists()
+    tasks.settle_spec(str(bundle))  # a plain file stays
+    assert config.read_text() == '{"ociVersion": "1.0.2"}'
+    config.unlink()
+    os.mkfifo(config)
+    tasks.settle_spec(str(bundle))  # a FIFO with nothing to put back goes
+    assert not os.path.lexists(config)

@@ -208,12 +208,22 @@ class TaskServiceKicksTest(unittest.TestCase):
         order = []
         self.warmer.kick.side_effect = lambda: order.append('kick')
 
-        def create(*args):
-            order.append('create')
-            return 'info'
-        with mock.patch.object(self.tasks, '_create', side_effect=create):
-            self.assertEqual('info', self.tasks.create('a' * 64, self.dir, {}))
-        self.assertEqual(['kick', 'create'], order)
+        class Spawned(Exception):
+            pass
+
+        def spawn(*args):
+            order.append('conmon')
+            raise Spawned()
+        bundle = os.path.join(self.dir, 'bundle')
+        with mock.patch.object(self.tasks, '_spawn_conmon', side_effect=spawn):
+            with self.assertRaises(Spawned):
+                self.tasks.create('a' * 64, bundle, {'process': {}})
+            self.assertEqual(['kick', 'conmon'], order)
+            # The same when conmon starts before the spec is there.
+            self.tasks.runtime.streams_spec = True
+            with self.assertRaises(Spawned):
+                self.tasks.begin_create('a' * 64, bundle)
+        self.assertEqual(['kick', 'conmon'] * 2, order)
 
     def test_exec_kicks(self):
         cid = 'b' * 64
