@@ -281,7 +281,8 @@ class PendingCreate:
             if self.proc is not None and len(data) <= min(self.pipe_size, SPEC_PIPE_SIZE):
                 info = self._finish_streamed(data)
             else:
-                self.abort()
+                if self.proc is not None:
+                    self.abort()  # started early, but the spec does not fit the pipe
                 info = self._finish_plain(data)
         except _AlreadyExists:
             info = self._replace_stopped(data)
