@@ -6,6 +6,7 @@ engine and a real registry (started here, since nova.test.TestCase is
 unittest-style and does not take pytest fixtures).
 """
 
+import shutil
 import tempfile
 import urllib.parse
 import uuid
@@ -58,6 +59,7 @@ class TestRegistrySnapshotInNova(shim.PytestTestCase):
         finally:
             cls.engine.scrub()
             cls.registry.stop()
+            shutil.rmtree(cls.registry.base, ignore_errors=True)
 
     def setUp(self):
         super().setUp()
