@@ -367,12 +367,15 @@ def test_git_remote_fragment_through_the_api(engine, docker_cli, git_http, tag,
         assert ok(docker_cli(['run', '--rm', t])).stdout == expected
 
 
-def test_git_url_through_the_cli(docker_cli, git_http, tag):
+def test_git_url_through_the_cli(docker_cli, git_http, tag, tmp_path):
     """``docker build http://host/repo.git#feature:sub``: the CLI clones,
     the engine builds what it sends."""
     _work, url = git_http
     t = tag('gitcli')
-    ok(docker_cli(['build', '-t', t, url + '#feature:sub'], env=NOKIT))
+    # The CLI leaves its clone (docker-build-git*) in its temporary
+    # directory: the test's, not the host's /tmp.
+    ok(docker_cli(['build', '-t', t, url + '#feature:sub'],
+                  env=dict(NOKIT, TMPDIR=str(tmp_path))))
     assert ok(docker_cli(['run', '--rm', t])).stdout == 'feature branch sub\n'
 
 
