@@ -258,13 +258,22 @@ class PendingCreate:
             except OSError:
                 pass  # the default size; a larger spec goes through a file
             self.pipe_size = fcntl.fcntl(self.fifo_fd, F_GETPIPE_SZ)
-            self.proc, self.sync_r = self.tasks._spawn_conmon(
-                self.cid, self.bundle_dir, self.tdir, self.log_path, self.tty, self.stdin,
-                self.stdin_once, self.log_size_max)
+            self.proc, self.sync_r = self._spawn()
         except BaseException:
             self._close_fifo()
             _unlink(path)
             raise
+
+    def _spawn(self):
+        return self.tasks._spawn_conmon(
+            self.cid, self.bundle_dir, self.tdir, self.log_path, self.tty, self.stdin,
+            self.stdin_once, self.log_size_max)
+
+    def _take_monitor(self):
+        """(proc, sync_r) of the early conmon, now the caller's to wait for."""
+        taken = self.proc, self.sync_r
+        self.proc = self.sync_r = None
+        return taken
 
     def _close_fifo(self):
         if self.fifo_fd is not None:
@@ -297,8 +306,7 @@ class PendingCreate:
             if written != len(data):
                 raise errors.RuntimeFailure('the spec did not fit the pipe to the runtime')
             util.atomic_write(os.path.join(self.bundle_dir, SPEC_NEXT), data, sync=False)
-            proc, sync_r, self.proc, self.sync_r = self.proc, self.sync_r, None, None
-            return self.tasks._wait_created(self.cid, proc, sync_r)
+            return self.tasks._wait_created(self.cid, *self._take_monitor())
         finally:
             self._close_fifo()
             self.tasks.settle_spec(self.bundle_dir)
@@ -307,10 +315,7 @@ class PendingCreate:
         if self.tdir is None:
             self._prepare()
         util.atomic_write(self.spec_path, data, sync=False)
-        proc, sync_r = self.tasks._spawn_conmon(
-            self.cid, self.bundle_dir, self.tdir, self.log_path, self.tty, self.stdin,
-            self.stdin_once, self.log_size_max)
-        return self.tasks._wait_created(self.cid, proc, sync_r)
+        return self.tasks._wait_created(self.cid, *self._spawn())
 
     def _replace_stopped(self, data):
         tasks = self.tasks
@@ -331,7 +336,7 @@ class PendingCreate:
         if self.proc is None:
             self._close_fifo()
             return
-        proc, sync_r, self.proc, self.sync_r = self.proc, self.sync_r, None, None
+        proc, sync_r = self._take_monitor()
         # Gone first: a runtime that has not opened it yet fails to (an open
         # with no writer left would wait for ever); one that has reads EOF.
         _unlink(self.spec_path)
