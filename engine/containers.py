@@ -121,6 +121,8 @@ class ContainerService:
         self._creating = collections.Counter()  # image id -> creates in progress
         self.restarts = restart_mod.RestartManager(self)
         self.logs = logrotate.LogRotator()
+        self.warm = None  # set by the daemon: engine.warmstart.WarmStart
+        self._prepared = {}  # container id -> PendingCreate taken from self.warm
 
     # -- lookup -------------------------------------------------------------
     def load_all(self, collect=True):
@@ -214,39 +216,52 @@ class ContainerService:
         if self.networks is not None:
             net_settings = self.networks.container_settings(merged, host_config, networking)
             mode = host_config.get('NetworkMode') or mode
-        cid = util.new_id()
-        if not merged['Hostname']:
-            merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
+        host_config['LogConfig'] = logrotate.validate_log_config(
+            host_config.get('LogConfig'), with_defaults=True)
         host_config.setdefault('NetworkMode', mode)
         host_config['NetworkMode'] = mode
         host_config['RestartPolicy'] = restart_mod.validate_restart_policy(
             host_config.get('RestartPolicy'), host_config.get('AutoRemove'))
-        host_config['LogConfig'] = logrotate.validate_log_config(
-            host_config.get('LogConfig'), with_defaults=True)
+        if name is not None:
+            name = names.validate(name)
 
-        with self._lock:
-            if name is not None:
-                name = names.validate(name)
-                if name in self._names:
-                    raise errors.Conflict(
-                        'Conflict. The container name "/%s" is already in use by container '
-                        '"%s". You have to remove (or rename) that container to be able to '
-                        'reuse that name.' % (name, self._names[name]))
-            else:
-                name = names.generate(self._names)
-            self._names[name] = cid  # reserve the name while we build
-
-        if host_config.get('Links') and self.networks is not None:
-            host_config['Links'] = self.networks.stored_links(host_config['Links'], name)
+        prepared = self._take_prepared_start(merged, host_config)
+        cid = prepared.cid if prepared is not None else util.new_id()
+        if not merged['Hostname']:
+            merged['Hostname'] = cid[:12] if mode != 'host' else os.uname().nodename
+        reserved = False
+        try:
+            with self._lock:
+                if name is not None:
+                    if name in self._names:
+                        raise errors.Conflict(
+                            'Conflict. The container name "/%s" is already in use by '
+                            'container "%s". You have to remove (or rename) that container '
+                            'to be able to reuse that name.' % (name, self._names[name]))
+                else:
+                    name = names.generate(self._names)
+                self._names[name] = cid  # reserve the name while we build
+                reserved = True
+            if host_config.get('Links') and self.networks is not None:
+                host_config['Links'] = self.networks.stored_links(host_config['Links'], name)
+        except BaseException:
+            if reserved:
+                with self._lock:
+                    self._names.pop(name, None)
+            if prepared is not None:
+                self.warm.discard(prepared)
+            raise
         path = os.path.join(self.root, cid)
         mount_token = None
         try:
             if self.mounts is not None:
                 record_mounts, mount_token = self.mounts.resolve(
                     cid, host_config, merged.get('Volumes'))
-            os.makedirs(path, mode=0o700)
+            # A prepared start made the directory and the bundle already.
+            os.makedirs(path, mode=0o700, exist_ok=prepared is not None)
             os.makedirs(os.path.join(path, 'rootfs'), mode=0o755)
-            os.makedirs(os.path.join(path, 'bundle'), mode=0o700)
+            os.makedirs(os.path.join(path, 'bundle'), mode=0o700,
+                        exist_ok=prepared is not None)
             self.snapshotter.prepare(cid, image.top_chain_id)
             record = {
                 'Id': cid,
@@ -272,11 +287,15 @@ class ContainerService:
         except BaseException:
             with self._lock:
                 self._names.pop(name, None)
+            if prepared is not None:
+                self.warm.discard(prepared, remove_dir=False)
             self._remove_dir(cid, path)
             if mount_token is not None:
                 self.mounts.abort_create(cid, mount_token)
             raise
         with self._lock:
+            if prepared is not None:
+                self._prepared[cid] = prepared.pending
             self._by_id[cid] = c
         if mount_token is not None:
             self.mounts.finish_create(cid, mount_token)  # the record holds them now
@@ -337,6 +356,32 @@ class ContainerService:
     def _warm_cgroup_lock(self):
         if self.tasks is not None:
             self.tasks.warmer.kick()
+        if self.warm is not None:
+            self.warm.touch()
+
+    def _take_prepared_start(self, config, host_config):
+        """A start prepared ahead (engine/warmstart.py) for a container of
+        this shape, or None."""
+        if self.warm is None or not self.warm.fits(
+                config.get('Tty'), config.get('OpenStdin'),
+                logrotate.container_limits(host_config)[0]):
+            return None
+        return self.warm.take()
+
+    def _give_up_prepared_start(self, cid):
+        pending = self._prepared.pop(cid, None)
+        if pending is not None:
+            try:
+                pending.abort()
+            except Exception as exc:
+                LOG.warning('giving up the start prepared for %s: %s', cid[:12], exc)
+
+    def close(self):
+        """The engine stops: starts prepared ahead are given up."""
+        if self.warm is not None:
+            self.warm.close()
+        for cid in list(self._prepared):
+            self._give_up_prepared_start(cid)
 
     def _start_locked(self, c):
         self._warm_cgroup_lock()
@@ -371,11 +416,18 @@ class ContainerService:
     def _start_with_netns(self, c, cfg, mode, netns, netns_owner):
         log_max_size = logrotate.container_limits(c.host_config)[0]
         self.logs.prepare_start(c.log_path, log_max_size)
-        # conmon and runc start now and wait for the spec, which is built
-        # meanwhile (engine/runtime/monitor.py, PendingCreate).
-        creating = self.tasks.begin_create(
-            c.id, c.bundle, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
-            stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
+        # conmon and runc start now, unless they were started ahead for this
+        # container (engine/warmstart.py), and wait for the spec, which is
+        # built meanwhile (engine/runtime/monitor.py, PendingCreate).
+        creating = self._prepared.pop(c.id, None)
+        if creating is not None and not self.tasks.monitor_alive(
+                c.id, self.tasks.monitor_pid(c.id)):
+            creating.abort()
+            creating = None
+        if creating is None:
+            creating = self.tasks.begin_create(
+                c.id, c.bundle, tty=cfg['Tty'], stdin=cfg['OpenStdin'],
+                stdin_once=cfg['StdinOnce'], log_path=c.log_path, log_size_max=log_max_size)
         join_network = None
         try:
             self.snapshotter.mount(c.id, c.rootfs)
@@ -923,6 +975,7 @@ class ContainerService:
         self.events.publish('container', 'destroy', c.id, self._event_attrs(c))
         # Unmounting and deleting files happen after the waiters are woken:
         # `docker run --rm` need not wait for them.
+        self._give_up_prepared_start(c.id)
         self._remove_dir(c.id, c.path)
         if self.mounts is not None:
             self.mounts.removed(c, remove_volumes=volumes)

@@ -29,6 +29,7 @@ from engine import stats as stats_mod
 from engine.snapshotters import local as local_snap
 from engine import util
 from engine import volumes as volumes_mod
+from engine import warmstart
 from engine.api import http
 from engine.api import views
 from engine.runtime import cgwarm
@@ -167,6 +168,12 @@ class Engine:
         self._collect_runtime_leftovers()
         oci.cleanup_cgroup_parent(self.cgroup_parent)
         self.containers.restarts.startup_done()  # policy restarts may run from here
+        if self.conf.engine.warm_start and self.tasks.stream_spec and self.runtime.streams_spec:
+            default_log = logrotate.validate_log_config(None, with_defaults=True)
+            self.containers.warm = warmstart.WarmStart(
+                self.tasks, self.containers.root,
+                log_size_max=logrotate.container_limits({'LogConfig': default_log})[0])
+            self.containers.warm.start()
 
     def _orphan_snapshots(self):
         """Container snapshots whose container record is gone (a crash mid-removal)."""
@@ -544,6 +551,7 @@ class Engine:
         }
 
     def close(self):
+        self.containers.close()
         self.containers.restarts.close()
         self.containers.logs.close()
         if self.tasks is not None:

@@ -176,6 +176,40 @@ def pids_mentioning(path, exclude=()):
     return found
 
 
+def container_dirs(root):
+    """IDs of the container directories under an engine root that hold a
+    record: not the start the engine keeps prepared while idle
+    (engine/warmstart.py), which has a directory and no record."""
+    base = os.path.join(root, 'containers')
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return set()
+    return {n for n in names if os.path.exists(os.path.join(base, n, 'container.json'))}
+
+
+def prepared_start_ids(root):
+    """IDs of the starts the engine at ``root`` prepared ahead, if any."""
+    base = os.path.join(root, 'containers')
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return set()
+    return set(names) - container_dirs(root)
+
+
+def monitors_of(root, exclude_prepared=True):
+    """conmon processes of the engine at ``root``, less the one waiting for
+    the start it prepared ahead."""
+    skip = prepared_start_ids(root) if exclude_prepared else set()
+    found = []
+    for pid in pids_mentioning(root):
+        cmd = _cmdline(pid)
+        if 'conmon' in cmd and not any(cid in cmd for cid in skip):
+            found.append(pid)
+    return found
+
+
 def _alive(pid):
     try:
         with open('/proc/%d/stat' % pid) as f:

@@ -426,7 +426,7 @@ class TaskService:
                                  log_size_max, early=False).finish(spec)
 
     def begin_create(self, cid, bundle_dir, tty=False, stdin=False, stdin_once=False,
-                     log_path=None, log_size_max=None, early=True):
+                     log_path=None, log_size_max=None, early=True, kick=True):
         """``create`` in two steps: a PendingCreate whose ``finish(spec)``
         creates the container (see create) and ``abort()`` gives up.
 
@@ -434,8 +434,10 @@ class TaskService:
         conmon and the runtime start now, with config.json a FIFO, and wait
         for the spec there while the caller builds it: their start-up
         (about 4 ms) overlaps the caller's work.  Otherwise, and for other
-        runtimes, everything happens in ``finish``."""
-        self.warmer.kick()
+        runtimes, everything happens in ``finish``.  ``kick``: warm the
+        cgroup lock (engine/runtime/cgwarm.py) for a create about to run."""
+        if kick:
+            self.warmer.kick()
         _check_cid(cid)
         pending = PendingCreate(self, cid, os.path.abspath(bundle_dir), bool(tty),
                                 bool(stdin), bool(stdin_once), log_path, log_size_max)

@@ -404,7 +404,7 @@ def leftovers(engine, docker_cli):
         snaps = json.load(f)['snapshots']
     active = {k for k, v in snaps.items() if v.get('kind') == 'active'}
     return {'containers': ps, 'dangling': dangling, 'temps': temps, 'active': active,
-            'dirs': set(os.listdir(os.path.join(engine.root, 'containers')))}
+            'dirs': daemons.container_dirs(engine.root)}
 
 
 def new_since(before, after):

@@ -2,7 +2,9 @@
 two engines side by side, and refusals at start-up."""
 
 import os
+import stat
 import subprocess
+import time
 
 import pytest
 
@@ -193,5 +195,120 @@ def test_starts_with_and_without_the_streamed_spec(engine_factory, docker_cli, s
     assert res.returncode == 127
     assert 'executable file not found' in res.stderr
     assert _docker(eng, docker_cli, ['ps', '-aq']).stdout.strip() == ''
-    assert not [p for p in daemons.pids_mentioning(eng.root)
-                if 'conmon' in daemons._cmdline(p)]
+    assert not daemons.monitors_of(eng.root)
+
+
+def _prepared_start(eng, not_in=(), timeout=15):
+    """The ID of the start the engine prepared ahead, once conmon and runc
+    wait for its spec (engine/warmstart.py)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for cid in daemons.prepared_start_ids(eng.root) - set(not_in):
+            cmds = [daemons._cmdline(p) for p in daemons.pids_mentioning(cid)]
+            if any(' create ' in c for c in cmds) and any('conmon' in c for c in cmds):
+                return cid
+        time.sleep(0.05)
+    raise AssertionError('no start prepared under %s' % eng.root)
+
+
+def _eventually(pred, timeout=15):
+    deadline = time.monotonic() + timeout
+    while not pred() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return pred()
+
+
+def _gone(cid, path, timeout=15):
+    deadline = time.monotonic() + timeout
+    while (daemons.pids_mentioning(cid) or os.path.exists(path)) \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not daemons.pids_mentioning(cid) and not os.path.exists(path)
+
+
+def test_warm_start_is_taken_by_a_default_container_and_never_leaks(
+        engine_factory, docker_cli):
+    """``warm_start`` (engine/warmstart.py): while idle the engine keeps conmon
+    and runc waiting on the FIFO of a container that does not exist yet; the
+    next container of the default shape takes its ID and runs; other shapes
+    do not take it; a container removed before its first start, a create
+    that fails and the engine's stop each give it up, leaving no process and
+    no directory."""
+    eng = engine_factory()
+    containers = os.path.join(eng.root, 'containers')
+    first = _prepared_start(eng)
+    config = os.path.join(containers, first, 'bundle', 'config.json')
+    assert stat.S_ISFIFO(os.stat(config).st_mode)
+    res = _docker(eng, docker_cli, ['create', '--name', 'warm1', 'busybox', 'echo', 'taken'])
+    assert res.returncode == 0 and res.stdout.strip() == first, res.stderr
+    res = _docker(eng, docker_cli, ['start', '-a', 'warm1'])
+    assert res.returncode == 0 and res.stdout.strip() == 'taken', res.stderr
+    assert stat.S_ISREG(os.stat(config).st_mode)
+    assert _eventually(lambda: not daemons.monitors_of(eng.root))  # ended with it
+
+    # Another shape starts its own conmon: the prepared start stays.
+    second = _prepared_start(eng, not_in=[first])
+    res = _docker(eng, docker_cli, ['run', '--rm', '-t', 'busybox', 'echo', 'tty'])
+    assert res.returncode == 0 and res.stdout.strip() == 'tty', res.stderr
+    res = _docker(eng, docker_cli, ['run', '--rm', '--log-opt', 'max-size=1m', 'busybox',
+                                    'echo', 'small log'])
+    assert res.returncode == 0 and res.stdout.strip() == 'small log', res.stderr
+    # (an auto-removed container's directory goes just after its record)
+    assert _eventually(lambda: daemons.prepared_start_ids(eng.root) == {second})
+
+    # Taken, then removed before its first start: given up.
+    res = _docker(eng, docker_cli, ['create', 'busybox', 'true'])
+    assert res.returncode == 0 and res.stdout.strip() == second, res.stderr
+    assert _docker(eng, docker_cli, ['rm', second]).returncode == 0
+    assert _gone(second, os.path.join(containers, second))
+
+    # Taken by a create that fails (the name is in use): given up.
+    third = _prepared_start(eng, not_in=[first, second])
+    res = _docker(eng, docker_cli, ['create', '--name', 'warm1', 'busybox', 'true'])
+    assert res.returncode != 0 and 'already in use' in res.stderr
+    assert _gone(third, os.path.join(containers, third))
+
+    # `docker run --rm` with the default shape runs in the prepared start.
+    fourth = _prepared_start(eng, not_in=[first, second, third])
+    res = _docker(eng, docker_cli, ['run', '--rm', '--network', 'none', 'busybox',
+                                    'echo', 'run'])
+    assert res.returncode == 0 and res.stdout.strip() == 'run', res.stderr
+    assert _gone(fourth, os.path.join(containers, fourth))
+
+    # The engine's stop gives up the last one.
+    fifth = _prepared_start(eng, not_in=[first, second, third, fourth])
+    assert _docker(eng, docker_cli, ['rm', 'warm1']).returncode == 0
+    eng.stop()
+    assert not daemons.pids_mentioning(eng.root)
+    assert os.listdir(containers) == []
+    assert fifth not in os.listdir(os.path.join(eng.root, 'run', 't'))
+
+
+def test_warm_start_after_an_engine_crash(engine_factory, docker_cli):
+    """SIGKILL of the engine: runc reads an end of file where its spec was to
+    come, so the prepared conmon and runc end on their own (the one a
+    created container took as well); the store checks clean and the next
+    start collects the directory and runs the created container."""
+    eng = engine_factory()
+    taken = _prepared_start(eng)
+    res = _docker(eng, docker_cli, ['create', '--name', 'took', 'busybox', 'echo', 'after'])
+    assert res.returncode == 0 and res.stdout.strip() == taken, res.stderr
+    spare = _prepared_start(eng, not_in=[taken])
+    eng.kill()
+    assert _eventually(lambda: not daemons.pids_mentioning(eng.root))
+    check = eng.check()
+    assert check.returncode == 0, check.stdout + check.stderr
+    eng.start()
+    assert not os.path.exists(os.path.join(eng.root, 'containers', spare))
+    res = _docker(eng, docker_cli, ['start', '-a', 'took'])
+    assert res.returncode == 0 and res.stdout.strip() == 'after', res.stderr
+    assert _docker(eng, docker_cli, ['rm', 'took']).returncode == 0
+
+
+def test_warm_start_off_prepares_nothing(engine_factory, docker_cli):
+    eng = engine_factory(config='[engine]\nwarm_start = false\n')
+    res = _docker(eng, docker_cli, ['run', '--rm', 'busybox', 'echo', 'cold'])
+    assert res.returncode == 0 and res.stdout.strip() == 'cold', res.stderr
+    time.sleep(1.0)  # well past the idle delay before a start is prepared
+    assert _eventually(lambda: daemons.prepared_start_ids(eng.root) == set())
+    assert not daemons.monitors_of(eng.root, exclude_prepared=False)

@@ -224,12 +224,12 @@ def test_big_previous_run_is_rotated_at_start(docker_cli, engine, names):
 ])
 def test_bad_log_options_are_400_and_create_nothing(docker_cli, engine, names, opts, message):
     name = names('badlog')
-    before = set(os.listdir(os.path.join(engine.root, 'containers')))
+    before = daemons.container_dirs(engine.root)
     res = docker_cli(['create', '--name', name] + opts + ['busybox', 'true'])
     assert res.returncode != 0
     assert message in res.stderr, res.stderr
     assert inspect(engine, name) is None
-    assert set(os.listdir(os.path.join(engine.root, 'containers'))) == before
+    assert daemons.container_dirs(engine.root) == before
     status, data = daemons.api_json(
         engine.sock, 'POST', '/containers/create',
         {'Image': 'busybox', 'HostConfig': {'LogConfig': {'Type': 'json-file',

@@ -204,14 +204,14 @@ def test_docker_py_restart_policy(engine, names):
 ])
 def test_bad_restart_policy_is_400_and_creates_nothing(engine, names, policy, message):
     name = names('badpolicy')
-    before = set(os.listdir(os.path.join(engine.root, 'containers')))
+    before = daemons.container_dirs(engine.root)
     status, data = daemons.api_json(
         engine.sock, 'POST', '/containers/create?name=' + name,
         {'Image': 'busybox', 'Cmd': ['true'], 'HostConfig': {'RestartPolicy': policy}})
     assert status == 400, data
     assert message in data['message']
     assert inspect(engine, name) is None
-    assert set(os.listdir(os.path.join(engine.root, 'containers'))) == before
+    assert daemons.container_dirs(engine.root) == before
 
 
 def test_restart_with_rm_conflicts(docker_cli, engine, names):
@@ -287,7 +287,7 @@ def test_pending_restart_survives_engine_restart(engine_factory, docker_cli, nam
 
 
 def inspect_id(eng, name):
-    for cid in os.listdir(os.path.join(eng.root, 'containers')):
+    for cid in daemons.container_dirs(eng.root):
         rec = json.load(open(os.path.join(eng.root, 'containers', cid, 'container.json')))
         if rec['Name'] == '/' + name:
             return cid

@@ -887,11 +887,10 @@ def test_purge_orphans_after_the_root_was_deleted(engine_factory, docker_config_
     # still runs CNI DEL, whose host-local IPAM would make its directory
     # under the root again if the kill came in the middle of it. The
     # container's directory goes last.
-    containers = os.path.join(eng.root, 'containers')
     deadline = time.monotonic() + 30
-    while os.listdir(containers) and time.monotonic() < deadline:
+    while daemons.container_dirs(eng.root) and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not os.listdir(containers)
+    assert not daemons.container_dirs(eng.root)
     eng.kill()
     daemons.runtime_delete_all(eng.base)
     daemons.kill_pids(daemons.pids_mentioning(eng.base))
