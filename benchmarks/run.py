@@ -221,7 +221,9 @@ class Target:
         if self.name == DOCKER:
             return [self.d.proc.pid] + self.d.containerd_pids()
         # Our engine plus any helper it keeps, minus per-container monitors
-        # and whatever runs under them (should the engine be their reaper).
+        # and whatever runs under them (should the engine be their reaper),
+        # plus the conmon and runc of the start it keeps prepared while idle
+        # (engine/warmstart.py): a cost of the engine, not of a container.
         kids = _children_map()
         pids, todo = [self.d.proc.pid], [self.d.proc.pid]
         while todo:
@@ -229,14 +231,15 @@ class Target:
                 if _comm(c) != 'conmon':
                     pids.append(c)
                     todo.append(c)
+        for cid in daemons.prepared_start_ids(self.d.root):
+            pids += [p for p in daemons.pids_mentioning(cid) if p not in pids]
         return pids
 
     def per_container_pids(self):
         """The engine-side process each container costs."""
         if self.name == DOCKER:
             return self.d.shim_pids()
-        return [p for p in daemons.pids_mentioning(self.d.root)
-                if _comm(p) == 'conmon']
+        return daemons.monitors_of(self.d.root)
 
     def daemon_rss_kib(self):
         return sum(rss_kib(p) for p in self.daemon_pids())
