@@ -975,7 +975,6 @@ class ContainerService:
         self.events.publish('container', 'destroy', c.id, self._event_attrs(c))
         # Unmounting and deleting files happen after the waiters are woken:
         # `docker run --rm` need not wait for them.
-        self._give_up_prepared_start(c.id)
         self._remove_dir(c.id, c.path)
         if self.mounts is not None:
             self.mounts.removed(c, remove_volumes=volumes)
@@ -1005,6 +1004,7 @@ class ContainerService:
     def _remove_dir(self, cid, path):
         # The record is gone already (see _forget), so a crash in here
         # leaves nothing a client sees; start-up collects the rest.
+        self._give_up_prepared_start(cid)  # never started (rm, prune)
         self.snapshotter.unmount(os.path.join(path, 'rootfs'))
         security.release_ipc(path)
         shutil.rmtree(path, ignore_errors=True)

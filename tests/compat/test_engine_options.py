@@ -231,9 +231,9 @@ def test_warm_start_is_taken_by_a_default_container_and_never_leaks(
     """``warm_start`` (engine/warmstart.py): while idle the engine keeps conmon
     and runc waiting on the FIFO of a container that does not exist yet; the
     next container of the default shape takes its ID and runs; other shapes
-    do not take it; a container removed before its first start, a create
-    that fails and the engine's stop each give it up, leaving no process and
-    no directory."""
+    do not take it; a container removed or pruned before its first start, a
+    create that fails and the engine's stop each give it up, leaving no
+    process and no directory."""
     eng = engine_factory()
     containers = os.path.join(eng.root, 'containers')
     first = _prepared_start(eng)
@@ -275,13 +275,20 @@ def test_warm_start_is_taken_by_a_default_container_and_never_leaks(
     assert res.returncode == 0 and res.stdout.strip() == 'run', res.stderr
     assert _gone(fourth, os.path.join(containers, fourth))
 
-    # The engine's stop gives up the last one.
-    fifth = _prepared_start(eng, not_in=[first, second, third, fourth])
+    # Taken, then pruned before its first start: given up.
     assert _docker(eng, docker_cli, ['rm', 'warm1']).returncode == 0
+    fifth = _prepared_start(eng, not_in=[first, second, third, fourth])
+    res = _docker(eng, docker_cli, ['create', 'busybox', 'true'])
+    assert res.returncode == 0 and res.stdout.strip() == fifth, res.stderr
+    assert _docker(eng, docker_cli, ['container', 'prune', '-f']).returncode == 0
+    assert _gone(fifth, os.path.join(containers, fifth))
+
+    # The engine's stop gives up the last one.
+    sixth = _prepared_start(eng, not_in=[first, second, third, fourth, fifth])
     eng.stop()
     assert not daemons.pids_mentioning(eng.root)
     assert os.listdir(containers) == []
-    assert fifth not in os.listdir(os.path.join(eng.root, 'run', 't'))
+    assert sixth not in os.listdir(os.path.join(eng.root, 'run', 't'))
 
 
 def test_warm_start_after_an_engine_crash(engine_factory, docker_cli):
