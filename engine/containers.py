@@ -420,8 +420,7 @@ class ContainerService:
         # container (engine/warmstart.py), and wait for the spec, which is
         # built meanwhile (engine/runtime/monitor.py, PendingCreate).
         creating = self._prepared.pop(c.id, None)
-        if creating is not None and not self.tasks.monitor_alive(
-                c.id, self.tasks.monitor_pid(c.id)):
+        if creating is not None and not creating.monitor_alive():
             creating.abort()
             creating = None
         if creating is None:

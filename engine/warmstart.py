@@ -90,7 +90,7 @@ class WarmStart:
             prepared, self._prepared = self._prepared, None
             self._last_use = time.monotonic()
             self._cond.notify_all()
-        if prepared is not None and not self._alive(prepared):
+        if prepared is not None and not prepared.pending.monitor_alive():
             LOG.info('the start prepared for %s had ended; giving it up', prepared.cid[:12])
             self.discard(prepared)
             return None
@@ -181,7 +181,3 @@ class WarmStart:
         except subprocess.TimeoutExpired:
             pass
         return prepared
-
-    def _alive(self, prepared):
-        """conmon (daemonised: the process we ran has exited) still waits."""
-        return self.tasks.monitor_alive(prepared.cid, self.tasks.monitor_pid(prepared.cid))

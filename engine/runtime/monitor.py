@@ -264,6 +264,10 @@ class PendingCreate:
             _unlink(path)
             raise
 
+    def monitor_alive(self):
+        """conmon (daemonised: not the process we ran) still waits for the spec."""
+        return self.tasks.monitor_alive(self.cid, self.tasks.monitor_pid(self.cid))
+
     def _spawn(self):
         return self.tasks._spawn_conmon(
             self.cid, self.bundle_dir, self.tdir, self.log_path, self.tty, self.stdin,

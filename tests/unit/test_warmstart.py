@@ -20,6 +20,9 @@ class FakePending:
         self.proc = FakeProc() if streamed else None
         self.aborted = False
 
+    def monitor_alive(self):
+        return self.tasks.monitor_alive(self.cid, self.tasks.monitor_pid(self.cid))
+
     def abort(self):
         self.aborted = True
         self.tasks.alive.discard(self.cid)
