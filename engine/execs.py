@@ -144,14 +144,13 @@ class ExecService:
         try:
             if tty:
                 outputs = {proc.master: stdio.STDOUT}
-                stdin_fd = proc.master if attach_stdin else None
             else:
                 outputs = {}
                 if proc.stdout is not None:
                     outputs[proc.stdout] = stdio.STDOUT
                 if proc.stderr is not None:
                     outputs[proc.stderr] = stdio.STDERR
-                stdin_fd = proc.stdin if attach_stdin else None
+            stdin_fd = proc.take_stdin() if attach_stdin else None
             stdio.pump_fds(client, tty, outputs, stdin_fd)
             inst.done.wait()
         finally:

@@ -85,8 +85,10 @@ def pump_attach(conn, client, tty, stdout, stderr, stdin, stdin_once):
 def pump_fds(client, tty, outputs, stdin_fd=None):
     """Relay an exec's file descriptors: ``outputs`` maps fd -> stream number.
 
-    Returns when every output fd reached EOF.  ``stdin_fd`` (may equal the
-    TTY master) receives the client's bytes.
+    Returns when every output fd reached EOF.  ``stdin_fd`` receives the
+    client's bytes and is this function's own (ExecProcess.take_stdin): it
+    is closed once the client stops sending, which for a pipe is the
+    process's end of input.
     """
     out = Output(client, tty)
     if stdin_fd is not None:
@@ -96,10 +98,7 @@ def pump_fds(client, tty, outputs, stdin_fd=None):
                 n = os.write(stdin_fd, view)
                 view = view[n:]
 
-        def close():
-            if not tty:
-                os.close(stdin_fd)
-        copy_stdin(client, write, close)
+        copy_stdin(client, write, lambda: os.close(stdin_fd))
 
     threads = []
 

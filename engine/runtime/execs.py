@@ -140,6 +140,18 @@ class ExecProcess:
         if self._popen.poll() is None:
             self._popen.send_signal(sig)
 
+    def take_stdin(self):
+        """The fd the client's input goes to, now the caller's to write to
+        and to close, once: the pipe's write end (non-tty; closing it is the
+        process's end of input), or a duplicate of the pty master (tty).
+        close() leaves it alone, so no fd is closed twice: a second close of
+        a number the engine has meanwhile reused would close someone else's
+        file, and a late write would go into it."""
+        if self.tty:
+            return os.dup(self.master) if self.master is not None else None
+        fd, self.stdin = self.stdin, None
+        return fd
+
     def close(self):
         """Release fds and the exec's files (after wait())."""
         for name in ('master', 'stdin', 'stdout', 'stderr'):
