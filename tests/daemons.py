@@ -176,26 +176,28 @@ def pids_mentioning(path, exclude=()):
     return found
 
 
+def _container_entries(root):
+    """(IDs with a record, IDs without) of the directories under
+    ``root``/containers, in one listing."""
+    base = os.path.join(root, 'containers')
+    try:
+        names = os.listdir(base)
+    except FileNotFoundError:
+        return set(), set()
+    with_record = {n for n in names if os.path.exists(os.path.join(base, n, 'container.json'))}
+    return with_record, set(names) - with_record
+
+
 def container_dirs(root):
     """IDs of the container directories under an engine root that hold a
     record: not the start the engine keeps prepared while idle
     (engine/warmstart.py), which has a directory and no record."""
-    base = os.path.join(root, 'containers')
-    try:
-        names = os.listdir(base)
-    except FileNotFoundError:
-        return set()
-    return {n for n in names if os.path.exists(os.path.join(base, n, 'container.json'))}
+    return _container_entries(root)[0]
 
 
 def prepared_start_ids(root):
     """IDs of the starts the engine at ``root`` prepared ahead, if any."""
-    base = os.path.join(root, 'containers')
-    try:
-        names = os.listdir(base)
-    except FileNotFoundError:
-        return set()
-    return set(names) - container_dirs(root)
+    return _container_entries(root)[1]
 
 
 def monitors_of(root, exclude_prepared=True):
